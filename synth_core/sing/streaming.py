@@ -1,0 +1,192 @@
+"""Hop-by-hop SING generation for real-time voices.
+
+The LSTM is stepped by a hand-written cell (one fused matmul per layer; ``nn.LSTM`` called
+one step at a time is far slower), the decoder computes one 1024-sample frame per latent
+step from the last ``context`` latents, and frames are overlap-added; every call emits the
+next 256 finished samples of each voice. The output equals whole-note generation.
+
+Voices live in slots of one batch so that polyphony costs one matmul per layer per hop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .model import SING
+
+
+class LSTMCellStack:
+    """Stacked LSTM cells sharing the weights of an ``nn.LSTM`` (gate order i, f, g, o)."""
+
+    def __init__(self, lstm: nn.LSTM, dtype: torch.dtype = torch.float32):
+        self.layers = []
+        for k in range(lstm.num_layers):
+            w_ih = getattr(lstm, f"weight_ih_l{k}").detach()
+            w_hh = getattr(lstm, f"weight_hh_l{k}").detach()
+            bias = (getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")).detach()
+            self.layers.append((torch.cat([w_ih, w_hh], 1).t().contiguous().to(dtype), bias.to(dtype)))
+        self.hidden = lstm.hidden_size
+        self.dtype = dtype
+
+    def step(
+        self, x: torch.Tensor, h: torch.Tensor, c: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """One time step. x [B, in], h/c [L, B, H] -> (top output [B, H], new h, new c)."""
+        hs, cs = [], []
+        inp = x.to(self.dtype)
+        for k, (weight, bias) in enumerate(self.layers):
+            gates = torch.addmm(bias, torch.cat([inp, h[k].to(self.dtype)], 1), weight).float()
+            i, f, g, o = gates.chunk(4, 1)
+            ck = torch.sigmoid(f) * c[k] + torch.sigmoid(i) * torch.tanh(g)
+            hk = torch.sigmoid(o) * torch.tanh(ck)
+            hs.append(hk)
+            cs.append(ck)
+            inp = hk.to(self.dtype)
+        return hs[-1], torch.stack(hs), torch.stack(cs)
+
+
+class SingStreamer:
+    """A fixed number of voice slots stepped together, one hop (256 samples) per call."""
+
+    def __init__(self, model: SING, max_voices: int = 32, dtype: torch.dtype = torch.float32):
+        model.eval()
+        c = model.config
+        self.model = model
+        self.config = c
+        self.max_voices = max_voices
+        dev = next(model.parameters()).device
+        self.device = dev
+        self.dtype = dtype
+        with torch.no_grad():
+            self.cells = LSTMCellStack(model.generator.lstm, dtype)
+            out = model.generator.output
+            self.out_w = out.weight.detach().t().contiguous().to(dtype)
+            self.out_b = out.bias.detach().to(dtype)
+            conv0, conv1, conv2 = (model.decoder.layers[i] for i in (0, 2, 4))
+            # conv weight [C, latent, context] -> [context * latent, C] matching history [S, context, latent]
+            self.w0 = conv0.weight.detach().permute(2, 1, 0).reshape(-1, c.decoder_channels).contiguous().to(dtype)
+            self.b0 = conv0.bias.detach().to(dtype)
+            self.w1 = conv1.weight.detach()[:, :, 0].t().contiguous().to(dtype)
+            self.b1 = conv1.bias.detach().to(dtype)
+            self.w2 = conv2.weight.detach()[:, :, 0].t().contiguous().to(dtype)
+            self.b2 = conv2.bias.detach().to(dtype)
+            self.ws = model.decoder.frame_weight().detach()[:, 0].contiguous().to(dtype)
+            self.bs = model.decoder.synthesis.bias.detach().to(dtype)
+        S, L, H = max_voices, c.lstm_layers, c.lstm_hidden
+        self.static = torch.zeros(S, c.input_dim - c.time_dim, device=dev)
+        self.h = torch.zeros(L, S, H, device=dev)
+        self.c = torch.zeros(L, S, H, device=dev)
+        self.history = torch.zeros(S, c.context, c.latent_dim, device=dev)
+        self.ola = torch.zeros(S, c.frame, device=dev)
+        self.t = torch.zeros(S, dtype=torch.long, device=dev)
+        self.time_limit = torch.full((S,), 1 << 30, dtype=torch.long, device=dev)
+        self.lead = c.trim // c.hop  # frames computed before the first block is final (5)
+
+    @torch.no_grad()
+    def start(
+        self,
+        slot: int,
+        instrument_vec: torch.Tensor,
+        pitch: int,
+        velocity: float,
+        sustain_step: int | None = None,
+    ) -> None:
+        """Begin a note in ``slot`` and run the warm-up so the next :meth:`step` emits sample 0.
+
+        ``sustain_step`` freezes the time embedding at that step (for notes held past
+        the model's note length); ``None`` follows the learned time course.
+        """
+        self.start_many([slot], instrument_vec[None], [pitch], [velocity], [sustain_step])
+
+    @torch.no_grad()
+    def start_many(
+        self,
+        slots: Sequence[int],
+        instrument_vecs: torch.Tensor,
+        pitches: Sequence[int],
+        velocities: Sequence[float],
+        sustain_steps: Sequence[int | None] | None = None,
+    ) -> None:
+        """Start several notes at once (their warm-ups share one batch)."""
+        idx = torch.as_tensor(list(slots), dtype=torch.long, device=self.device)
+        gen = self.model.generator
+        static = gen.static_condition(
+            instrument_vecs.to(self.device).float(),
+            torch.as_tensor(list(pitches), device=self.device),
+            torch.as_tensor(list(velocities), dtype=torch.float32, device=self.device),
+        )
+        self.static[idx] = static
+        self.h[:, idx] = 0
+        self.c[:, idx] = 0
+        self.history[idx] = 0
+        self.ola[idx] = 0
+        self.t[idx] = 0
+        limits = [(1 << 30) if s is None else int(s) for s in (sustain_steps or [None] * len(idx))]
+        self.time_limit[idx] = torch.as_tensor(limits, dtype=torch.long, device=self.device)
+        hop, frame = self.config.hop, self.config.frame
+        for j in range(self.lead):  # frames 0..lead-1 only reach into the trimmed prefix
+            offset = (self.lead - j) * hop
+            frames = self._advance(idx, emit_frame=offset < frame)
+            if frames is not None:
+                self.ola[idx, : frame - offset] += frames[:, offset:]
+        # after this loop the next frame (index lead) starts at output sample 0
+
+    def _advance(self, idx: torch.Tensor, emit_frame: bool) -> torch.Tensor | None:
+        """One LSTM step for ``idx``; returns the next decoded frame once enough latents exist.
+
+        During warm-up the history is filled first: the first ``context - 1`` latents
+        produce no frame, so they are computed here in a loop.
+        """
+        c = self.config
+        while True:
+            step = torch.minimum(self.t[idx], self.time_limit[idx])
+            x = torch.cat([self.static[idx], self.model.generator.time_condition(step)], 1)
+            top, h, cc = self.cells.step(x, self.h[:, idx], self.c[:, idx])
+            self.h[:, idx] = h
+            self.c[:, idx] = cc
+            latent = torch.addmm(self.out_b, top.to(self.dtype), self.out_w).float()
+            hist = torch.cat([self.history[idx, 1:], latent[:, None]], 1)
+            self.history[idx] = hist
+            self.t[idx] += 1
+            if int(self.t[idx].min()) >= c.context:
+                break
+        if not emit_frame:
+            return None
+        return self._frame(hist)
+
+    def _frame(self, hist: torch.Tensor) -> torch.Tensor:
+        x = hist.reshape(hist.shape[0], -1).to(self.dtype)
+        x = torch.relu(torch.addmm(self.b0, x, self.w0))
+        x = torch.relu(torch.addmm(self.b1, x, self.w1))
+        x = torch.relu(torch.addmm(self.b2, x, self.w2))
+        return (x @ self.ws).float()
+
+    @torch.no_grad()
+    def step(self, slots: Sequence[int]) -> torch.Tensor:
+        """Next ``hop`` samples of each slot: [len(slots), hop] (float32, model device)."""
+        idx = torch.as_tensor(list(slots), dtype=torch.long, device=self.device)
+        hop = self.config.hop
+        frames = self._advance(idx, emit_frame=True)
+        ola = self.ola[idx] + frames
+        out = ola[:, :hop] + self.bs.float()  # the synthesis bias is added once per sample
+        self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
+        return out
+
+
+@torch.no_grad()
+def stream_note(
+    model: SING,
+    instrument_vec: torch.Tensor,
+    pitch: int,
+    velocity: float,
+    n_samples: int,
+    dtype: torch.dtype = torch.float32,
+) -> torch.Tensor:
+    """Render one note hop by hop (reference for tests and benchmarks): [n_samples]."""
+    streamer = SingStreamer(model, max_voices=1, dtype=dtype)
+    streamer.start(0, instrument_vec, pitch, velocity)
+    hops = -(-n_samples // model.config.hop)
+    return torch.cat([streamer.step([0])[0] for _ in range(hops)])[:n_samples]

@@ -1,0 +1,28 @@
+"""Shared fixtures: tiny SING models that run in milliseconds on the CPU."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import torch
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+from synth_core.sing import SING, InstrumentInfo, SINGConfig  # noqa: E402
+
+
+def tiny_config(n_instruments: int = 3, **kw) -> SINGConfig:
+    return SINGConfig(n_instruments=n_instruments, lstm_hidden=32, lstm_layers=2, decoder_channels=48, **kw)
+
+
+@pytest.fixture
+def tiny_model() -> SING:
+    torch.manual_seed(0)
+    return SING(tiny_config()).eval()
+
+
+@pytest.fixture
+def tiny_instruments() -> list[InstrumentInfo]:
+    return [InstrumentInfo("piano", "keyboard"), InstrumentInfo("flute", "flute"), InstrumentInfo("cello", "string")]

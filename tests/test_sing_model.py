@@ -1,0 +1,84 @@
+import pytest
+import torch
+
+from synth_core.sing import SING, Encoder, SINGConfig, spectral_l1
+from synth_core.sing.model import velocity_weights
+from synth_core.sing.streaming import SingStreamer, stream_note
+
+
+def test_reference_sizes():
+    c = SINGConfig()
+    assert c.input_dim == 30
+    assert c.pad == 2304
+    assert c.n_steps == 265
+    assert c.steps_for(64000) == 265
+    model = SING(c)
+    n = model.num_parameters()
+    # REFERENCE.md: about 63.7M parameters with 1006 instruments
+    assert 62e6 < n < 65e6, n
+
+
+def test_whole_note_shapes(tiny_model):
+    c = tiny_model.config
+    with torch.no_grad():
+        wav = tiny_model(torch.tensor([0, 2]), torch.tensor([60, 72]), torch.tensor([100, 25]))
+        latents = tiny_model.generator(tiny_model.instrument_vectors(torch.tensor([1])), torch.tensor([60]),
+                                       torch.tensor([50]))
+        untrimmed = tiny_model.decoder(latents)
+    assert wav.shape == (2, c.note_samples)
+    assert latents.shape == (1, c.latent_dim, 265)
+    assert untrimmed.shape == (1, c.note_samples + 2 * c.trim)
+
+
+def test_encoder_shapes(tiny_model):
+    enc = Encoder(tiny_model.config)
+    wav = torch.randn(2, 64000)
+    lat = enc(wav)
+    assert lat.shape == (2, 128, 265)
+    assert tiny_model.decode(lat).shape == (2, 64000)
+
+
+def test_velocity_interpolation_hits_grid_rows():
+    lo, hi, w = velocity_weights(torch.tensor([25.0, 100.0, 127.0, 62.5, 1.0]))
+    rows = (lo + w).tolist()  # fractional row index
+    assert rows == pytest.approx([0.0, 3.0, 4.0, 1.5, 0.0])
+
+
+@pytest.mark.parametrize("velocity", [100.0, 90.0])
+def test_streaming_equals_whole_note(tiny_model, velocity):
+    vec = tiny_model.instrument_table[1]
+    with torch.no_grad():
+        whole = tiny_model(None, torch.tensor([57]), torch.tensor([velocity]), instrument_vec=vec[None])[0]
+    streamed = stream_note(tiny_model, vec, 57, velocity, whole.shape[0])
+    assert torch.allclose(streamed, whole, atol=1e-5, rtol=0)
+    assert whole.abs().max() > 1e-3  # not trivially zero
+
+
+def test_streamer_slots_are_independent(tiny_model):
+    s = SingStreamer(tiny_model, max_voices=4)
+    table = tiny_model.instrument_table
+    s.start(2, table[0], 60, 100)
+    a = torch.cat([s.step([2])[0] for _ in range(3)])
+    s.start(0, table[0], 60, 100)
+    s.start(3, table[2], 40, 50)
+    both = [s.step([0, 3, 2]) for _ in range(3)]
+    first = torch.cat([b[0] for b in both])
+    assert torch.allclose(first, a, atol=1e-6)  # slot 0 restarts the same note slot 2 played
+
+
+def test_spectral_loss_properties():
+    torch.manual_seed(0)
+    x = torch.randn(2, 16000)
+    assert spectral_l1(x, x).item() == 0.0
+    assert spectral_l1(x, 0.5 * x).item() > 0
+    # log(1 + |X|^2) of silence is 0, so the loss against silence is the mean log-power
+    assert spectral_l1(x, torch.zeros_like(x)).item() > 1.0
+
+
+def test_add_instruments_keeps_table(tiny_model):
+    before = tiny_model.instrument_table.detach().clone()
+    tiny_model.add_instruments(2)
+    after = tiny_model.instrument_table.detach()
+    assert after.shape == (5, 16)
+    assert torch.equal(after[:3], before)
+    assert tiny_model.config.n_instruments == 5
