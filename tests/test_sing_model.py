@@ -22,8 +22,9 @@ def test_whole_note_shapes(tiny_model):
     c = tiny_model.config
     with torch.no_grad():
         wav = tiny_model(torch.tensor([0, 2]), torch.tensor([60, 72]), torch.tensor([100, 25]))
-        latents = tiny_model.generator(tiny_model.instrument_vectors(torch.tensor([1])), torch.tensor([60]),
-                                       torch.tensor([50]))
+        latents = tiny_model.generator(
+            tiny_model.instrument_vectors(torch.tensor([1])), torch.tensor([60]), torch.tensor([50])
+        )
         untrimmed = tiny_model.decoder(latents)
     assert wav.shape == (2, c.note_samples)
     assert latents.shape == (1, c.latent_dim, 265)

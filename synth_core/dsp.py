@@ -1,0 +1,65 @@
+"""Small signal helpers shared by the engine, training and tests."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+from scipy import signal
+
+
+def midi_to_hz(note: float) -> float:
+    return 440.0 * 2.0 ** ((note - 69.0) / 12.0)
+
+
+def hz_to_midi(hz: float) -> float:
+    return 69.0 + 12.0 * np.log2(hz / 440.0)
+
+
+def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
+    """Band-limited polyphase resampling along the last axis (float32 out)."""
+    if sr_in == sr_out:
+        return np.asarray(x, dtype=np.float32)
+    ratio = Fraction(int(sr_out), int(sr_in)).limit_denominator(1000)
+    return signal.resample_poly(x, ratio.numerator, ratio.denominator, axis=-1).astype(np.float32)
+
+
+def estimate_f0(x: np.ndarray, sr: int, fmin: float = 25.0, fmax: float = 4200.0) -> float:
+    """Fundamental frequency of a (mostly) periodic signal by normalised autocorrelation.
+
+    Picks the first lag whose normalised autocorrelation is within 10% of the best one,
+    which avoids the usual octave-down errors; refines it by parabolic interpolation
+    (within ~10 cents up to 2 kHz at 16 kHz).
+    Returns 0.0 for silence.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    x = x - x.mean()
+    if not np.any(x):
+        return 0.0
+    n = len(x)
+    spec = np.fft.rfft(x * np.hanning(n), 2 * n)
+    ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
+    ac /= ac[0]
+    lo, hi = max(1, int(sr / fmax)), min(n - 2, int(sr / fmin))
+    seg = ac[lo:hi]
+    best = seg.max()
+    peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:]) & (seg[1:-1] > 0.9 * best)) + 1
+    k = lo + (peaks[0] if len(peaks) else int(seg.argmax()))
+    a, b, c = ac[k - 1], ac[k], ac[k + 1]
+    denom = a - 2 * b + c
+    shift = 0.5 * (a - c) / denom if denom else 0.0
+    return float(sr / (k + shift))
+
+
+def band_energy_ratio(x: np.ndarray, sr: int, hz: float, cents: float = 50.0) -> float:
+    """Fraction of the spectrum's energy within ``cents`` of ``hz`` and its harmonics (up to 8)."""
+    spec = np.abs(np.fft.rfft(np.asarray(x, dtype=np.float64) * np.hanning(len(x)))) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / sr)
+    mask = np.zeros_like(spec, dtype=bool)
+    resolution = 3.0 * sr / len(x)  # Hann main lobe: never narrower than a few bins
+    for h in range(1, 9):
+        f = hz * h
+        width = max(f * (2 ** (cents / 1200) - 1), resolution)
+        mask |= np.abs(freqs - f) < width
+    total = spec.sum()
+    return float(spec[mask].sum() / total) if total > 0 else 0.0
