@@ -1,0 +1,506 @@
+"""Train SING in its three stages (autoencoder, LSTM to latents, end-to-end) on NSynth or a sample pack.
+
+Examples::
+
+    sing-train --data nsynth-train --out runs/sing --stage all
+    sing-train --pack my_pack --out runs/ft --stage e2e --init assets/sing.pt --epochs 5
+    torchrun --nproc_per_node=4 -m training.sing_train --data nsynth-train --out runs/sing
+    sing-train --data nsynth-train --out runs/sing --resume
+
+Only rank 0 logs and writes (tqdm, tensorboard in ``<out>/tb``, ``<out>/metrics.jsonl``,
+``<out>/checkpoint.pt`` latest, ``<out>/best.pt`` best valid, ``<out>/stage_<name>.pt``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from synth_core.device import is_gpu_failure, select_device
+from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from synth_core.sing.loss import spectral_l1
+from synth_core.sing.model import SING, Encoder, SINGConfig
+from training.datasets import InstrumentVocab, NoteDataset, load_nsynth, load_pack
+from training.ddp import DistInfo, ResumableSampler, barrier, init_distributed, shutdown
+from training.sing_steps import (
+    STAGES,
+    AutoencoderStage,
+    CropGeometry,
+    EndToEndStage,
+    LSTMChunkStage,
+    tbptt_chunks,
+)
+
+log = logging.getLogger("sing_train")
+PAPER_EPOCHS = {"ae": 50, "lstm": 50, "e2e": 20}
+TBPTT = 32
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sing-train", description="Train a SING model (three stages).")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--data", type=Path, help="NSynth folder (examples.json + audio/)")
+    src.add_argument("--pack", type=Path, help="sample pack folder (pack.csv or <instrument>_<pitch>_<velocity>.wav)")
+    p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, tb/, metrics.jsonl)")
+    p.add_argument("--stage", choices=(*STAGES, "all"), default="all")
+    p.add_argument("--epochs", default=None, help="epochs per stage: N, or ae,lstm,e2e (default 50,50,20)")
+    p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many optimizer steps")
+    p.add_argument("--batch-size", type=int, default=64, help="global batch (split across DDP ranks)")
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument("--seed", type=int, default=0, help="seeds init, data order, crops and the split")
+    p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
+    p.add_argument("--init", type=Path, help="fine-tune a trained checkpoint: old instrument rows stay frozen")
+    p.add_argument("--from", dest="start_from", type=Path, help="start from an earlier stage's checkpoint")
+    p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (and each epoch)")
+    p.add_argument("--crop-steps", type=int, default=0, help="ae/e2e: decode a random window of K hops per note")
+    p.add_argument("--lstm-hidden", type=int, default=1024)
+    p.add_argument("--lstm-layers", type=int, default=3)
+    p.add_argument("--decoder-channels", type=int, default=4096)
+    p.add_argument("--eval-notes", type=int, default=256, help="notes per split for the epoch evaluation (0: all)")
+    p.add_argument("--eval-batch-size", type=int, default=16)
+    p.add_argument("--log-every", type=int, default=20, help="steps between train-loss log lines")
+    p.add_argument("--p-valid", type=float, default=0.1)
+    p.add_argument("--p-test", type=float, default=0.1)
+    nsynth = p.add_argument_group("NSynth filters")
+    nsynth.add_argument("--families", help="comma list, e.g. keyboard,string")
+    nsynth.add_argument("--sources", help="comma list of acoustic,electronic,synthetic")
+    nsynth.add_argument("--pitch-range", help="LO-HI MIDI pitches, e.g. 24-96")
+    nsynth.add_argument("--velocities", help="comma list, e.g. 75,100")
+    nsynth.add_argument("--instruments", help="comma list of instrument names")
+    nsynth.add_argument("--max-notes", type=int, default=None)
+    nsynth.add_argument("--cache", action="store_true", help="decode all NSynth notes into memory (int16) first")
+    p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    return p
+
+
+def _csv(text: str | None) -> list[str] | None:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else None
+
+
+def stage_epochs(text: str | None) -> dict[str, int]:
+    if not text:
+        return dict(PAPER_EPOCHS)
+    parts = [int(t) for t in text.split(",")]
+    if len(parts) == 1:
+        return dict.fromkeys(STAGES, parts[0])
+    if len(parts) != 3:
+        raise ValueError("--epochs takes N or three numbers ae,lstm,e2e")
+    return dict(zip(STAGES, parts, strict=True))
+
+
+def load_data(args: argparse.Namespace, vocab: InstrumentVocab, config: SINGConfig | None) -> NoteDataset:
+    kw = {}
+    if config is not None:
+        kw = {"sample_rate": config.sample_rate, "note_samples": config.note_samples}
+    if args.pack is not None:
+        ds = load_pack(args.pack, cache=True, vocab=vocab, **kw)
+    elif args.data is not None:
+        pr = None
+        if args.pitch_range:
+            lo, hi = args.pitch_range.split("-")
+            pr = (int(lo), int(hi))
+        vel = _csv(args.velocities)
+        ds = load_nsynth(
+            args.data,
+            families=_csv(args.families),
+            sources=_csv(args.sources),
+            pitch_range=pr,
+            velocities=[int(v) for v in vel] if vel else None,
+            instruments=_csv(args.instruments),
+            max_notes=args.max_notes,
+            cache=args.cache,
+            seed=args.seed,
+            vocab=vocab,
+            **kw,
+        )
+        if args.cache:
+            ds.preload()
+    else:
+        raise SystemExit("sing-train: give --data NSYNTH_FOLDER or --pack PACK_FOLDER")
+    if len(ds) == 0:
+        raise SystemExit(f"sing-train: no usable notes ({len(ds.skipped)} skipped)")
+    return ds
+
+
+class Trainer:
+    """Holds the model, data and run state; runs stages; writes logs and checkpoints (rank 0)."""
+
+    def __init__(self, args: argparse.Namespace, device: torch.device, dist: DistInfo):
+        self.args = args
+        self.device = device
+        self.dist = dist
+        self.out: Path = args.out
+        self.epochs = stage_epochs(args.epochs)
+        self.frozen_rows = 0
+        self.state: dict[str, Any] = {"stage": None, "epoch": 0, "batch": 0, "step": 0, "stage_step": 0}
+        self.best = math.inf
+        self.optimizer_state = None
+        self.writer = None
+        self.stages = list(STAGES) if args.stage == "all" else [args.stage]
+        self._setup()
+
+    # ---- setup -------------------------------------------------------------------------------
+    def _setup(self) -> None:
+        args = self.args
+        vocab = InstrumentVocab()
+        model: SING | None = None
+        encoder: Encoder | None = None
+        if args.resume:
+            ck = self._load(self.out / "checkpoint.pt")
+            model, encoder, vocab = ck.model, ck.encoder, InstrumentVocab.from_infos(ck.instruments)
+            tr = ck.training or {}
+            self.stages = list(tr.get("stages") or self.stages)
+            self.state.update({k: tr[k] for k in ("stage", "epoch", "batch", "step", "stage_step") if k in tr})
+            self.frozen_rows = int(tr.get("frozen_rows", 0))
+            self.best = float(tr.get("best", math.inf))
+            self.optimizer_state = tr.get("optimizer")
+            if tr.get("epochs"):
+                self.epochs = dict(tr["epochs"]) if args.epochs is None else self.epochs
+            if tr.get("seed") is not None and tr["seed"] != args.seed:
+                self._info(f"resuming with the run's seed {tr['seed']} (not {args.seed})")
+                args.seed = int(tr["seed"])
+        elif args.init is not None or args.start_from is not None:
+            ck = self._load(args.init or args.start_from)
+            model, encoder, vocab = ck.model, ck.encoder, InstrumentVocab.from_infos(ck.instruments)
+            if args.init is not None:
+                self.frozen_rows = ck.config.n_instruments
+        n_before = len(vocab)
+        self.data = load_data(args, vocab, model.config if model is not None else None)
+        self.vocab = self.data.vocab
+        n_new = len(self.vocab) - n_before
+        if model is None:
+            torch.manual_seed(args.seed)
+            config = SINGConfig(
+                n_instruments=len(self.vocab),
+                lstm_hidden=args.lstm_hidden,
+                lstm_layers=args.lstm_layers,
+                decoder_channels=args.decoder_channels,
+            )
+            model = SING(config)
+        elif n_new:
+            if args.resume:
+                raise SystemExit(f"sing-train: the data has {n_new} instruments the run did not start with")
+            model.add_instruments(n_new)
+            self._info(f"added {n_new} new instruments: {', '.join(self.vocab.names[n_before:][:10])}")
+        if encoder is None and "ae" not in self.stages[self._stage_index() :]:
+            if "lstm" in self.stages[self._stage_index() :]:
+                raise SystemExit("sing-train: the lstm stage needs a trained encoder: pass --from CKPT of an ae run")
+        if encoder is None:
+            torch.manual_seed(args.seed + 1)
+            encoder = Encoder(model.config)
+        self.model = model.to(self.device)
+        self.encoder = encoder.to(self.device)
+        self.config = model.config
+        self.splits = self.data.split(seed=args.seed, p_valid=args.p_valid, p_test=args.p_test)
+        if len(self.splits["train"]) == 0:
+            raise SystemExit("sing-train: the split left no training notes")
+        self.crop = CropGeometry(self.config, args.crop_steps) if args.crop_steps else None
+        if self.dist.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(str(self.out / "tb"))
+            sizes = {k: len(v) for k, v in self.splits.items()}
+            self._info(
+                f"{len(self.data)} notes, {len(self.vocab)} instruments, split {sizes}, "
+                f"{len(self.data.skipped)} skipped, {self.model.num_parameters() / 1e6:.2f}M parameters, "
+                f"device {self.device}"
+            )
+
+    def _load(self, path: Path):
+        try:
+            return load_checkpoint(path, "cpu")
+        except CheckpointError as exc:
+            raise SystemExit(f"sing-train: {exc}") from exc
+
+    def _stage_index(self) -> int:
+        stage = self.state["stage"]
+        return self.stages.index(stage) if stage in self.stages else 0
+
+    def _info(self, msg: str) -> None:
+        if self.dist.is_main:
+            log.info(msg)
+
+    # ---- checkpoints and logs ------------------------------------------------------------------
+    def training_dict(self, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
+        return {
+            **self.state,
+            "stages": self.stages,
+            "epochs": self.epochs,
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "frozen_rows": self.frozen_rows,
+            "best": self.best if math.isfinite(self.best) else None,
+            "seed": self.args.seed,
+            "lr": self.args.lr,
+            "crop_steps": self.args.crop_steps,
+            "rng": torch.get_rng_state(),
+        }
+
+    def save(self, name: str, optimizer: torch.optim.Optimizer | None) -> None:
+        if not self.dist.is_main:
+            return
+        save_checkpoint(
+            self.out / name,
+            self.model,
+            self.vocab.infos(),
+            encoder=self.encoder,
+            training=self.training_dict(optimizer),
+            metadata={"stage": self.state["stage"], "step": self.state["step"], "saved": time.time()},
+        )
+
+    def metric(self, record: dict[str, Any]) -> None:
+        if not self.dist.is_main:
+            return
+        record = {"stage": self.state["stage"], "epoch": self.state["epoch"], "step": self.state["step"], **record}
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        for k, v in record.items():
+            if isinstance(v, float) and self.writer is not None:
+                self.writer.add_scalar(f"{record['stage']}/{k}", v, record["step"])
+
+    # ---- evaluation --------------------------------------------------------------------------
+    def eval_subset(self, ds: NoteDataset) -> NoteDataset:
+        n = self.args.eval_notes
+        if not n or len(ds) <= n:
+            return ds
+        order = torch.randperm(len(ds), generator=torch.Generator().manual_seed(self.args.seed))
+        return ds.subset(sorted(order[:n].tolist()))
+
+    @torch.no_grad()
+    def evaluate(self, stage: str) -> dict[str, float]:
+        """Spectral L1 per split: reconstruction for ae, generation for lstm/e2e."""
+        self.model.eval()
+        self.encoder.eval()
+        result = {}
+        for name, ds in self.splits.items():
+            if len(ds) == 0:
+                continue
+            total, count = 0.0, 0
+            loader = DataLoader(self.eval_subset(ds), batch_size=self.args.eval_batch_size)
+            for wav, inst, pitch, vel in loader:
+                wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
+                if stage == "ae":
+                    out = self.model.decode(self.encoder(wav), wav.shape[1])
+                else:
+                    out = self.model(inst, pitch, vel, n_samples=wav.shape[1])
+                total += float(spectral_l1(out, wav)) * len(wav)
+                count += len(wav)
+            result[f"{name}_spectral_l1"] = total / count
+        return result
+
+    # ---- training ----------------------------------------------------------------------------
+    def run(self) -> dict[str, float]:
+        last: dict[str, float] = {}
+        start = self._stage_index()
+        for stage in self.stages[start:]:
+            if self.state["stage"] != stage:
+                self.state.update({"stage": stage, "epoch": 0, "batch": 0, "stage_step": 0})
+                self.best = math.inf
+                self.optimizer_state = None
+            last = self.run_stage(stage)
+            self.save(f"stage_{stage}.pt", None)
+        return last
+
+    def stage_parameters(self, stage: str) -> tuple[nn.Module, list[nn.Parameter]]:
+        for p in (*self.model.parameters(), *self.encoder.parameters()):
+            p.requires_grad_(False)
+        if stage == "ae":
+            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop)
+        elif stage == "lstm":
+            module = LSTMChunkStage(self.model.generator)
+        else:
+            module = EndToEndStage(self.model, self.crop)
+        params = list(module.parameters())
+        for p in params:
+            p.requires_grad_(True)
+        return module, params
+
+    def run_stage(self, stage: str) -> dict[str, float]:
+        args = self.args
+        module, params = self.stage_parameters(stage)
+        optimizer = torch.optim.Adam(params, lr=args.lr)
+        if self.optimizer_state is not None:
+            optimizer.load_state_dict(self.optimizer_state)
+            self.optimizer_state = None
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            wrapped: nn.Module = DistributedDataParallel(module, device_ids=ids)
+        else:
+            wrapped = module
+        per_rank = max(1, args.batch_size // self.dist.world_size)
+        train = self.splits["train"]
+        sampler = ResumableSampler(train, self.dist.world_size, self.dist.rank, shuffle=True, seed=args.seed)
+        loader_kw = {"num_workers": args.num_workers, "persistent_workers": False}
+        emb = self.model.generator.instrument_embedding
+        n_epochs = self.epochs[stage]
+        metrics: dict[str, float] = {}
+        self._info(f"stage {stage}: {n_epochs} epochs, batch {per_rank} x {self.dist.world_size}")
+        while self.state["epoch"] < n_epochs and not self._stage_done():
+            epoch = self.state["epoch"]
+            sampler.set_epoch(epoch)
+            sampler.set_start(self.state["batch"] * per_rank)
+            loader = DataLoader(train, batch_size=per_rank, sampler=sampler, **loader_kw)
+            module.train()
+            bar = tqdm(
+                loader,
+                desc=f"{stage} epoch {epoch + 1}/{n_epochs}",
+                disable=not self.dist.is_main or args.no_progress,
+                leave=False,
+                dynamic_ncols=True,
+            )
+            running, n_running = 0.0, 0
+            for wav, inst, pitch, vel in bar:
+                wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
+                optimizer.zero_grad(set_to_none=True)
+                loss = self.train_step(stage, wrapped, wav, inst, pitch, vel)
+                if self.frozen_rows and emb.weight.grad is not None:
+                    emb.weight.grad[: self.frozen_rows] = 0
+                optimizer.step()
+                self.state["step"] += 1
+                self.state["stage_step"] += 1
+                self.state["batch"] += 1
+                running += loss
+                n_running += 1
+                bar.set_postfix(loss=f"{loss:.4f}")
+                if self.state["step"] % args.log_every == 0:
+                    self.metric({"train_loss": running / n_running})
+                    running, n_running = 0.0, 0
+                if args.checkpoint_every and self.state["step"] % args.checkpoint_every == 0:
+                    self.save("checkpoint.pt", optimizer)
+                    barrier(self.dist)
+                if self._stage_done():
+                    break
+            if n_running:
+                self.metric({"train_loss": running / n_running})
+            if not self._stage_done():
+                self.state["epoch"] += 1
+                self.state["batch"] = 0
+            metrics = self.end_of_epoch(stage, optimizer)
+        return metrics
+
+    def _stage_done(self) -> bool:
+        m = self.args.max_steps
+        return m is not None and self.state["stage_step"] >= m
+
+    def end_of_epoch(self, stage: str, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        metrics: dict[str, float] = {}
+        if self.dist.is_main:
+            metrics = self.evaluate(stage)
+            self.metric(metrics)
+            key = "valid_spectral_l1" if "valid_spectral_l1" in metrics else "train_spectral_l1"
+            improved = metrics.get(key, math.inf) < self.best
+            if improved:
+                self.best = metrics[key]
+            self.save("checkpoint.pt", optimizer)
+            if improved:
+                self.save("best.pt", optimizer)
+            self._info(f"{stage} epoch {self.state['epoch']} step {self.state['step']}: " + ", ".join(
+                f"{k} {v:.4f}" for k, v in metrics.items()
+            ))
+        barrier(self.dist)
+        return metrics
+
+    def train_step(
+        self,
+        stage: str,
+        module: nn.Module,
+        wav: torch.Tensor,
+        inst: torch.Tensor,
+        pitch: torch.Tensor,
+        vel: torch.Tensor,
+    ) -> float:
+        """Forward + backward for one batch (gradients accumulate in the parameters); returns the loss."""
+        offsets = None
+        if self.crop is not None and stage != "lstm":
+            gen = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state["step"] * 101 + self.dist.rank)
+            offsets = self.crop.random_offsets(len(wav), gen).to(self.device)
+        if stage == "ae":
+            loss = module(wav, offsets)
+            loss.backward()
+            return float(loss.detach())
+        if stage == "e2e":
+            loss = module(inst, pitch, vel, wav, offsets)
+            loss.backward()
+            return float(loss.detach())
+        with torch.no_grad():
+            self.encoder.eval()
+            target = self.encoder(wav)
+        chunks = tbptt_chunks(target.shape[2], TBPTT)
+        state = None
+        total = 0.0
+        for i, (start, length) in enumerate(chunks):
+            sync = not self.dist.enabled or i == len(chunks) - 1
+            ctx = module.no_sync() if not sync else _nullcontext()
+            with ctx:
+                pred, state = module(inst, pitch, vel, start, length, state)
+                loss = torch.nn.functional.mse_loss(pred, target[:, :, start : start + length])
+                (loss * length / target.shape[2]).backward()
+            state = tuple(s.detach() for s in state)
+            total += float(loss) * length
+        return total / target.shape[2]
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _train(args: argparse.Namespace, device: torch.device, dist: DistInfo) -> dict[str, float]:
+    trainer = Trainer(args, device, dist)
+    try:
+        return trainer.run()
+    finally:
+        if trainer.writer is not None:
+            trainer.writer.close()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.crop_steps and args.crop_steps < 0:
+        raise SystemExit("sing-train: --crop-steps must be positive")
+    if args.resume and args.init is not None:
+        raise SystemExit("sing-train: --resume continues a run; --init starts a new one (pick one)")
+    device = select_device(args.device)
+    dist = init_distributed(device)
+    if dist.enabled and device.type == "cuda":
+        device = torch.device("cuda", dist.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        try:
+            _train(args, device, dist)
+        except Exception as exc:
+            if device.type == "cpu" or dist.enabled or not is_gpu_failure(exc):
+                raise
+            print(f"sing-train: GPU failed ({str(exc).splitlines()[0]}); continuing on the CPU", file=sys.stderr)
+            torch.cuda.empty_cache()
+            args.resume = (args.out / "checkpoint.pt").is_file()
+            _train(args, torch.device("cpu"), dist)
+    finally:
+        shutdown(dist)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
