@@ -124,21 +124,22 @@ def parse_velocity(text: str | int | None) -> int:
     return int(min(127, max(1, round(float(str(text).strip())))))
 
 
+def _looks_like_pitch(text: str) -> bool:
+    return bool(re.fullmatch(r"-?\d+", text) or _NOTE_NAME.match(text))
+
+
 def parse_note_filename(path: str | Path) -> tuple[str, int, int]:
-    """``<instrument>_<pitch or note name>[_<velocity>].wav`` -> (instrument, pitch, velocity)."""
+    """``<instrument>_<pitch or note name>[_<velocity>].wav`` -> (instrument, pitch, velocity).
+
+    Raises ValueError for names that do not fit or pitches outside 0..120.
+    """
     stem = Path(path).stem
     parts = stem.rsplit("_", 2)
-    if len(parts) == 3:
-        try:
-            return parts[0], parse_pitch(parts[1]), parse_velocity(parts[2])
-        except ValueError:
-            pass
+    if len(parts) == 3 and parts[0] and _looks_like_pitch(parts[1]) and re.fullmatch(r"\d+", parts[2]):
+        return parts[0], parse_pitch(parts[1]), parse_velocity(parts[2])
     parts = stem.rsplit("_", 1)
-    if len(parts) == 2 and parts[0]:
-        try:
-            return parts[0], parse_pitch(parts[1]), DEFAULT_VELOCITY
-        except ValueError:
-            pass
+    if len(parts) == 2 and parts[0] and _looks_like_pitch(parts[1]):
+        return parts[0], parse_pitch(parts[1]), DEFAULT_VELOCITY
     raise ValueError(f"file name {Path(path).name!r} is not <instrument>_<pitch>_<velocity>")
 
 

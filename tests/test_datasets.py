@@ -1,0 +1,188 @@
+"""NSynth and sample-pack readers: parsing, filters, resampling, bad files, split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from synth_core.dsp import estimate_f0, midi_to_hz
+from training.datasets import (
+    NOTE_SAMPLES,
+    InstrumentVocab,
+    load_nsynth,
+    load_pack,
+    parse_note_filename,
+    parse_pitch,
+    parse_velocity,
+)
+
+SR = 16000
+
+
+def tone(pitch: int, sr: int = SR, seconds: float = 1.0, channels: int = 1) -> np.ndarray:
+    t = np.arange(int(sr * seconds)) / sr
+    x = (0.3 * np.sin(2 * np.pi * midi_to_hz(pitch) * t)).astype(np.float32)
+    return np.stack([x] * channels, axis=1) if channels > 1 else x
+
+
+def make_nsynth(root, entries):
+    (root / "audio").mkdir(parents=True)
+    meta = {}
+    for inst, family, source, pitch, vel, write in entries:
+        key = f"{inst}-{pitch:03d}-{vel:03d}"
+        meta[key] = {
+            "note_str": key,
+            "instrument_str": inst,
+            "pitch": pitch,
+            "velocity": vel,
+            "sample_rate": SR,
+            "instrument_family_str": family,
+            "instrument_source_str": source,
+        }
+        if write:
+            sf.write(root / "audio" / f"{key}.wav", tone(pitch, seconds=4.0), SR, subtype="PCM_16")
+    (root / "examples.json").write_text(json.dumps(meta))
+
+
+@pytest.fixture
+def nsynth(tmp_path):
+    entries = [
+        ("bass_synthetic_001", "bass", "synthetic", 40, 100, True),
+        ("bass_synthetic_001", "bass", "synthetic", 45, 127, True),
+        ("keyboard_acoustic_002", "keyboard", "acoustic", 60, 75, True),
+        ("keyboard_acoustic_002", "keyboard", "acoustic", 64, 100, True),
+        ("string_acoustic_003", "string", "acoustic", 67, 50, True),
+        ("string_acoustic_003", "string", "acoustic", 69, 100, False),  # audio missing
+    ]
+    make_nsynth(tmp_path / "nsynth", entries)
+    return tmp_path / "nsynth"
+
+
+def test_nsynth_reader_items_vocab_and_missing(nsynth):
+    ds = load_nsynth(nsynth)
+    assert len(ds) == 5
+    assert [s[1] for s in ds.skipped] == ["audio file missing"]
+    assert ds.vocab.names == ["bass_synthetic_001", "keyboard_acoustic_002", "string_acoustic_003"]
+    assert ds.vocab.families == ["bass", "keyboard", "string"]
+    item = ds[2]
+    assert item.wav.shape == (NOTE_SAMPLES,) and item.wav.dtype.is_floating_point
+    assert (item.instrument, item.pitch, item.velocity) == (1, 60, 75)
+    assert abs(estimate_f0(item.wav[:8000].numpy(), SR) - midi_to_hz(60)) < 2
+
+
+def test_nsynth_filters(nsynth):
+    assert len(load_nsynth(nsynth, families=["bass"])) == 2
+    assert len(load_nsynth(nsynth, sources=["acoustic"])) == 3
+    assert len(load_nsynth(nsynth, pitch_range=(44, 64))) == 3
+    assert len(load_nsynth(nsynth, velocities=[100])) == 2
+    assert {r.instrument for r in load_nsynth(nsynth, instruments=["string_acoustic_003"]).records} == {
+        "string_acoustic_003"
+    }
+    sub = load_nsynth(nsynth, max_notes=2, seed=3)
+    assert len(sub) == 2 and sub.records == load_nsynth(nsynth, max_notes=2, seed=3).records
+
+
+def test_nsynth_cache_is_int16_and_close(nsynth):
+    ds = load_nsynth(nsynth, cache=True)
+    first = ds[0].wav.clone()
+    assert len(ds._store) == 1 and next(iter(ds._store.values())).dtype == np.int16
+    assert np.allclose(ds[0].wav.numpy(), first.numpy(), atol=1 / 32767)
+
+
+@pytest.mark.parametrize(
+    "text,pitch",
+    [("60", 60), ("C4", 60), ("A4", 69), ("A#3", 58), ("Eb2", 39), ("c-1", 0), ("Bb2", 46), ("C9", 120), ("G#8", 116)],
+)
+def test_parse_pitch(text, pitch):
+    assert parse_pitch(text) == pitch
+
+
+@pytest.mark.parametrize("text", ["H2", "", "C#", "121", "C10", "-1"])
+def test_parse_pitch_rejects(text):
+    with pytest.raises(ValueError):
+        parse_pitch(text)
+
+
+def test_parse_velocity_and_filenames():
+    assert parse_velocity("0") == 1 and parse_velocity("200") == 127 and parse_velocity(None) == 100
+    assert parse_note_filename("grand_piano_C4_100.wav") == ("grand_piano", 60, 100)
+    assert parse_note_filename("pad_A#3_64.flac") == ("pad", 58, 64)
+    assert parse_note_filename("bell_72.wav") == ("bell", 72, 100)
+    with pytest.raises(ValueError):
+        parse_note_filename("noise.wav")
+
+
+def test_pack_manifest_note_names_and_resampling(tmp_path):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    sf.write(pack / "a.wav", tone(69, sr=44100, seconds=5.0, channels=2), 44100)  # 44.1 kHz stereo, 5 s
+    sf.write(pack / "b.flac", tone(57, seconds=1.0), SR)
+    sf.write(pack / "c.wav", tone(64, seconds=1.0), SR)
+    (pack / "pack.csv").write_text(
+        "file,instrument,pitch,velocity,family\n"
+        "a.wav,lead,A4,90,synth_lead\n"
+        "b.flac,lead,A3,0\n"
+        "c.wav,pad,64,300\n"
+        "missing.wav,pad,60,100\n"
+    )
+    ds = load_pack(pack)
+    got = [(r.instrument, r.pitch, r.velocity) for r in ds.records]
+    assert got == [("lead", 69, 90), ("lead", 57, 1), ("pad", 64, 127)]
+    assert ds.vocab.names == ["lead", "pad"] and ds.vocab.families == ["synth_lead", "unknown"]
+    assert [reason for _, reason in ds.skipped] == ["file not found"]
+    wav = ds[0].wav.numpy()
+    assert wav.shape == (NOTE_SAMPLES,)
+    assert abs(estimate_f0(wav[:16000], SR) - 440.0) < 2
+    assert 0.25 < np.abs(wav).max() < 0.35  # stereo mixed to mono, not summed
+    short = ds[1].wav.numpy()
+    assert np.any(short[:15000]) and not np.any(short[16100:])  # padded with silence
+
+
+def test_pack_filenames_bad_files_reported_and_skipped(tmp_path):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    sf.write(pack / "organ_C4_100.wav", tone(60), SR)
+    sf.write(pack / "organ_Eb2_80.wav", tone(39), SR)
+    (pack / "broken_C4_100.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)  # corrupt
+    sf.write(pack / "empty_C4_100.wav", np.zeros(0, dtype=np.float32), SR)  # no frames
+    sf.write(pack / "noinfo.wav", tone(60), SR)  # unparsable name
+    sf.write(pack / "organ_127_100.wav", tone(60), SR)  # pitch out of range
+    ds = load_pack(pack)
+    assert [(r.instrument, r.pitch, r.velocity) for r in ds.records] == [("organ", 60, 100), ("organ", 39, 80)]
+    bad = {p.split("/")[-1] for p, _ in ds.skipped}
+    assert bad == {"broken_C4_100.wav", "empty_C4_100.wav", "noinfo.wav", "organ_127_100.wav"}
+    assert all(ds[i].wav.shape == (NOTE_SAMPLES,) for i in range(len(ds)))
+
+
+def test_pack_existing_vocab_keeps_rows(tmp_path):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    sf.write(pack / "new_C4_100.wav", tone(60), SR)
+    sf.write(pack / "old_D4_100.wav", tone(62), SR)
+    vocab = InstrumentVocab(["old", "other"], ["keyboard", "string"])
+    ds = load_pack(pack, vocab=vocab)
+    assert ds.vocab.names == ["old", "other", "new"]
+    assert {ds[i].instrument for i in range(2)} == {0, 2}
+
+
+def test_split_keeps_pairs_together(tmp_path):
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    rows = ["file,instrument,pitch,velocity"]
+    sf.write(pack / "x.wav", tone(60, seconds=0.1), SR)
+    for inst in ("a", "b", "c"):
+        for pitch in range(40, 80):
+            for vel in (50, 100):
+                rows.append(f"x.wav,{inst},{pitch},{vel}")
+    (pack / "pack.csv").write_text("\n".join(rows) + "\n")
+    ds = load_pack(pack)
+    parts = ds.split(seed=1)
+    assert sum(len(p) for p in parts.values()) == len(ds) == 240
+    seen = {name: set(p.pairs) for name, p in parts.items()}
+    assert not seen["train"] & seen["valid"] and not seen["train"] & seen["test"] and not seen["valid"] & seen["test"]
+    assert len(parts["valid"]) and len(parts["test"])
+    assert {p[0] for p in seen["test"]} <= {p[0] for p in seen["train"]}  # test: known instruments
+    assert parts["train"].vocab is ds.vocab
