@@ -108,6 +108,16 @@ def load_data(args: argparse.Namespace, vocab: InstrumentVocab, config: SINGConf
     kw = {}
     if config is not None:
         kw = {"sample_rate": config.sample_rate, "note_samples": config.note_samples}
+    try:
+        ds = _read(args, vocab, kw)
+    except (OSError, ValueError) as exc:
+        raise SystemExit(f"sing-train: {exc}") from exc
+    if len(ds) == 0:
+        raise SystemExit(f"sing-train: no usable notes ({len(ds.skipped)} skipped)")
+    return ds
+
+
+def _read(args: argparse.Namespace, vocab: InstrumentVocab, kw: dict) -> NoteDataset:
     if args.pack is not None:
         ds = load_pack(args.pack, cache=True, vocab=vocab, **kw)
     elif args.data is not None:
@@ -133,8 +143,6 @@ def load_data(args: argparse.Namespace, vocab: InstrumentVocab, config: SINGConf
             ds.preload()
     else:
         raise SystemExit("sing-train: give --data NSYNTH_FOLDER or --pack PACK_FOLDER")
-    if len(ds) == 0:
-        raise SystemExit(f"sing-train: no usable notes ({len(ds.skipped)} skipped)")
     return ds
 
 
@@ -452,7 +460,7 @@ class Trainer:
                 loss = torch.nn.functional.mse_loss(pred, target[:, :, start : start + length])
                 (loss * length / target.shape[2]).backward()
             state = tuple(s.detach() for s in state)
-            total += float(loss) * length
+            total += float(loss.detach()) * length
         return total / target.shape[2]
 
 
