@@ -176,14 +176,19 @@ class Trainer:
             self.stages = list(tr.get("stages") or self.stages)
             self.state.update({k: tr[k] for k in ("stage", "epoch", "batch", "step", "stage_step") if k in tr})
             self.frozen_rows = int(tr.get("frozen_rows", 0))
-            self.best = float(tr.get("best", math.inf))
+            self.best = math.inf if tr.get("best") is None else float(tr["best"])
             self.optimizer_state = tr.get("optimizer")
             if tr.get("epochs"):
                 self.epochs = dict(tr["epochs"]) if args.epochs is None else self.epochs
+            if tr.get("batch_size") and tr["batch_size"] != args.batch_size:
+                self._info(f"resuming with the run's batch size {tr['batch_size']} (not {args.batch_size})")
+                args.batch_size = int(tr["batch_size"])
             if tr.get("seed") is not None and tr["seed"] != args.seed:
                 self._info(f"resuming with the run's seed {tr['seed']} (not {args.seed})")
                 args.seed = int(tr["seed"])
-        elif args.init is not None or args.start_from is not None:
+        elif (self.out / "checkpoint.pt").is_file():
+            self._warn(f"{self.out} already holds a run: starting a new one over it (use --resume to continue it)")
+        if not args.resume and (args.init is not None or args.start_from is not None):
             ck = self._load(args.init or args.start_from)
             model, encoder, vocab = ck.model, ck.encoder, InstrumentVocab.from_infos(ck.instruments)
             if args.init is not None:
@@ -245,6 +250,10 @@ class Trainer:
         if self.dist.is_main:
             log.info(msg)
 
+    def _warn(self, msg: str) -> None:
+        if self.dist.is_main:
+            log.warning(msg)
+
     # ---- checkpoints and logs ------------------------------------------------------------------
     def training_dict(self, optimizer: torch.optim.Optimizer | None) -> dict[str, Any]:
         return {
@@ -255,6 +264,7 @@ class Trainer:
             "frozen_rows": self.frozen_rows,
             "best": self.best if math.isfinite(self.best) else None,
             "seed": self.args.seed,
+            "batch_size": self.args.batch_size,
             "lr": self.args.lr,
             "crop_steps": self.args.crop_steps,
             "rng": torch.get_rng_state(),
@@ -269,7 +279,12 @@ class Trainer:
             self.vocab.infos(),
             encoder=self.encoder,
             training=self.training_dict(optimizer),
-            metadata={"stage": self.state["stage"], "step": self.state["step"], "saved": time.time()},
+            metadata={
+                "stage": self.state["stage"],
+                "step": self.state["step"],
+                "data": str(self.args.pack or self.args.data),
+                "saved": time.time(),
+            },
         )
 
     def metric(self, record: dict[str, Any]) -> None:
@@ -354,7 +369,7 @@ class Trainer:
         per_rank = max(1, args.batch_size // self.dist.world_size)
         train = self.splits["train"]
         sampler = ResumableSampler(train, self.dist.world_size, self.dist.rank, shuffle=True, seed=args.seed)
-        loader_kw = {"num_workers": args.num_workers, "persistent_workers": False}
+        loader_kw = {"num_workers": args.num_workers, "pin_memory": self.device.type == "cuda"}
         emb = self.model.generator.instrument_embedding
         n_epochs = self.epochs[stage]
         metrics: dict[str, float] = {}
@@ -492,6 +507,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("sing-train: --resume continues a run; --init starts a new one (pick one)")
     device = select_device(args.device)
     dist = init_distributed(device)
+    if not dist.is_main:
+        logging.getLogger().setLevel(logging.ERROR)
     if dist.enabled and device.type == "cuda":
         device = torch.device("cuda", dist.local_rank)
         torch.cuda.set_device(device)
