@@ -178,6 +178,8 @@ class Trainer:
             self.frozen_rows = int(tr.get("frozen_rows", 0))
             self.best = math.inf if tr.get("best") is None else float(tr["best"])
             self.optimizer_state = tr.get("optimizer")
+            if isinstance(tr.get("rng"), torch.Tensor):
+                torch.set_rng_state(tr["rng"])
             if tr.get("epochs"):
                 self.epochs = dict(tr["epochs"]) if args.epochs is None else self.epochs
             if tr.get("batch_size") and tr["batch_size"] != args.batch_size:
@@ -307,14 +309,14 @@ class Trainer:
 
     @torch.no_grad()
     def evaluate(self, stage: str) -> dict[str, float]:
-        """Spectral L1 per split: reconstruction for ae, generation for lstm/e2e."""
+        """Spectral L1 per split: reconstruction for ae, generation for lstm/e2e (plus latent MSE for lstm)."""
         self.model.eval()
         self.encoder.eval()
         result = {}
         for name, ds in self.splits.items():
             if len(ds) == 0:
                 continue
-            total, count = 0.0, 0
+            total, mse, count = 0.0, 0.0, 0
             loader = DataLoader(self.eval_subset(ds), batch_size=self.args.eval_batch_size)
             for wav, inst, pitch, vel in loader:
                 wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
@@ -322,9 +324,15 @@ class Trainer:
                     out = self.model.decode(self.encoder(wav), wav.shape[1])
                 else:
                     out = self.model(inst, pitch, vel, n_samples=wav.shape[1])
+                if stage == "lstm":
+                    target = self.encoder(wav)
+                    latents = self.model.generator(self.model.instrument_vectors(inst), pitch, vel, target.shape[2])
+                    mse += float(torch.nn.functional.mse_loss(latents, target)) * len(wav)
                 total += float(spectral_l1(out, wav)) * len(wav)
                 count += len(wav)
             result[f"{name}_spectral_l1"] = total / count
+            if stage == "lstm":
+                result[f"{name}_latent_mse"] = mse / count
         return result
 
     # ---- training ----------------------------------------------------------------------------
