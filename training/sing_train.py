@@ -511,8 +511,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
     if args.crop_steps and args.crop_steps < 0:
         raise SystemExit("sing-train: --crop-steps must be positive")
-    if args.resume and args.init is not None:
-        raise SystemExit("sing-train: --resume continues a run; --init starts a new one (pick one)")
+    if sum(x is not None and x is not False for x in (args.resume or None, args.init, args.start_from)) > 1:
+        raise SystemExit("sing-train: --resume, --init and --from exclude each other (pick one)")
     device = select_device(args.device)
     dist = init_distributed(device)
     if not dist.is_main:
