@@ -24,7 +24,7 @@ import torch
 
 from synth_core.dsp import estimate_f0, hz_to_midi
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint
-from synth_core.sing.loss import log_power_spectrogram, spectral_l1
+from synth_core.sing.loss import spectral_l1
 from training.baseline import PitchShiftBaseline, pitch_shift
 from training.split import split_of
 
@@ -134,13 +134,14 @@ def evaluate(
             generated = model.generate(vec, pitch, velocity, n_samples=n_samples, batch_size=batch_size).float()
         sing_l1 = [float(spectral_l1(g[None], t[None])) for g, t in zip(generated, targets, strict=True)]
         base_l1, base_hits = [], []
+        plot_idx = set(spread(list(range(len(chosen))), n_plot))
         for i, n in enumerate(chosen):
             b = baseline_note(n, leave_out=split == "train")
             if b is None:
                 continue
             base_l1.append(float(spectral_l1(torch.from_numpy(b)[None], targets[i][None])))
             base_hits.append(pitch_hit(b, n.pitch, sr))
-            if split == "test" and len(plots) < n_plot:
+            if split == "test" and i in plot_idx:
                 plots.append((n.note_str, targets[i].numpy(), generated[i].numpy(), b))
         gen_np = generated.numpy()
         metrics["splits"][split] = {
@@ -167,8 +168,15 @@ def evaluate(
     return metrics
 
 
+def power_db(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """Power spectrogram in dB (same STFT as the spectral loss) for display."""
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
+    return (10 * torch.log10(spec.abs().square() + 1e-10)).numpy()
+
+
 def plot_spectrograms(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Path) -> None:
-    """One row per note: log-power spectrograms of target, SING and baseline."""
+    """One row per note: power spectrograms (dB, 80 dB range) of target, SING and baseline."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -176,11 +184,11 @@ def plot_spectrograms(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]]
 
     fig, axes = plt.subplots(len(rows), 3, figsize=(12, 2.6 * len(rows)), squeeze=False)
     for r, (name, *audios) in enumerate(rows):
-        specs = [log_power_spectrogram(torch.from_numpy(np.ascontiguousarray(a))[None])[0].numpy() for a in audios]
-        vmax = max(s.max() for s in specs) or 1.0
+        specs = [power_db(a) for a in audios]
+        vmax = max(s.max() for s in specs)
         for c, (title, s) in enumerate(zip(("target", "SING", "baseline"), specs, strict=True)):
             ax = axes[r, c]
-            ax.imshow(s, origin="lower", aspect="auto", vmin=0, vmax=vmax, cmap="magma")
+            ax.imshow(s, origin="lower", aspect="auto", vmin=vmax - 80, vmax=vmax, cmap="magma")
             ax.set_title(f"{name} {title}", fontsize=8)
             ax.set_xticks([])
             ax.set_yticks([])
