@@ -213,6 +213,8 @@ def make_pack(
     """Render the pack into ``out`` (``audio/*.wav``, ``examples.json``, ``pack_report.json``); returns the report."""
     from tqdm import tqdm
 
+    if not Path(soundfont).is_file():
+        raise FileNotFoundError(f"no SoundFont at {soundfont}")
     out = Path(out)
     audio_dir = out / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
