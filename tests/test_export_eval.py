@@ -27,7 +27,7 @@ def sine_note(pitch: int, n: int = 64000) -> np.ndarray:
 
 def test_export_fp16_round_trip(tmp_path, tiny_model, tiny_instruments):
     src = tmp_path / "train.pt"
-    training = {"seed": 3, "steps": 10, "optimizer": {"state": list(range(1000))}}
+    training = {"seed": 3, "steps": 10, "optimizer": {"state": list(range(1000))}, "latents": torch.zeros(3)}
     save_checkpoint(src, tiny_model, tiny_instruments, encoder=Encoder(tiny_model.config), training=training)
     dst = tmp_path / "out" / "sing.pt"
     dst.parent.mkdir()

@@ -15,8 +15,15 @@ from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_ch
 
 MAX_BYTES = 40 * 1024 * 1024
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-#: Keys of the training dict worth shipping (the split seed, step counts); everything else is dropped.
-KEEP_TRAINING = ("seed", "split_seed", "steps", "epochs", "stage", "data", "hardware", "seconds")
+#: Training-dict entries never shipped (resumable training state); tensors and large values are dropped too.
+DROP_TRAINING = ("optim", "scheduler", "scaler", "encoder", "state", "rng")
+
+
+def _shippable(key: str, value: object) -> bool:
+    """Small JSON-like bookkeeping (seed, steps, data, timings) is kept; training state is not."""
+    if any(word in key.lower() for word in DROP_TRAINING) or isinstance(value, torch.Tensor):
+        return False
+    return isinstance(value, (str, int, float, bool, type(None))) or len(repr(value)) < 4096
 
 
 def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool = False) -> int:
@@ -24,7 +31,7 @@ def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     ckpt = load_checkpoint(src, "cpu")
-    training = {k: v for k, v in (ckpt.training or {}).items() if k in KEEP_TRAINING} or None
+    training = {k: v for k, v in (ckpt.training or {}).items() if _shippable(str(k), v)} or None
     metadata = dict(ckpt.metadata or {})
     metadata.update({"exported_from": Path(src).name, "dtype": dtype})
     dst = Path(dst)
