@@ -1,0 +1,247 @@
+"""Evaluate a SING checkpoint on an NSynth-format pack against the pitch-shift baseline.
+
+    python -m training.evaluate CKPT --data data/gm_pack [--max-notes N] [--out report_dir] [--threads 2]
+
+Reports the spectral L1 (SING's loss) of SING and of the pitch-shift baseline on train and test notes (the
+seeded SING split over (instrument, pitch) pairs, seed from the checkpoint's training dict, default 0), and
+pitch accuracy (fraction of notes whose f0 over the held part is within a semitone of the requested pitch).
+Writes ``metrics.json`` and ``spectrograms.png`` (target / SING / baseline for a few test notes) and prints a
+markdown table for the model card. The baseline of a train note uses the nearest *other* training pitch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+import torch
+
+from synth_core.dsp import estimate_f0, hz_to_midi
+from synth_core.sing.checkpoint import CheckpointError, load_checkpoint
+from synth_core.sing.loss import spectral_l1
+from training.baseline import PitchShiftBaseline, pitch_shift
+from training.split import split_of
+
+F0_WINDOW = (0.25, 1.25)  # seconds of the held part used for f0 (early: decaying notes are still loud)
+
+
+@dataclass(frozen=True)
+class PackNote:
+    note_str: str
+    instrument: str  # instrument_str
+    pitch: int
+    velocity: int
+    path: Path
+
+
+def read_pack(data: str | Path) -> list[PackNote]:
+    """The notes of an NSynth-format folder (examples.json + audio/), sorted by note_str."""
+    data = Path(data)
+    meta = data / "examples.json"
+    if not meta.is_file():
+        raise FileNotFoundError(f"{meta} not found (is {data} an NSynth-format pack?)")
+    examples = json.loads(meta.read_text())
+    return sorted(
+        (
+            PackNote(k, e["instrument_str"], int(e["pitch"]), int(e["velocity"]), data / "audio" / f"{k}.wav")
+            for k, e in examples.items()
+        ),
+        key=lambda n: n.note_str,
+    )
+
+
+def load_audio(path: Path, n_samples: int, sample_rate: int) -> np.ndarray:
+    audio, sr = sf.read(path, dtype="float32", always_2d=True)
+    if sr != sample_rate:
+        raise ValueError(f"{path}: {sr} Hz, the model expects {sample_rate} Hz")
+    audio = audio.mean(axis=1)
+    out = np.zeros(n_samples, np.float32)
+    out[: min(n_samples, len(audio))] = audio[:n_samples]
+    return out
+
+
+def spread(items: list, n: int | None) -> list:
+    """At most ``n`` items evenly spread over the (sorted) list: deterministic and covers all instruments."""
+    if n is None or len(items) <= n:
+        return items
+    idx = np.linspace(0, len(items) - 1, n).round().astype(int)
+    return [items[i] for i in idx]
+
+
+def pitch_hit(audio: np.ndarray, pitch: int, sample_rate: int) -> bool:
+    """True when the f0 of the held part is within one semitone of ``pitch``."""
+    lo, hi = (int(t * sample_rate) for t in F0_WINDOW)
+    f0 = estimate_f0(audio[lo:hi], sample_rate)
+    return f0 > 0 and abs(hz_to_midi(f0) - pitch) < 1.0
+
+
+def evaluate(
+    ckpt_path: str | Path,
+    data: str | Path,
+    max_notes: int | None = 200,
+    out: str | Path | None = None,
+    batch_size: int = 8,
+    n_plot: int = 4,
+) -> dict:
+    """Compute the metrics (and write the report files into ``out`` when given)."""
+    ckpt = load_checkpoint(ckpt_path, "cpu")
+    model, cfg = ckpt.model.eval(), ckpt.config
+    training = ckpt.training or {}
+    seed = int(training.get("split_seed", training.get("seed", 0)))
+    names = {info.name: k for k, info in enumerate(ckpt.instruments)}
+    notes = read_pack(data)
+    known = [n for n in notes if n.instrument in names]
+    if not known:
+        raise ValueError(f"none of the pack's instruments are in the checkpoint ({len(names)} instruments)")
+    splits = {n: split_of(n.instrument, n.pitch, seed) for n in known}
+    train_all = [n for n in known if splits[n] == "train"]
+    by_key = {(n.instrument, n.pitch, n.velocity): n for n in known}
+    n_samples, sr = cfg.note_samples, cfg.sample_rate
+
+    def load(instrument: str, pitch: int, velocity: int) -> np.ndarray:
+        return load_audio(by_key[(instrument, pitch, velocity)].path, n_samples, sr)
+
+    baseline = PitchShiftBaseline(((n.instrument, n.pitch, n.velocity) for n in train_all), load)
+
+    def baseline_note(n: PackNote, leave_out: bool) -> np.ndarray | None:
+        pitches = baseline._pitches.get((n.instrument, n.velocity), [])
+        if leave_out:
+            pitches = [p for p in pitches if p != n.pitch]
+        if not pitches:
+            return None
+        src = min(pitches, key=lambda p: (abs(p - n.pitch), p))
+        return pitch_shift(load(n.instrument, src, n.velocity), n.pitch - src, n_samples)
+
+    metrics: dict = {"checkpoint": str(ckpt_path), "data": str(data), "split_seed": seed, "splits": {}}
+    plots = []
+    t0 = time.perf_counter()
+    for split in ("train", "test"):
+        chosen = spread([n for n in known if splits[n] == split], max_notes)
+        if not chosen:
+            metrics["splits"][split] = {"notes": 0}
+            continue
+        targets = torch.from_numpy(np.stack([load_audio(n.path, n_samples, sr) for n in chosen]))
+        vec = model.instrument_table[torch.tensor([names[n.instrument] for n in chosen])].detach()
+        pitch = torch.tensor([n.pitch for n in chosen])
+        velocity = torch.tensor([float(n.velocity) for n in chosen])
+        with torch.inference_mode():
+            generated = model.generate(vec, pitch, velocity, n_samples=n_samples, batch_size=batch_size).float()
+        sing_l1 = [float(spectral_l1(g[None], t[None])) for g, t in zip(generated, targets, strict=True)]
+        base_l1, base_hits = [], []
+        plot_idx = set(spread(list(range(len(chosen))), n_plot))
+        for i, n in enumerate(chosen):
+            b = baseline_note(n, leave_out=split == "train")
+            if b is None:
+                continue
+            base_l1.append(float(spectral_l1(torch.from_numpy(b)[None], targets[i][None])))
+            base_hits.append(pitch_hit(b, n.pitch, sr))
+            if split == "test" and i in plot_idx:
+                plots.append((n.note_str, targets[i].numpy(), generated[i].numpy(), b))
+        gen_np = generated.numpy()
+        metrics["splits"][split] = {
+            "notes": len(chosen),
+            "sing_spectral_l1": float(np.mean(sing_l1)),
+            "baseline_spectral_l1": float(np.mean(base_l1)) if base_l1 else None,
+            "baseline_notes": len(base_l1),
+            "sing_pitch_accuracy": float(
+                np.mean([pitch_hit(g, n.pitch, sr) for g, n in zip(gen_np, chosen, strict=True)])
+            ),
+            "baseline_pitch_accuracy": float(np.mean(base_hits)) if base_hits else None,
+            "target_pitch_accuracy": float(
+                np.mean([pitch_hit(t, n.pitch, sr) for t, n in zip(targets.numpy(), chosen, strict=True)])
+            ),
+        }
+    metrics["seconds"] = round(time.perf_counter() - t0, 2)
+    metrics["skipped_unknown_instruments"] = len(notes) - len(known)
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "metrics.json").write_text(json.dumps(metrics, indent=1))
+        if plots:
+            plot_spectrograms(plots, out / "spectrograms.png")
+    return metrics
+
+
+def power_db(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
+    """Power spectrogram in dB (same STFT as the spectral loss) for display."""
+    x = torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))
+    spec = torch.stft(x, n_fft, hop, window=torch.hann_window(n_fft), center=False, return_complex=True)
+    return (10 * torch.log10(spec.abs().square() + 1e-10)).numpy()
+
+
+def plot_spectrograms(rows: list[tuple[str, np.ndarray, np.ndarray, np.ndarray]], path: Path) -> None:
+    """One row per note: power spectrograms (dB, 80 dB range) of target, SING and baseline."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(len(rows), 3, figsize=(12, 2.6 * len(rows)), squeeze=False)
+    for r, (name, *audios) in enumerate(rows):
+        specs = [power_db(a) for a in audios]
+        vmax = max(s.max() for s in specs)
+        for c, (title, s) in enumerate(zip(("target", "SING", "baseline"), specs, strict=True)):
+            ax = axes[r, c]
+            ax.imshow(s, origin="lower", aspect="auto", vmin=vmax - 80, vmax=vmax, cmap="magma")
+            ax.set_title(f"{name} {title}", fontsize=8)
+            ax.set_xticks([])
+            ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+def markdown_table(metrics: dict) -> str:
+    """The model card's metrics table."""
+
+    def fmt(x: float | None, pct: bool = False) -> str:
+        if x is None:
+            return "n/a"
+        return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
+
+    lines = [
+        "| split | notes | SING spectral L1 | baseline spectral L1 "
+        "| SING pitch acc. | baseline pitch acc. | target pitch acc. |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for split, m in metrics["splits"].items():
+        if not m.get("notes"):
+            lines.append(f"| {split} | 0 | n/a | n/a | n/a | n/a | n/a |")
+            continue
+        lines.append(
+            f"| {split} | {m['notes']} | {fmt(m['sing_spectral_l1'])} | {fmt(m['baseline_spectral_l1'])} | "
+            f"{fmt(m['sing_pitch_accuracy'], True)} | {fmt(m['baseline_pitch_accuracy'], True)} | "
+            f"{fmt(m['target_pitch_accuracy'], True)} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.evaluate", description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint")
+    ap.add_argument("--data", default="data/gm_pack", help="NSynth-format pack (examples.json + audio/)")
+    ap.add_argument("--max-notes", type=int, default=200, help="notes per split (evenly spread); 0 = all")
+    ap.add_argument("--out", default=None, help="folder for metrics.json and spectrograms.png")
+    ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    ap.add_argument("--batch-size", type=int, default=8)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(max(1, args.threads))
+    try:
+        metrics = evaluate(args.checkpoint, args.data, args.max_notes or None, args.out, args.batch_size)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
+        print(f"evaluate: error: {exc}", file=sys.stderr)
+        return 1
+    print(markdown_table(metrics))
+    if args.out:
+        print(f"\nwrote {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

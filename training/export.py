@@ -1,0 +1,69 @@
+"""Export a training checkpoint as shippable weights: no optimizer or encoder, fp16, with a JSON sidecar.
+
+python -m training.export CKPT -o assets/sing_default.pt [--dtype float16] [--force]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import torch
+
+from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json_sidecar
+
+MAX_BYTES = 40 * 1024 * 1024
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+#: Training-dict entries never shipped (resumable training state); tensors and large values are dropped too.
+DROP_TRAINING = ("optim", "scheduler", "scaler", "encoder", "state", "rng")
+
+
+def _shippable(key: str, value: object) -> bool:
+    """Small JSON-like bookkeeping (seed, steps, data, timings) is kept; training state is not."""
+    if any(word in key.lower() for word in DROP_TRAINING) or isinstance(value, torch.Tensor):
+        return False
+    return isinstance(value, (str, int, float, bool, type(None))) or len(repr(value)) < 4096
+
+
+def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool = False) -> int:
+    """Write ``dst`` (and ``dst`` with a .json suffix) from checkpoint ``src``; returns the file size in bytes."""
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
+    ckpt = load_checkpoint(src, "cpu")
+    training = {k: v for k, v in (ckpt.training or {}).items() if _shippable(str(k), v)} or None
+    metadata = dict(ckpt.metadata or {})
+    metadata.update({"exported_from": Path(src).name, "dtype": dtype})
+    dst = Path(dst)
+    tmp = dst.with_name(f".{dst.name}.export")
+    save_checkpoint(tmp, ckpt.model, ckpt.instruments, training=training, metadata=metadata, dtype=DTYPES[dtype])
+    size = tmp.stat().st_size
+    if size > MAX_BYTES and not force:
+        tmp.unlink()
+        raise ValueError(f"export would be {size / 2**20:.1f} MiB (> {MAX_BYTES / 2**20:.0f} MiB); pass --force")
+    tmp.replace(dst)
+    ckpt.metadata = metadata
+    write_json_sidecar(dst.with_suffix(".json"), ckpt)
+    return size
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m training.export", description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", help="training checkpoint (save_checkpoint format)")
+    ap.add_argument("-o", "--out", default="assets/sing_default.pt", help="exported weights")
+    ap.add_argument("--dtype", default="float16", choices=sorted(DTYPES), help="weight dtype")
+    ap.add_argument("--force", action="store_true", help=f"write even if larger than {MAX_BYTES // 2**20} MiB")
+    args = ap.parse_args(argv)
+    try:
+        size = export(args.checkpoint, args.out, args.dtype, args.force)
+    except (CheckpointError, ValueError) as exc:
+        print(f"export: error: {exc}", file=sys.stderr)
+        return 1
+    src_size = Path(args.checkpoint).stat().st_size
+    print(f"wrote {args.out}: {size / 2**20:.2f} MiB ({args.dtype}; source {src_size / 2**20:.2f} MiB)")
+    print(f"wrote {Path(args.out).with_suffix('.json')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
