@@ -112,7 +112,7 @@ def load_midi(path: str | os.PathLike) -> mido.MidiFile:
     except FileNotFoundError as exc:
         raise MidiFileError(f"{path}: no such file") from exc
     except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
-        raise MidiFileError(f"{path}: not a valid Standard MIDI File ({exc or type(exc).__name__})") from exc
+        raise MidiFileError(f"{path}: not a valid Standard MIDI File ({str(exc) or type(exc).__name__})") from exc
 
 
 def render_midi(

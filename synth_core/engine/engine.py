@@ -139,8 +139,12 @@ class Engine:
         self._busy = 0.0
         self._busy_since = time.perf_counter()
         self._load = 0.0
-        self._stats = EngineStats(max_voices=c.max_voices, device_name=source.device_name,
-                                  sample_rate=self._sample_rate, block_size=c.block_size)
+        self._stats = EngineStats(
+            max_voices=c.max_voices,
+            device_name=source.device_name,
+            sample_rate=self._sample_rate,
+            block_size=c.block_size,
+        )
         self.worker_error: BaseException | None = None
         self._rec_queue: deque = deque()
         self._rec_thread: threading.Thread | None = None
@@ -597,8 +601,11 @@ class Engine:
 
     # ------------------------------------------------------------------ offline
     def reset(self) -> None:
-        """Silence everything and forget queued events (keeps instruments, gain, cache)."""
-        self._events.clear()
+        """Silence everything and drop queued notes (keeps instruments, gain, rate, cache)."""
+        while self._events:
+            ev = self._events.popleft()
+            if ev[0] in ("vec", "gain", "rate"):
+                self._apply(ev)
         self._commands.clear()
         for v in self.voices:
             v.state = FREE
