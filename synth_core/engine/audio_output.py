@@ -19,6 +19,16 @@ def _sd():
     return sd
 
 
+def rescan_audio_devices() -> None:
+    """Re-initialise PortAudio so devices (or a JACK server) started after import are seen.
+
+    Only call it while no stream is open.
+    """
+    sd = _sd()
+    sd._terminate()
+    sd._initialize()
+
+
 def list_output_devices() -> list[dict[str, Any]]:
     """Output devices: dicts with name, index, default_samplerate, is_default (empty if none)."""
     try:
