@@ -102,8 +102,12 @@ class LevelMeter(QWidget):
             p.fillRect(QRectF(bar.left() - 3, y - 1, bar.width() + 6, 3), QColor("#ff9f1c"))
         # scale
         p.setPen(QPen(QColor("#8a9099"), 1))
+        last_y = -1e9
         for db in TICKS_DB:
             y = self._y(db, bar)
+            if y - last_y < 11 and db != FLOOR_DB:
+                continue  # not enough room for every label on a short meter
+            last_y = y
             p.drawLine(int(bar.right() + 2), int(y), int(bar.right() + 6), int(y))
             p.drawText(QRectF(bar.right() + 8, y - 7, 40, 14), Qt.AlignmentFlag.AlignVCenter, f"{db}")
         # readouts
