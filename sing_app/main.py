@@ -68,9 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as e:  # noqa: BLE001 - missing/bad weights: tell the user and stop
         msg = f"Could not load the instrument model:\n{e}\n\nTry --checkpoint PATH, or --sine to test the app."
         print(f"sing-app: {msg}", file=sys.stderr)
-        QMessageBox.critical(None, "NeuroSynth", msg)
+        if app.platformName() not in ("offscreen", "minimal"):
+            QMessageBox.critical(None, "NeuroSynth", msg)
         return 2
     window = MainWindow(source, settings_from_args(args))
+    app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.piano.setFocus()
     return app.exec()

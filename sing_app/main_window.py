@@ -142,6 +142,7 @@ class MainWindow(QMainWindow):
         self._last_underruns = 0
         self._underrun_t = -1e9
         self._recording_path: Path | None = None
+        self._closed = False
 
         self.setWindowTitle("NeuroSynth — SING neural instrument")
         self._build_widgets()
@@ -217,7 +218,7 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(central)
         lay.setContentsMargins(6, 4, 6, 4)
         lay.addWidget(top, 5)
-        lay.addWidget(out_box, 2)
+        lay.addWidget(out_box, 3)
         lay.addWidget(self.piano, 2)
         self.setCentralWidget(central)
         self.resize(1400, 880)
@@ -481,6 +482,7 @@ class MainWindow(QMainWindow):
         dlg = SettingsDialog(self.settings, self._list_devices, self._list_ports, self)
         if self.audio_message:
             dlg.device_note.setText(self.audio_message)
+            dlg.device_note.setVisible(True)
         if dlg.exec():
             self.apply_settings(dlg.settings())
 
@@ -532,6 +534,9 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         """Stop timers, devices, recording and the engine thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
         app = QApplication.instance()
         if app is not None:
             app.removeEventFilter(self)

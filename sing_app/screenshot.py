@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -72,9 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     win.refresh_display()
     app.processEvents()
     win.grab().save(str(out / "main_window.png"))
-    dlg = SettingsDialog(win.settings, lambda: [{"name": "Built-in Audio Analog Stereo", "index": 0,
-                                                  "default_samplerate": 48000.0, "is_default": True}],
-                         lambda: ["Arturia KeyStep 32 MIDI 1", "Midi Through Port-0"], win)  # fmt: skip
+    devices = [{"name": "Built-in Audio Analog Stereo", "index": 0, "default_samplerate": 48000.0, "is_default": True}]
+    ports = ["Arturia KeyStep 32 MIDI 1", "Midi Through Port-0"]
+    dlg = SettingsDialog(replace(win.settings, audio_enabled=True), lambda: devices, lambda: ports, win)
     dlg.show()
     app.processEvents()
     dlg.grab().save(str(out / "settings_dialog.png"))

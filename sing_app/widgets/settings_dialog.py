@@ -92,6 +92,7 @@ class SettingsDialog(QDialog):
         form = QFormLayout(self)
         form.addRow("Audio output", self.device_combo)
         form.addRow("", self.device_note)
+        self.device_note.setVisible(bool(self.device_note.text()))
         form.addRow("Sample rate", self.rate_combo)
         form.addRow("Block size", self.block_combo)
         form.addRow("", self.latency_label)
