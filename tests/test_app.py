@@ -263,3 +263,64 @@ def test_main_reports_missing_weights(tmp_path, capsys):
 
     assert main(["--checkpoint", str(tmp_path / "nope.pt"), "--no-audio"]) == 2
     assert "Could not load the instrument model" in capsys.readouterr().err
+
+
+class FakeAudio:
+    """Stands in for AudioOutput: 'opens' unless the device is named 'broken'."""
+
+    def __init__(self, engine, device=None, sample_rate=48000, block_size=256):
+        self.engine, self.device, self.sample_rate, self.block_size = engine, device, sample_rate, block_size
+        self.latency_s = 0.0
+        self.stopped = False
+
+    def start(self):
+        from synth_core.engine.audio_output import AudioDeviceError
+
+        if self.device == "broken":
+            raise AudioDeviceError("cannot open audio output 'broken': device unavailable")
+        self.latency_s = 0.012
+        self.engine.set_sample_rate(self.sample_rate)
+        self.engine.set_output_latency(self.latency_s, self.block_size)
+
+    def stop(self):
+        self.stopped = True
+
+
+def test_settings_switch_audio_device_and_fall_back_offline(qtbot):
+    src = SineSource(n_instruments=4)
+    win = MainWindow(src, AudioMidiSettings(audio_enabled=False), list_devices=lambda: [], list_ports=lambda: [],
+                     audio_factory=FakeAudio)  # fmt: skip
+    qtbot.addWidget(win)
+    try:
+        assert win.offline.running
+        win.apply_settings(AudioMidiSettings(audio_enabled=True, audio_device=1, sample_rate=44100, block_size=128))
+        assert isinstance(win.audio, FakeAudio) and not win.offline.running
+        assert win.lbl_audio.text() == "Audio: on"
+        win.engine.render(128)  # the new rate applies from the next callback
+        win.update_status()
+        assert "44100 Hz / 128" in win.lbl_rate.text() and "12.0 ms" in win.lbl_latency.text()
+        first = win.audio
+        win.apply_settings(AudioMidiSettings(audio_enabled=True, audio_device="broken"))
+        assert first.stopped and win.audio is None and win.offline.running
+        assert "OFFLINE" in win.lbl_audio.text() and "broken" in win.lbl_audio.toolTip()
+    finally:
+        win.shutdown()
+
+
+def test_window_over_a_tiny_sing_model(qtbot, tiny_model, tiny_instruments):
+    from synth_core.engine import SingSource
+
+    win = MainWindow(SingSource(tiny_model, tiny_instruments), AudioMidiSettings(audio_enabled=False),
+                     list_devices=lambda: [], list_ports=lambda: [])  # fmt: skip
+    qtbot.addWidget(win)
+    try:
+        win.offline.stop()
+        assert win.instrument_list.visible_indices() == [0, 1, 2]
+        assert len(win.embedding.dim_faders) == 16 and len(win.embedding.timbre_faders) == 2
+        win.instrument_list.select(1)
+        np.testing.assert_allclose(win.engine.instrument_vector(), tiny_model.instrument_table[1].detach().numpy())
+        win.piano.noteOn.emit(60, 100)
+        audio = pull(win.engine, 0.5)
+        assert np.isfinite(audio).all() and np.abs(audio).max() > 0
+    finally:
+        win.shutdown()
