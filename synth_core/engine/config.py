@@ -26,10 +26,10 @@ class EngineConfig:
     panic_fade_s: float = 0.003  # fade for all_sound_off
     master_gain: float = 1.0
     limiter_threshold: float = 0.8  # soft limiter: linear below, tanh knee above
-    render_ahead_s: float = 0.1  # how far ahead of playback the worker keeps each voice (model time)
+    render_ahead_s: float = 0.25  # how far ahead of playback the worker keeps each voice (model time)
     cache_entries: int = 256  # rendered-note cache size (LRU); 0 disables the cache
     cache_prefix_s: float = 0.25  # audio kept per cached note (plus the model state to continue from)
-    resampler_taps: int = 16
+    resampler_taps: int = 24  # 16 kHz -> 48 kHz images below -60 dB
     scope_s: float = 1.0  # output history kept for scope()
 
 

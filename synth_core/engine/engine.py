@@ -334,8 +334,8 @@ class Engine:
             if v.state == WAITING:
                 ring = self.rings[v.slot]
                 mark = ring.mark
-                if mark[0] != v.gen:
-                    continue
+                if mark[0] != v.gen or ring.write_pos - mark[1] < self.hop:
+                    continue  # not started yet: the first hop is still being computed
                 ring.read_pos = mark[1]
                 v.state = PLAYING
             r1 = base * 2.0 ** (self._bend[v.channel] / 12.0)
@@ -497,7 +497,7 @@ class Engine:
     def _work_sync(self, frames: int) -> None:
         """Offline: produce what this chunk needs, synchronously."""
         bend = max(abs(b) for b in self._bend)
-        rate = self.src_rate / self._sample_rate * 2.0 ** (bend / 12.0)
+        rate = max(self.src_rate / self._sample_rate * 2.0 ** (bend / 12.0), *self._rates_prev)
         target = math.ceil(rate * frames) + self.config.resampler_taps + self.hop
         while self._work_once(target):
             pass

@@ -1,7 +1,7 @@
 """Stateful variable-rate windowed-sinc resampler (one per voice), for pitch bend and
 model-rate -> device-rate conversion in one step.
 
-Each output sample is a 16-tap Kaiser-windowed sinc interpolation of the input at a
+Each output sample is a (24-tap by default) Kaiser-windowed sinc interpolation of the input at a
 fractional position (1024 tabulated phases). The position advances by ``rate`` input
 samples per output sample; the rate may glide linearly across a block (smooth bends).
 When the rate exceeds 1 (strong upward bends) a kernel with a lower cutoff is chosen
