@@ -41,6 +41,7 @@ from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_o
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
 from .presets import Preset, PresetError, load_preset, save_preset
+from .widgets.bend_wheel import BendWheel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
 from .widgets.meter import LevelMeter
@@ -176,6 +177,7 @@ class MainWindow(QMainWindow):
         self.meter = LevelMeter()
         self.piano = PianoWidget(lowest=36, highest=96)
         self.piano.setMinimumHeight(130)
+        self.bend = BendWheel(self.engine.config.bend_range)
         self.volume = QSlider(Qt.Orientation.Vertical)
         self.volume.setRange(0, 200)
         self.volume.setValue(100)
@@ -219,7 +221,11 @@ class MainWindow(QMainWindow):
         lay.setContentsMargins(6, 4, 6, 4)
         lay.addWidget(top, 5)
         lay.addWidget(out_box, 3)
-        lay.addWidget(self.piano, 2)
+        keys = QHBoxLayout()
+        keys.setSpacing(4)
+        keys.addWidget(self.bend)
+        keys.addWidget(self.piano, 1)
+        lay.addLayout(keys, 2)
         self.setCentralWidget(central)
         self.resize(1400, 880)
 
@@ -289,6 +295,7 @@ class MainWindow(QMainWindow):
         self.embedding.vectorChanged.connect(lambda v: self.set_vector(v, edited="embedding"))
         self.morph.vectorChanged.connect(lambda v: self.set_vector(v, edited="morph"))
         self.volume.valueChanged.connect(self._volume_changed)
+        self.bend.bendChanged.connect(self.engine.set_pitch_bend)
         self.act_panic.triggered.connect(self.panic)
         self.act_record.toggled.connect(self._record_toggled)
         self.act_save.triggered.connect(self._save_preset_dialog)

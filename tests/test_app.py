@@ -324,3 +324,15 @@ def test_window_over_a_tiny_sing_model(qtbot, tiny_model, tiny_instruments):
         assert np.isfinite(audio).all() and np.abs(audio).max() > 0
     finally:
         win.shutdown()
+
+
+def test_bend_wheel_bends_and_springs_back(window):
+    window.piano.noteOn.emit(69, 100)
+    pull(window.engine, 0.3)
+    window.bend.setValue(1000)  # +2 semitones
+    bent = pull(window.engine, 0.3)
+    assert estimate_f0(bent[-8192:], SR) == pytest.approx(midi_to_hz(71), rel=0.01)
+    window.bend.sliderReleased.emit()
+    assert window.bend.value() == 0
+    back = pull(window.engine, 0.3)
+    assert estimate_f0(back[-8192:], SR) == pytest.approx(midi_to_hz(69), rel=0.01)
