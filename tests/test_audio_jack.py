@@ -14,7 +14,7 @@ import pytest
 from synth_core.dsp import estimate_f0
 from synth_core.engine import Engine, EngineConfig, SineSource
 from synth_core.engine.audio_output import AudioOutput, list_output_devices, rescan_audio_devices
-from synth_core.engine.midi_input import MidiInput, list_midi_ports
+from synth_core.engine.midi_input import MidiInput, forget_midi_clients, list_midi_ports
 
 pytestmark = pytest.mark.jack
 JACK_MIDI = "mido.backends.rtmidi/UNIX_JACK"
@@ -45,6 +45,7 @@ def jack_server(monkeypatch):
     finally:
         import sounddevice as sd
 
+        forget_midi_clients()
         sd._terminate()  # leave JACK before the server goes (PortAudio aborts otherwise)
         proc.terminate()
         proc.wait(timeout=10)
@@ -70,6 +71,13 @@ def test_jack_stream_plays_midi_notes(jack_server, tmp_path):
         keys.send(mido.Message("note_off", note=69))
         time.sleep(0.6)
         path = engine.stop_recording()
+        keys.close()  # unplug: rescan closes the vanished port ...
+        time.sleep(0.2)
+        assert port not in midi.rescan() and midi.port_name is None
+        keys = mido.Backend(JACK_MIDI).open_output("neurosynth-keys", virtual=True)
+        time.sleep(0.2)  # ... and reopens it when it comes back
+        midi.rescan()
+        assert midi.port_name is not None and "neurosynth-keys" in midi.port_name
     finally:
         midi.close()
         keys.close()

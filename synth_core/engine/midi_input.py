@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Callable
 
 import mido
@@ -14,9 +15,38 @@ def _backend(name: str | None):
     return mido.Backend(name) if name else mido
 
 
+_listers: dict[str, object] = {}
+
+
+def _rtmidi_lister(backend: str | None):
+    """A kept-open rtmidi input used only for listing: opening a new client per rescan is slow
+    under JACK (seconds). None when the backend is not rtmidi."""
+    name = backend or os.environ.get("MIDO_BACKEND") or "mido.backends.rtmidi"
+    if not name.startswith("mido.backends.rtmidi"):
+        return None
+    if name not in _listers:
+        import rtmidi
+
+        api = name.partition("/")[2]
+        _listers[name] = rtmidi.MidiIn(getattr(rtmidi, f"API_{api}") if api else rtmidi.API_UNSPECIFIED)
+    return _listers[name]
+
+
+def forget_midi_clients() -> None:
+    """Close the listing clients (before stopping a JACK server, or to force a reconnect)."""
+    _listers.clear()
+
+
 def list_midi_ports(backend: str | None = None) -> list[str]:
     """Names of the MIDI input ports (empty when the MIDI system is unavailable)."""
     try:
+        lister = _rtmidi_lister(backend)
+        if lister is not None:
+            try:
+                return list(lister.get_ports())
+            except Exception:
+                _listers.clear()  # the MIDI system went away (e.g. JACK restarted): reconnect next time
+                raise
         return list(_backend(backend).get_input_names())
     except Exception as exc:
         log.debug("no MIDI ports: %s", exc)
