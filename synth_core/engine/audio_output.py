@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 
 class AudioDeviceError(RuntimeError):
@@ -64,12 +67,19 @@ class AudioOutput:
         self.stream = None
         self.latency_s = 0.0
         self._mono = np.zeros(8192, np.float32)
+        self.error: BaseException | None = None  # first exception raised by engine.render in the callback
 
     def _callback(self, outdata, frames, time_info, status) -> None:
         if status.output_underflow:
             self.engine.count_output_underflow()
         mono = self._mono[:frames] if frames <= len(self._mono) else np.zeros(frames, np.float32)
-        self.engine.render(frames, mono)
+        try:
+            self.engine.render(frames, mono)
+        except Exception as exc:  # never let a bug stop the stream: play silence and report once
+            mono[:] = 0.0
+            if self.error is None:
+                self.error = exc
+                log.exception("engine.render failed in the audio callback")
         outdata[:] = mono[:, None]
 
     def start(self) -> None:
