@@ -276,3 +276,23 @@ def test_bf16_sing_source_runs(tiny_model, tiny_instruments):
     src = SingSource(tiny_model, tiny_instruments, dtype=torch.bfloat16)
     y = Engine(src).render_offline([(0, on(60))], SR // 4)
     assert np.all(np.isfinite(y))
+
+
+def test_load_default_source_missing_weights_is_clear(tmp_path, monkeypatch):
+    from synth_core.engine import load_default_source
+
+    monkeypatch.delenv("NEUROSYNTH_SING_CHECKPOINT", raising=False)
+    with pytest.raises(FileNotFoundError, match="default SING weights not found"):
+        load_default_source(path=tmp_path / "missing.pt")
+
+
+def test_sing_source_from_checkpoint(tmp_path, tiny_model, tiny_instruments):
+    from synth_core.engine import load_default_source
+    from synth_core.sing import save_checkpoint
+
+    path = tmp_path / "tiny.pt"
+    save_checkpoint(path, tiny_model, tiny_instruments)
+    src = SingSource.from_checkpoint(path, device="cpu")
+    assert [i.name for i in src.instruments] == ["piano", "flute", "cello"]
+    np.testing.assert_allclose(src.instrument_table, tiny_model.instrument_table.detach().numpy())
+    assert load_default_source(device="cpu", path=path).instruments[2].family == "string"
