@@ -296,3 +296,11 @@ def test_sing_source_from_checkpoint(tmp_path, tiny_model, tiny_instruments):
     assert [i.name for i in src.instruments] == ["piano", "flute", "cello"]
     np.testing.assert_allclose(src.instrument_table, tiny_model.instrument_table.detach().numpy())
     assert load_default_source(device="cpu", path=path).instruments[2].family == "string"
+
+
+def test_out_of_range_pitch_and_bad_vector_do_not_break_sing(tiny_model, tiny_instruments):
+    e = Engine(SingSource(tiny_model, tiny_instruments))
+    e.set_instrument_vector(np.ones(5))  # wrong size: ignored
+    assert e.instrument_vector().shape == (16,)
+    y = e.render_offline([(0, on(127)), (0, on(0))], SR // 4)
+    assert np.all(np.isfinite(y)) and e.worker_error is None

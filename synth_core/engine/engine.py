@@ -186,6 +186,9 @@ class Engine:
     def set_instrument_vector(self, vec: np.ndarray, channel: int | None = None) -> None:
         """New notes (of ``channel``, or of every channel without its own) use ``vec``."""
         v = np.nan_to_num(np.asarray(vec, dtype=np.float32).reshape(-1)).copy()
+        if v.shape != self._default_vec.shape:
+            log.warning("ignoring an instrument vector of size %d (expected %d)", v.size, self._default_vec.size)
+            return
         if channel is None:
             self._latest_vec = v
         self._events.append(("vec", v, None if channel is None else _ch(channel)))

@@ -151,7 +151,9 @@ class SingSource:
 
     def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None) -> None:
         vecs_t = torch.as_tensor(np.asarray(vecs, dtype=np.float32), device=self.device)
-        self.streamer.start_many(list(slots), vecs_t, list(pitches), [float(v) for v in velocities], sustain_steps)
+        top = self.model.generator.pitch_embedding.num_embeddings - 1  # SING knows MIDI 0..120
+        pitches = [min(max(int(p), 0), top) for p in pitches]
+        self.streamer.start_many(list(slots), vecs_t, pitches, [float(v) for v in velocities], sustain_steps)
 
     def step(self, slots) -> np.ndarray:
         return self.streamer.step(list(slots)).float().cpu().numpy()
