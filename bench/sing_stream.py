@@ -83,6 +83,42 @@ def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: l
     }
 
 
+def bench_engine(model: SING, dtype: torch.dtype, voices: list[int], seconds: float) -> dict:
+    """The whole engine in real time: worker thread + a paced 256-frame render loop (48 kHz)."""
+    from synth_core.engine import Engine, EngineConfig
+
+    rows = []
+    for n in voices:
+        engine = Engine(SingSource(model, dtype=dtype), EngineConfig(max_voices=max(n, 1)))
+        engine.start()
+        try:
+            for i in range(n):
+                engine.note_on(40 + (i * 5) % 60, 100)
+            block = 256 / 48000
+            worst, t_next = 0.0, time.perf_counter()
+            end = t_next + seconds
+            while time.perf_counter() < end:
+                t0 = time.perf_counter()
+                engine.render(256)
+                worst = max(worst, time.perf_counter() - t0)
+                t_next += block
+                time.sleep(max(0.0, t_next - time.perf_counter()))
+            st = engine.stats()
+        finally:
+            engine.stop()
+        rows.append(
+            {
+                "voices": n,
+                "underruns": st.underruns,
+                "worker_load": st.render_load,
+                "worst_render_ms": worst * 1e3,
+                "cold_note_latency_ms": st.note_latency_s * 1e3,
+            }
+        )
+    ok = [r["voices"] for r in rows if r["underruns"] == 0]
+    return {"seconds": seconds, "runs": rows, "max_polyphony_without_underruns": max(ok, default=0)}
+
+
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", help="benchmark this checkpoint instead of random-weight models")
@@ -91,6 +127,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--voices", default="1,2,4,8,16,32")
     p.add_argument("--hops", type=int, default=3, help="timed hops per point")
     p.add_argument("--device", default="auto")
+    p.add_argument("--engine", type=float, default=0.0, help="also run the real engine N seconds per point (fp32)")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = p.parse_args(argv)
     if args.threads:
@@ -117,6 +154,8 @@ def main(argv: list[str] | None = None) -> None:
             t0 = time.perf_counter()
             entry[dname] = bench_model(model, device, DTYPES[dname], voices, args.hops)
             entry[dname]["bench_s"] = time.perf_counter() - t0
+        if args.engine > 0:
+            entry["engine_fp32"] = bench_engine(model, torch.float32, voices, args.engine)
         result["models"][name] = entry
     print(json.dumps(result, indent=1))
 
