@@ -429,7 +429,10 @@ class Engine:
                 self._sustain_pedal[c] = False
             for v in self.voices:
                 if v.state != FREE and (ch is None or v.channel == ch):
-                    v.release(fade * sr)
+                    if v.state == WAITING and kind == "sound_off":
+                        self._free(v)  # not heard yet: drop it instead of a late blip
+                    else:
+                        v.release(fade * sr)
         elif kind == "bend":
             _, s, ch = ev
             for c in range(16) if ch is None else (ch,):
@@ -457,7 +460,10 @@ class Engine:
             released = [v for v in sounding if v.rel_len > 0]
             victim = min(released or sounding, key=lambda v: v.order)
             victim.stolen = True
-            victim.release(self.config.steal_fade_s * sr)
+            if victim.state == WAITING:
+                self._free(victim)
+            else:
+                victim.release(self.config.steal_fade_s * sr)
             self._stats.voices_stolen += 1
         free = next((v for v in self.voices if v.state == FREE), None)
         if free is None:  # every slot is fading: cut the oldest fading one
