@@ -1,0 +1,82 @@
+"""``sing-app``: the NeuroSynth instrument window.
+
+Loads the SING weights (``--checkpoint``, default assets/sing_default.pt), opens the audio output and
+the MIDI input when available and stays playable without them: with no audio device the app runs
+offline (meters, scope and WAV recording still work, nothing is heard); with no MIDI device the
+on-screen and computer keyboards play.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .widgets.settings_dialog import AudioMidiSettings
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sing-app", description=__doc__.splitlines()[0].strip("`"))
+    p.add_argument("--checkpoint", help="SING checkpoint (default: assets/sing_default.pt)")
+    p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda, cuda:1 …")
+    p.add_argument("--audio-device", help="output device index or (part of its) name; default: system default")
+    p.add_argument("--sample-rate", type=int, default=48000, help="output sample rate (default 48000)")
+    p.add_argument("--block-size", type=int, default=256, help="audio block size in frames (default 256)")
+    p.add_argument("--midi-port", help="MIDI input port name (default: none; pick one in Audio/MIDI settings)")
+    p.add_argument("--midi-channel", type=int, choices=range(1, 17), metavar="1-16", help="only this channel")
+    p.add_argument("--no-audio", action="store_true", help="do not open an audio device (offline mode)")
+    p.add_argument("--sine", action="store_true", help="use the built-in sine test source (no weights needed)")
+    return p
+
+
+def load_source(args: argparse.Namespace):
+    """The voice source the arguments ask for; FileNotFoundError / CheckpointError with a clear message."""
+    from synth_core.engine import SineSource, SingSource, load_default_source
+
+    if args.sine:
+        return SineSource(n_instruments=8)
+    if args.checkpoint:
+        return SingSource.from_checkpoint(args.checkpoint, device=args.device)
+    return load_default_source(device=args.device)
+
+
+def settings_from_args(args: argparse.Namespace) -> AudioMidiSettings:
+    dev = args.audio_device
+    if dev is not None and dev.isdigit():
+        dev = int(dev)
+    return AudioMidiSettings(
+        audio_device=dev,
+        sample_rate=args.sample_rate,
+        block_size=args.block_size,
+        audio_enabled=not args.no_audio,
+        midi_port=args.midi_port,
+        midi_channel=None if args.midi_channel is None else args.midi_channel - 1,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from PyQt6.QtWidgets import QApplication, QMessageBox
+
+    from .main_window import MainWindow
+    from .theme import apply_dark_theme
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("NeuroSynth")
+    apply_dark_theme(app)
+    try:
+        source = load_source(args)
+    except Exception as e:  # noqa: BLE001 - missing/bad weights: tell the user and stop
+        msg = f"Could not load the instrument model:\n{e}\n\nTry --checkpoint PATH, or --sine to test the app."
+        print(f"sing-app: {msg}", file=sys.stderr)
+        if app.platformName() not in ("offscreen", "minimal"):
+            QMessageBox.critical(None, "NeuroSynth", msg)
+        return 2
+    window = MainWindow(source, settings_from_args(args))
+    app.aboutToQuit.connect(window.shutdown)
+    window.show()
+    window.piano.setFocus()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

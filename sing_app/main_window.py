@@ -1,0 +1,563 @@
+"""The NeuroSynth main window: wires the widgets to an Engine through its public API only.
+
+Audio: with an output device, :class:`AudioOutput` pulls ``engine.render`` from its callback. Without one
+(``--no-audio``, or the device fails to open) the window runs an *offline clock*: a QTimer pulls
+``engine.render`` at real-time pace and discards the audio, so voices, meters, the scope and WAV recording
+all keep working; nothing is played.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import mido
+import numpy as np
+from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtWidgets import (
+    QAbstractSpinBox,
+    QApplication,
+    QComboBox,
+    QFileDialog,
+    QGroupBox,
+    QHBoxLayout,
+    QInputDialog,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QSlider,
+    QSpinBox,
+    QSplitter,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from synth_core.engine import Engine, EngineConfig
+from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_output_devices
+from synth_core.engine.midi_input import MidiInput, list_midi_ports
+
+from .presets import Preset, PresetError, load_preset, save_preset
+from .widgets.bend_wheel import BendWheel
+from .widgets.embedding_panel import EmbeddingPanel
+from .widgets.instrument_list import InstrumentList
+from .widgets.meter import LevelMeter
+from .widgets.piano import PianoWidget, note_name
+from .widgets.scope import ScopeWidget
+from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
+from .widgets.xy_pad import MorphPanel
+
+DISPLAY_FPS = 30
+UNDERRUN_RED_S = 3.0
+
+
+def _is_text_entry(w: QObject | None) -> bool:
+    """True for widgets where letters are typed (they keep the computer keys)."""
+    while isinstance(w, QWidget):
+        if isinstance(w, (QLineEdit, QAbstractSpinBox)) or (isinstance(w, QComboBox) and w.isEditable()):
+            return True
+        w = w.parentWidget() if isinstance(w.parentWidget(), (QAbstractSpinBox, QComboBox)) else None
+    return False
+
+
+class MidiBridge(QObject):
+    """Carries MIDI messages from the MIDI thread to the GUI thread (queued signal) for highlighting."""
+
+    message = pyqtSignal(object)
+
+
+class OfflineClock:
+    """Pulls ``engine.render`` at real-time pace from a GUI timer when no audio device plays it."""
+
+    def __init__(self, engine: Engine, block_size: int, clock: Callable[[], float] = time.monotonic):
+        self.engine, self.block_size, self._clock = engine, block_size, clock
+        self._buf = np.zeros(block_size, np.float32)
+        self._last: float | None = None
+        self._debt = 0.0
+        self.timer = QTimer()
+        self.timer.setInterval(10)
+        self.timer.timeout.connect(self.tick)
+
+    def start(self) -> None:
+        self._last = self._clock()
+        self.timer.start()
+
+    def stop(self) -> None:
+        self.timer.stop()
+        self._last = None
+
+    @property
+    def running(self) -> bool:
+        return self.timer.isActive()
+
+    def tick(self) -> int:
+        """Render the frames due since the last tick (at most 0.25 s: no catch-up storms); returns them."""
+        now = self._clock()
+        if self._last is None:
+            self._last = now
+        self._debt = min(self._debt + (now - self._last) * self.engine.sample_rate, 0.25 * self.engine.sample_rate)
+        self._last = now
+        done = 0
+        while self._debt >= self.block_size:
+            self.engine.render(self.block_size, self._buf)
+            self._debt -= self.block_size
+            done += self.block_size
+        return done
+
+
+class MainWindow(QMainWindow):
+    """Main window around ``source`` (a SingSource or SineSource): builds and owns its Engine."""
+
+    def __init__(
+        self,
+        source,
+        settings: AudioMidiSettings | None = None,
+        *,
+        max_voices: int = 16,
+        list_devices: Callable[[], list[dict]] = list_output_devices,
+        list_ports: Callable[[], list[str]] = list_midi_ports,
+        audio_factory: Callable[..., AudioOutput] = AudioOutput,
+        parent: QWidget | None = None,
+    ):
+        super().__init__(parent)
+        self.settings = settings or AudioMidiSettings()
+        self.source = source
+        self._list_devices, self._list_ports, self._audio_factory = list_devices, list_ports, audio_factory
+        self.instruments = list(source.instruments)
+        self.table = np.asarray(source.instrument_table, dtype=np.float32)
+        self.engine = Engine(
+            source,
+            EngineConfig(sample_rate=self.settings.sample_rate, block_size=self.settings.block_size,
+                         max_voices=max_voices, channel=None),
+        )  # fmt: skip
+        self.audio: AudioOutput | None = None
+        self.audio_message = ""
+        self.offline = OfflineClock(self.engine, self.settings.block_size)
+        self.bridge = MidiBridge()
+        self.bridge.message.connect(self._show_midi, Qt.ConnectionType.QueuedConnection)
+        self.midi = MidiInput(self._on_midi)
+        self.base_instrument: int | None = None
+        self._last_underruns = 0
+        self._underrun_t = -1e9
+        self._recording_path: Path | None = None
+        self._closed = False
+
+        self.setWindowTitle("NeuroSynth — SING neural instrument")
+        self._build_widgets()
+        self._build_toolbar()
+        self._build_statusbar()
+        self._connect()
+        self.display_timer = QTimer(self)
+        self.display_timer.setInterval(1000 // DISPLAY_FPS)
+        self.display_timer.timeout.connect(self.refresh_display)
+        self.midi_timer = QTimer(self)
+        self.midi_timer.setInterval(3000)
+        self.midi_timer.timeout.connect(self._midi_hotplug)
+        QApplication.instance().installEventFilter(self)
+
+        self.engine.start()
+        self.open_audio()
+        self.open_midi()
+        if self.instruments:
+            self.instrument_list.select(0)
+        self.display_timer.start()
+        self.midi_timer.start()
+
+    # ------------------------------------------------------------------ layout
+    def _build_widgets(self) -> None:
+        self.instrument_list = InstrumentList()
+        self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
+        self.embedding = EmbeddingPanel(self.table)
+        self.morph = MorphPanel()
+        self.morph.set_instruments([i.name for i in self.instruments], self.table)
+        self.scope = ScopeWidget(window=1024)
+        self.meter = LevelMeter()
+        self.piano = PianoWidget(lowest=36, highest=96)
+        self.piano.setMinimumHeight(130)
+        self.bend = BendWheel(self.engine.config.bend_range)
+        self.volume = QSlider(Qt.Orientation.Vertical)
+        self.volume.setRange(0, 200)
+        self.volume.setValue(100)
+        self.volume.setToolTip("Master volume")
+        self.volume_label = QLabel("100%")
+        self.volume_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.sound_label = QLabel()
+        self.sound_label.setStyleSheet("font-size: 13pt; font-weight: 600; color: #ffb65c;")
+
+        inst_box = QGroupBox("Instruments")
+        QVBoxLayout(inst_box).addWidget(self.instrument_list)
+        morph_box = QGroupBox("Morph pad")
+        QVBoxLayout(morph_box).addWidget(self.morph)
+        sound_box = QWidget()
+        sl = QVBoxLayout(sound_box)
+        sl.setContentsMargins(0, 0, 0, 0)
+        sl.addWidget(self.sound_label)
+        sl.addWidget(self.embedding, 1)
+
+        top = QSplitter(Qt.Orientation.Horizontal)
+        top.addWidget(inst_box)
+        top.addWidget(sound_box)
+        top.addWidget(morph_box)
+        top.setStretchFactor(0, 2)
+        top.setStretchFactor(1, 5)
+        top.setStretchFactor(2, 3)
+        top.setSizes([290, 700, 380])
+
+        out_box = QGroupBox("Output")
+        ol = QHBoxLayout(out_box)
+        ol.addWidget(self.scope, 1)
+        ol.addWidget(self.meter)
+        vol = QVBoxLayout()
+        vol.addWidget(QLabel("Vol"), 0, Qt.AlignmentFlag.AlignHCenter)
+        vol.addWidget(self.volume, 1, Qt.AlignmentFlag.AlignHCenter)
+        vol.addWidget(self.volume_label)
+        ol.addLayout(vol)
+
+        central = QWidget()
+        lay = QVBoxLayout(central)
+        lay.setContentsMargins(6, 4, 6, 4)
+        lay.addWidget(top, 5)
+        lay.addWidget(out_box, 3)
+        keys = QHBoxLayout()
+        keys.setSpacing(4)
+        keys.addWidget(self.bend)
+        keys.addWidget(self.piano, 1)
+        lay.addLayout(keys, 2)
+        self.setCentralWidget(central)
+        self.resize(1400, 880)
+
+    def _build_toolbar(self) -> None:
+        tb = QToolBar("Main")
+        tb.setMovable(False)
+        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
+        self.addToolBar(tb)
+        self.act_settings = QAction("Audio/MIDI…", self)
+        self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
+        self.act_panic = QAction("PANIC", self)
+        self.act_panic.setToolTip("All sound off (Esc)")
+        self.act_panic.setShortcut(QKeySequence(Qt.Key.Key_Escape))
+        self.act_record = QAction("● Record", self)
+        self.act_record.setCheckable(True)
+        self.act_record.setToolTip("Record the performance to a WAV file")
+        self.act_save = QAction("Save preset…", self)
+        self.act_save.setShortcut(QKeySequence.StandardKey.Save)
+        self.act_load = QAction("Load preset…", self)
+        self.act_load.setShortcut(QKeySequence.StandardKey.Open)
+        self.act_reset = QAction("Reset sound", self)
+        self.act_reset.setToolTip("Back to the selected table instrument")
+        self.act_sustain = QAction("Sustain", self)
+        self.act_sustain.setCheckable(True)
+        self.act_sustain.setToolTip("Sustain pedal (CC64)")
+        for a in (self.act_settings, None, self.act_panic, self.act_record, None, self.act_save, self.act_load,
+                  self.act_reset, None, self.act_sustain):  # fmt: skip
+            tb.addSeparator() if a is None else tb.addAction(a)
+        tb.widgetForAction(self.act_panic).setStyleSheet(
+            "QToolButton { background: #7a1f1f; color: white; font-weight: bold; padding: 3px 10px; }"
+        )
+        tb.widgetForAction(self.act_record).setStyleSheet("QToolButton:checked { background: #b3261e; }")
+        tb.addSeparator()
+        tb.addWidget(QLabel(" Velocity "))
+        self.velocity_spin = QSpinBox()
+        self.velocity_spin.setRange(1, 127)
+        self.velocity_spin.setValue(self.piano.velocity)
+        self.velocity_spin.setToolTip("Velocity of computer-key notes (C / V)")
+        tb.addWidget(self.velocity_spin)
+        self.octave_label = QLabel()
+        tb.addWidget(self.octave_label)
+        self._octave_changed(self.piano.base_note)
+
+    def _build_statusbar(self) -> None:
+        sb = self.statusBar()
+        self.lbl_audio = QLabel()
+        self.lbl_device = QLabel(f"Model on {self.engine.stats().device_name}")
+        self.lbl_rate = QLabel()
+        self.lbl_latency = QLabel()
+        self.lbl_voices = QLabel()
+        self.lbl_load = QLabel()
+        self.lbl_underruns = QLabel()
+        self.lbl_midi = QLabel()
+        for w in (self.lbl_audio, self.lbl_midi):
+            sb.addWidget(w)
+        for w in (self.lbl_device, self.lbl_rate, self.lbl_latency, self.lbl_voices, self.lbl_load,
+                  self.lbl_underruns):  # fmt: skip
+            sb.addPermanentWidget(w)
+
+    def _connect(self) -> None:
+        self.piano.noteOn.connect(self.engine.note_on)
+        self.piano.noteOff.connect(self.engine.note_off)
+        self.piano.octaveChanged.connect(self._octave_changed)
+        self.piano.velocityChanged.connect(self.velocity_spin.setValue)
+        self.velocity_spin.valueChanged.connect(self.piano.set_velocity)
+        self.instrument_list.instrumentSelected.connect(self.select_instrument)
+        self.embedding.vectorChanged.connect(lambda v: self.set_vector(v, edited="embedding"))
+        self.morph.vectorChanged.connect(lambda v: self.set_vector(v, edited="morph"))
+        self.volume.valueChanged.connect(self._volume_changed)
+        self.bend.bendChanged.connect(self.engine.set_pitch_bend)
+        self.act_panic.triggered.connect(self.panic)
+        self.act_record.toggled.connect(self._record_toggled)
+        self.act_save.triggered.connect(self._save_preset_dialog)
+        self.act_load.triggered.connect(self._load_preset_dialog)
+        self.act_reset.triggered.connect(self._reset_sound)
+        self.act_settings.triggered.connect(self.open_settings)
+        self.act_sustain.toggled.connect(self.engine.set_sustain)
+
+    # ------------------------------------------------------------------ sound selection
+    def select_instrument(self, index: int) -> None:
+        self.base_instrument = index
+        self.engine.set_instrument(index)
+        self.embedding.set_vector(self.table[index])
+        self._set_sound_label(self.instruments[index].name)
+
+    def set_vector(self, vec: np.ndarray, edited: str = "") -> None:
+        """Make ``vec`` the vector for new notes and show it on the faders."""
+        vec = np.asarray(vec, dtype=np.float32)
+        self.engine.set_instrument_vector(vec)
+        if edited != "embedding":
+            self.embedding.set_vector(vec)
+        base = self.instruments[self.base_instrument].name if self.base_instrument is not None else "custom"
+        self._set_sound_label("Morph of 4 instruments" if edited == "morph" else f"{base} (edited)")
+
+    def _set_sound_label(self, text: str) -> None:
+        self.sound_label.setText(f"♪ {text}")
+
+    def _reset_sound(self) -> None:
+        if self.base_instrument is not None:
+            self.select_instrument(self.base_instrument)
+
+    # ------------------------------------------------------------------ presets
+    def save_preset_to(self, path: str | Path, name: str) -> Path:
+        base = self.instruments[self.base_instrument].name if self.base_instrument is not None else None
+        return save_preset(path, Preset(name=name, vector=self.embedding.vector(), base_instrument=base))
+
+    def load_preset_from(self, path: str | Path) -> Preset:
+        """Apply a preset file; raises PresetError (nothing changes) when the file is bad."""
+        preset = load_preset(path, dim=self.table.shape[1])
+        names = [i.name for i in self.instruments]
+        if preset.base_instrument in names:
+            self.base_instrument = names.index(preset.base_instrument)
+            self.instrument_list.select(self.base_instrument, emit=False)
+        self.set_vector(preset.vector)
+        self._set_sound_label(f"{preset.name}")
+        return preset
+
+    def _save_preset_dialog(self) -> None:
+        default = self.instruments[self.base_instrument].name if self.base_instrument is not None else "preset"
+        name, ok = QInputDialog.getText(self, "Save preset", "Preset name:", text=f"{default} custom")
+        if not ok or not name.strip():
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{name.strip()}.json", "Presets (*.json)")
+        if path:
+            try:
+                self.save_preset_to(path, name.strip())
+                self.statusBar().showMessage(f"Preset saved to {path}", 5000)
+            except (OSError, PresetError) as e:
+                QMessageBox.warning(self, "Save preset", f"Could not save the preset:\n{e}")
+
+    def _load_preset_dialog(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Load preset", "", "Presets (*.json);;All files (*)")
+        if path:
+            try:
+                preset = self.load_preset_from(path)
+                self.statusBar().showMessage(f"Preset '{preset.name}' loaded", 5000)
+            except PresetError as e:
+                QMessageBox.warning(self, "Load preset", str(e))
+
+    # ------------------------------------------------------------------ transport
+    def panic(self) -> None:
+        self.piano.release_all()
+        self.piano.clear_external_notes()
+        self.act_sustain.setChecked(False)
+        self.engine.all_sound_off()
+
+    def start_recording_to(self, path: str | Path) -> None:
+        self.engine.start_recording(path)
+        self._recording_path = Path(path)
+        self.act_record.blockSignals(True)
+        self.act_record.setChecked(True)
+        self.act_record.blockSignals(False)
+        self.act_record.setText("■ Stop")
+        self.statusBar().showMessage(f"Recording to {path}")
+
+    def stop_recording(self) -> Path | None:
+        path = self.engine.stop_recording()
+        self._recording_path = None
+        self.act_record.blockSignals(True)
+        self.act_record.setChecked(False)
+        self.act_record.blockSignals(False)
+        self.act_record.setText("● Record")
+        if path is not None:
+            self.statusBar().showMessage(f"Recording saved: {path}", 8000)
+        return path
+
+    def _record_toggled(self, on: bool) -> None:
+        if not on:
+            self.stop_recording()
+            return
+        path, _ = QFileDialog.getSaveFileName(self, "Record performance", "performance.wav", "WAV audio (*.wav)")
+        if not path:
+            self.act_record.blockSignals(True)
+            self.act_record.setChecked(False)
+            self.act_record.blockSignals(False)
+            return
+        try:
+            self.start_recording_to(path)
+        except Exception as e:  # noqa: BLE001 - any failure is shown to the player
+            self.stop_recording()
+            QMessageBox.warning(self, "Record", f"Could not start recording:\n{e}")
+
+    def _volume_changed(self, value: int) -> None:
+        self.engine.set_master_gain(value / 100.0)
+        self.volume_label.setText(f"{value}%")
+
+    def _octave_changed(self, base: int) -> None:
+        self.octave_label.setText(f"  Keys: {note_name(base)}–{note_name(base + 17)}  (Z/X octave)")
+
+    # ------------------------------------------------------------------ audio / MIDI devices
+    def open_audio(self) -> bool:
+        """Open the output device from the settings; falls back to offline mode with a message."""
+        if self.audio is not None:
+            self.audio.stop()
+            self.audio = None
+        self.offline.stop()
+        s = self.settings
+        self.offline = OfflineClock(self.engine, s.block_size)
+        if s.audio_enabled:
+            audio = self._audio_factory(self.engine, device=s.audio_device, sample_rate=s.sample_rate,
+                                        block_size=s.block_size)  # fmt: skip
+            try:
+                audio.start()
+                self.audio = audio
+                self.audio_message = ""
+                self.lbl_audio.setText("Audio: on")
+                self.lbl_audio.setStyleSheet("color: #7ccd3c;")
+                return True
+            except AudioDeviceError as e:
+                self.audio_message = str(e)
+        else:
+            self.audio_message = "audio output off (--no-audio)"
+        self.engine.set_sample_rate(s.sample_rate)
+        self.engine.set_output_latency(0.0, s.block_size)
+        self.offline.start()
+        self.lbl_audio.setText("Audio OFFLINE: silent, meters and recording work")
+        self.lbl_audio.setStyleSheet("color: #f2c14e;")
+        self.lbl_audio.setToolTip(f"{self.audio_message}\nPick a device in Audio/MIDI settings.")
+        return False
+
+    def open_midi(self) -> None:
+        port = self.settings.midi_port
+        if port is None:
+            self.midi.close()
+            self.lbl_midi.setText("MIDI: none (on-screen keyboard)")
+            return
+        try:
+            self.midi.open(port)
+            self.lbl_midi.setText(f"MIDI: {port}")
+        except Exception as e:  # noqa: BLE001 - rtmidi errors vary by platform
+            self.lbl_midi.setText("MIDI: not connected")
+            self.lbl_midi.setToolTip(str(e))
+            self.statusBar().showMessage(str(e), 8000)
+
+    def _midi_hotplug(self) -> None:
+        if self.settings.midi_port is None:
+            return
+        try:
+            self.midi.rescan()
+        except Exception:  # noqa: BLE001 - keep the GUI alive whatever the backend does
+            return
+        self.lbl_midi.setText(f"MIDI: {self.midi.port_name}" if self.midi.port_name else "MIDI: waiting for device")
+
+    def _on_midi(self, msg: mido.Message) -> None:
+        """MIDI thread: channel filter, straight to the engine, then a copy to the GUI for display."""
+        ch = self.settings.midi_channel
+        if ch is not None and hasattr(msg, "channel") and msg.channel != ch:
+            return
+        self.engine.handle_midi(msg)
+        self.bridge.message.emit(msg)
+
+    def _show_midi(self, msg: mido.Message) -> None:
+        if msg.type == "note_on" and msg.velocity > 0:
+            self.piano.set_external_note(msg.note, True)
+        elif msg.type in ("note_off", "note_on"):
+            self.piano.set_external_note(msg.note, False)
+        elif msg.type == "control_change" and msg.control in (120, 123):
+            self.piano.clear_external_notes()
+
+    def open_settings(self) -> None:
+        dlg = SettingsDialog(self.settings, self._list_devices, self._list_ports, self)
+        if self.audio_message:
+            dlg.device_note.setText(self.audio_message)
+            dlg.device_note.setVisible(True)
+        if dlg.exec():
+            self.apply_settings(dlg.settings())
+
+    def apply_settings(self, new: AudioMidiSettings) -> None:
+        old, self.settings = self.settings, new
+        audio_keys = ("audio_device", "sample_rate", "block_size", "audio_enabled")
+        if any(getattr(old, k) != getattr(new, k) for k in audio_keys):
+            self.open_audio()
+        if old.midi_port != new.midi_port:
+            self.open_midi()
+
+    # ------------------------------------------------------------------ display
+    def refresh_display(self) -> None:
+        """Timer (~30 fps): scope, meter and status bar from the engine's monitoring API."""
+        block = self.engine.scope(self.scope.samples_needed())
+        self.scope.set_samples(block)
+        self.meter.set_samples(block[-max(256, self.engine.sample_rate // DISPLAY_FPS) :])
+        self.update_status()
+
+    def update_status(self) -> None:
+        st = self.engine.stats()
+        self.lbl_device.setText(f"Model: {st.device_name}")
+        self.lbl_rate.setText(f"{st.sample_rate} Hz / {st.block_size}")
+        self.lbl_latency.setText(f"latency {1000 * st.output_latency_s:.1f} ms" if self.audio else "latency –")
+        self.lbl_voices.setText(f"voices {st.active_voices}/{st.max_voices}")
+        self.lbl_load.setText(f"load {100 * st.render_load:.0f}%")
+        under = st.underruns + getattr(st, "output_underflows", 0)
+        now = time.monotonic()
+        if under > self._last_underruns:
+            self._underrun_t = now
+        self._last_underruns = under
+        self.lbl_underruns.setText(f"underruns {under}")
+        red = now - self._underrun_t < UNDERRUN_RED_S
+        self.lbl_underruns.setStyleSheet("color: white; background: #b3261e; font-weight: bold;" if red else "")
+
+    # ------------------------------------------------------------------ keyboard and shutdown
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
+        """Computer-key play anywhere in the window, except while typing in a text/number field."""
+        t = event.type()
+        if t in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(obj, QWidget) and obj.window() is self:
+            if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
+                return False
+            if _is_text_entry(obj) or _is_text_entry(QApplication.focusWidget()):
+                return False
+            if t == QEvent.Type.KeyPress:
+                return self.piano.handle_key_press(event.key(), event.isAutoRepeat())
+            return self.piano.handle_key_release(event.key(), event.isAutoRepeat())
+        return super().eventFilter(obj, event)
+
+    def shutdown(self) -> None:
+        """Stop timers, devices, recording and the engine thread (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        app = QApplication.instance()
+        if app is not None:
+            app.removeEventFilter(self)
+        self.display_timer.stop()
+        self.midi_timer.stop()
+        self.offline.stop()
+        if self._recording_path is not None:
+            self.stop_recording()
+        if self.audio is not None:
+            self.audio.stop()
+            self.audio = None
+        self.midi.close()
+        self.engine.stop()
+
+    def closeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
+        self.shutdown()
+        super().closeEvent(event)

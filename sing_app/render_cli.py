@@ -1,0 +1,128 @@
+"""``sing-render``: render a MIDI file or a single note to WAV with a SING checkpoint."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="sing-render", description=__doc__)
+    p.add_argument("midi", nargs="?", help="Standard MIDI File to render")
+    p.add_argument("-o", "--output", help="output WAV path")
+    p.add_argument("--program-map", help="'0=piano,40=violin,drums=NAME' or a JSON file {program: instrument}")
+    p.add_argument("--checkpoint", help="SING checkpoint (default: assets/sing_default.pt)")
+    p.add_argument("--sample-rate", type=int, default=48000)
+    p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the last event")
+    p.add_argument("--note", type=int, help="render one note (MIDI pitch) instead of a file")
+    p.add_argument("--instrument", default="0", help="instrument name (or index) for --note")
+    p.add_argument("--velocity", type=int, default=100)
+    p.add_argument("--duration", type=float, default=4.0, help="seconds the --note is held")
+    p.add_argument("--max-voices", type=int, default=32)
+    p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit PCM)")
+    p.add_argument("--list-instruments", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    return p
+
+
+def _fail(msg: str) -> int:
+    print(f"sing-render: error: {msg}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    import mido
+    import soundfile as sf
+
+    from synth_core.engine import SingSource, load_default_source
+    from synth_core.render import MidiFileError, instrument_index, load_midi, parse_program_map, render_midi
+    from synth_core.sing.checkpoint import CheckpointError
+
+    if not args.list_instruments:
+        if args.output is None:
+            return _fail("an output file is required (-o out.wav)")
+        if (args.midi is None) == (args.note is None):
+            return _fail("give either a MIDI file or --note PITCH")
+        if args.sample_rate < 22050 or args.sample_rate > 192000:
+            return _fail("--sample-rate must be between 22050 and 192000")
+    mid = None
+    if args.midi is not None and not args.list_instruments:
+        try:
+            mid = load_midi(args.midi)
+        except MidiFileError as exc:
+            return _fail(str(exc))
+    try:
+        if args.checkpoint:
+            source = SingSource.from_checkpoint(args.checkpoint, device=args.device)
+        else:
+            source = load_default_source(device=args.device)
+    except (CheckpointError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    if args.list_instruments:
+        for i, info in enumerate(source.instruments):
+            print(f"{i}\t{info.name}\t{info.family}")
+        return 0
+    sr = args.sample_rate
+    progress = None
+    bar = None
+    if not args.quiet:
+        from tqdm import tqdm
+
+        bar = tqdm(total=1, unit="s", desc="rendering", file=sys.stderr, leave=False)
+
+        def progress(done: int, total: int) -> None:
+            bar.total = round(total / sr, 2)
+            bar.n = round(done / sr, 2)
+            bar.refresh()
+
+    try:
+        if mid is not None:
+            pmap = parse_program_map(args.program_map, source.instruments) if args.program_map else None
+            try:
+                audio = render_midi(source, mid, sr, pmap, args.tail, args.max_voices, progress)
+            except MidiFileError as exc:
+                return _fail(f"{args.midi}: {exc}")
+        else:
+            if not 0 <= args.note <= 127:
+                return _fail("--note must be 0..127")
+            index = instrument_index(source.instruments, args.instrument)
+            duration = max(0.01, args.duration)
+            track = mido.MidiTrack(
+                [
+                    mido.Message("program_change", program=0, time=0),
+                    mido.Message("note_on", note=args.note, velocity=max(1, min(127, args.velocity)), time=0),
+                    mido.Message("note_off", note=args.note, time=int(round(duration * 960))),
+                ]
+            )
+            mid = mido.MidiFile(ticks_per_beat=480)  # default tempo 120 bpm: 960 ticks/s
+            mid.tracks.append(track)
+            audio = render_midi(source, mid, sr, {"0": index}, args.tail, args.max_voices, progress)
+    except (KeyError, ValueError) as exc:
+        return _fail(str(exc.args[0]) if exc.args else str(exc))
+    finally:
+        if bar is not None:
+            bar.close()
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak > 1.0:
+        audio = audio / peak * 0.999
+        print(f"sing-render: peak {peak:.2f} would clip; normalised to 0 dBFS", file=sys.stderr)
+    out = Path(args.output)
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        sf.write(out, audio, sr, subtype="FLOAT" if args.float else "PCM_16")
+    except (OSError, RuntimeError) as exc:
+        return _fail(f"cannot write {out}: {exc}")
+    if not args.quiet:
+        print(f"wrote {out} ({len(audio) / sr:.2f} s, {sr} Hz, peak {min(peak, 1.0):.2f})", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

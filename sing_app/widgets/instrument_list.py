@@ -1,0 +1,91 @@
+"""Instrument picker: a two-column list (name, family) with a filter box."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from PyQt6.QtCore import QSortFilterProxyModel, Qt, pyqtSignal
+from PyQt6.QtGui import QStandardItem, QStandardItemModel
+from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
+
+INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+class InstrumentList(QWidget):
+    """Emits ``instrumentSelected(table_index)`` when the user picks an instrument.
+
+    The filter matches the name or the family (case-insensitive substring).
+    """
+
+    instrumentSelected = pyqtSignal(int)
+
+    def __init__(self, parent: QWidget | None = None):
+        super().__init__(parent)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter instruments or families…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.model = QStandardItemModel(0, 2)
+        self.model.setHorizontalHeaderLabels(["Instrument", "Family"])
+        self.proxy = QSortFilterProxyModel()
+        self.proxy.setSourceModel(self.model)
+        self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
+        self.proxy.setFilterKeyColumn(-1)  # any column
+        self.view = QTreeView()
+        self.view.setModel(self.proxy)
+        self.view.setRootIsDecorated(False)
+        self.view.setAlternatingRowColors(True)
+        self.view.setUniformRowHeights(True)
+        self.view.setSortingEnabled(True)
+        self.view.sortByColumn(-1, Qt.SortOrder.AscendingOrder)
+        self.view.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.view.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.view.header().setSectionResizeMode(0, QHeaderView.ResizeMode.Stretch)
+        self.view.header().setSectionResizeMode(1, QHeaderView.ResizeMode.ResizeToContents)
+        self.view.header().setStretchLastSection(False)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addWidget(self.filter_edit)
+        lay.addWidget(self.view)
+        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+
+    def set_instruments(self, instruments: Sequence[tuple[str, str]]) -> None:
+        """``instruments``: (name, family) per table row, in table order."""
+        self.model.removeRows(0, self.model.rowCount())
+        for i, (name, family) in enumerate(instruments):
+            a, b = QStandardItem(name), QStandardItem(family)
+            a.setData(i, INDEX_ROLE)
+            b.setData(i, INDEX_ROLE)
+            self.model.appendRow([a, b])
+
+    def set_filter(self, text: str) -> None:
+        self.filter_edit.setText(text)
+
+    def visible_indices(self) -> list[int]:
+        """Table indices of the rows shown under the current filter, in view order."""
+        return [self.proxy.index(r, 0).data(INDEX_ROLE) for r in range(self.proxy.rowCount())]
+
+    def current_index(self) -> int | None:
+        idx = self.view.currentIndex()
+        return idx.data(INDEX_ROLE) if idx.isValid() else None
+
+    def select(self, table_index: int, emit: bool = True) -> bool:
+        """Make ``table_index`` current (clearing the filter if it hides it); False if unknown."""
+        if not 0 <= table_index < self.model.rowCount():
+            return False
+        src = self.model.index(table_index, 0)
+        idx = self.proxy.mapFromSource(src)
+        if not idx.isValid():
+            self.filter_edit.clear()
+            idx = self.proxy.mapFromSource(src)
+        self.view.selectionModel().blockSignals(not emit)
+        self.view.setCurrentIndex(idx)
+        self.view.selectionModel().blockSignals(False)
+        self.view.scrollTo(idx)
+        if not emit:
+            self.view.viewport().update()
+        return True
+
+    def _current_changed(self, current, previous) -> None:  # noqa: ANN001 - Qt signature
+        if current.isValid():
+            self.instrumentSelected.emit(int(current.data(INDEX_ROLE)))

@@ -1,0 +1,670 @@
+"""The real-time engine: voices, render-ahead worker, resampling mixer.
+
+Threads: control calls (GUI, MIDI) append to ``_events`` (a deque: lock-free). The audio
+side (:meth:`Engine.render`) owns the voices: it pops events, allocates slots, applies
+envelopes, resamples and mixes. The worker thread owns the source: it pops start/stop
+commands from ``_commands`` and steps all sounding slots in one batch into per-slot
+single-producer/single-consumer rings. ``render`` never waits for the worker: a voice with
+no samples ready is silent for that block and counted as an underrun.
+
+Held notes: SING notes are 4 s long with the key released at 3 s. Notes are started with
+the time embedding frozen at ``EngineConfig.sustain_s`` (2.5 s, before the learned
+release), so a held note keeps its late-sustain timbre for as long as it is held; note-off
+(after the sustain pedal) fades it with the engine's release envelope.
+
+Offline (:meth:`Engine.render_offline`) runs the same voice code with the worker's step
+called synchronously inside ``render``: deterministic, no threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import threading
+import time
+from collections import deque
+from pathlib import Path
+
+import mido
+import numpy as np
+import soundfile as sf
+
+from .cache import CachedNote, NoteCache
+from .config import EngineConfig, EngineStats
+from .resampler import KernelBank, VoiceResampler
+from .ring import SampleRing
+
+log = logging.getLogger(__name__)
+
+FREE, WAITING, PLAYING = 0, 1, 2
+MAX_CHUNK = 1024
+_DECAY = math.log(1000.0)  # release reaches -60 dB before its final fade to 0
+_DECAY_END = math.exp(-_DECAY)
+
+
+def release_curve(x: np.ndarray) -> np.ndarray:
+    """Exponential fade 1 -> 0 over x in [0, 1] (exactly 0 from x = 1)."""
+    x = np.clip(x, 0.0, 1.0)
+    return (np.exp(-_DECAY * x) - _DECAY_END) / (1.0 - _DECAY_END)
+
+
+class Voice:
+    """Audio-side state of one slot."""
+
+    def __init__(self, slot: int, bank: KernelBank, capacity: int):
+        self.slot = slot
+        self.resampler = VoiceResampler(bank, capacity)
+        self.state = FREE
+        self.gen = -1
+        self.note = -1
+        self.channel = 0
+        self.order = 0
+        self.velocity = 0
+        self.gain = 1.0
+        self.held = False
+        self.sustained = False
+        self.stolen = False
+        self.rel_len = 0  # >0: releasing over this many output samples
+        self.rel_pos = 0
+        self.rel_level = 1.0
+
+    def level(self) -> float:
+        if self.rel_len <= 0:
+            return 1.0
+        return self.rel_level * float(release_curve(np.array([self.rel_pos / self.rel_len]))[0])
+
+    def release(self, samples: int) -> None:
+        """Start (or shorten) the release; keeps the current level (no jump)."""
+        samples = max(1, int(samples))
+        if self.rel_len > 0 and self.rel_len - self.rel_pos <= samples:
+            return
+        self.rel_level = self.level()
+        self.rel_len = samples
+        self.rel_pos = 0
+        self.held = False
+        self.sustained = False
+
+
+class Engine:
+    """Polyphonic voice engine around a :class:`~synth_core.engine.sources.VoiceSource`."""
+
+    def __init__(self, source, config: EngineConfig | None = None):
+        self.source = source
+        self.config = config or EngineConfig()
+        c = self.config
+        self.n_slots = 2 * c.max_voices  # room for voices fading out after being stolen
+        source.prepare(self.n_slots)
+        self.hop = source.hop
+        self.src_rate = source.sample_rate
+        self._bank = KernelBank(c.resampler_taps)
+        self._sample_rate = max(22050, int(c.sample_rate))
+        cap = 3 * MAX_CHUNK + 4 * c.resampler_taps
+        self.voices = [Voice(s, self._bank, cap) for s in range(self.n_slots)]
+        self._ahead = max(2 * self.hop, self.hop * math.ceil(c.render_ahead_s * self.src_rate / self.hop))
+        self._prefix = self.hop * max(1, math.ceil(c.cache_prefix_s * self.src_rate / self.hop))
+        ring_cap = self._ahead + self._prefix + 8 * self.hop
+        self.rings = [SampleRing(ring_cap) for _ in range(self.n_slots)]
+        self._events: deque = deque()
+        self._commands: deque = deque()
+        self._table = np.asarray(source.instrument_table, dtype=np.float32)
+        self._default_vec = self._table[0].copy() if len(self._table) else np.zeros(16, np.float32)
+        self._latest_vec = self._default_vec.copy()
+        self._channel_vecs: list[np.ndarray | None] = [None] * 16
+        self._sustain_pedal = [False] * 16
+        self._bend = [0.0] * 16
+        self._rates_prev = [self.src_rate / self._sample_rate] * 16
+        self._master = float(c.master_gain)
+        self._gen = 0
+        self._order = 0
+        self._sustain_step = source.sustain_step(c.sustain_s)
+        self.program_map: dict[int, int] | None = None
+        # audio-side scratch
+        self._mix = np.zeros(MAX_CHUNK, np.float32)
+        self._vout = np.zeros(MAX_CHUNK, np.float32)
+        self._ramp = np.arange(MAX_CHUNK, dtype=np.float64)
+        self._scope = np.zeros(max(1, int(c.scope_s * self._sample_rate)), np.float32)
+        self._scope_pos = 0
+        # worker-side state
+        self._cache = NoteCache(c.cache_entries)
+        self._cache_ok = c.cache_entries > 0 and hasattr(source, "save_state")
+        self._active: set[int] = set()
+        self._start_pos = [0] * self.n_slots
+        self._preload: list[tuple[np.ndarray, int] | None] = [None] * self.n_slots
+        self._capture: list[list | None] = [None] * self.n_slots
+        self._first_pending: dict[int, float] = {}
+        # threads and stats
+        self._thread: threading.Thread | None = None
+        self._running = False
+        self._sync = False
+        self._busy = 0.0
+        self._busy_since = time.perf_counter()
+        self._load = 0.0
+        self._stats = EngineStats(
+            max_voices=c.max_voices,
+            device_name=source.device_name,
+            sample_rate=self._sample_rate,
+            block_size=c.block_size,
+        )
+        self.worker_error: BaseException | None = None
+        self._rec_queue: deque = deque()
+        self._rec_thread: threading.Thread | None = None
+        self._rec_path: Path | None = None
+        self._recording = False
+
+    # ------------------------------------------------------------------ control (any thread)
+    @property
+    def sample_rate(self) -> int:
+        return self._sample_rate
+
+    def note_on(self, note: int, velocity: int, channel: int = 0) -> None:
+        if int(velocity) <= 0:
+            self.note_off(note, channel)
+            return
+        self._events.append(("on", _clamp_int(note, 0, 127), _clamp_int(velocity, 1, 127), _ch(channel)))
+
+    def note_off(self, note: int, channel: int = 0) -> None:
+        self._events.append(("off", _clamp_int(note, 0, 127), _ch(channel)))
+
+    def set_sustain(self, on: bool, channel: int | None = None) -> None:
+        self._events.append(("sustain", bool(on), None if channel is None else _ch(channel)))
+
+    def all_notes_off(self, channel: int | None = None) -> None:
+        self._events.append(("notes_off", None if channel is None else _ch(channel)))
+
+    def all_sound_off(self, channel: int | None = None) -> None:
+        self._events.append(("sound_off", None if channel is None else _ch(channel)))
+
+    def set_pitch_bend(self, semitones: float, channel: int | None = None) -> None:
+        s = float(np.clip(np.nan_to_num(float(semitones)), -24.0, 24.0))
+        self._events.append(("bend", s, None if channel is None else _ch(channel)))
+
+    def set_instrument(self, index: int, channel: int | None = None) -> None:
+        n = len(self._table)
+        if n:
+            self.set_instrument_vector(self._table[_clamp_int(index, 0, n - 1)], channel)
+
+    def set_instrument_vector(self, vec: np.ndarray, channel: int | None = None) -> None:
+        """New notes (of ``channel``, or of every channel without its own) use ``vec``."""
+        v = np.nan_to_num(np.asarray(vec, dtype=np.float32).reshape(-1)).copy()
+        if v.shape != self._default_vec.shape:
+            log.warning("ignoring an instrument vector of size %d (expected %d)", v.size, self._default_vec.size)
+            return
+        if channel is None:
+            self._latest_vec = v
+        self._events.append(("vec", v, None if channel is None else _ch(channel)))
+
+    def instrument_vector(self) -> np.ndarray:
+        return self._latest_vec.copy()
+
+    def set_master_gain(self, gain: float) -> None:
+        self._events.append(("gain", float(np.clip(np.nan_to_num(float(gain)), 0.0, 2.0))))
+
+    def set_sample_rate(self, sample_rate: int) -> None:
+        """Change the output rate (e.g. to the device's); takes effect at the next render."""
+        self._events.append(("rate", max(22050, int(sample_rate))))
+
+    def set_program_map(self, mapping: dict[int, int] | None) -> None:
+        """GM program -> instrument index; when set, program_change messages switch the channel's instrument."""
+        self.program_map = dict(mapping) if mapping else None
+
+    def handle_midi(self, msg: mido.Message) -> None:
+        """Apply one MIDI message (channel filter; anything unknown is ignored)."""
+        try:
+            kind = msg.type
+            channel = getattr(msg, "channel", None)
+            if channel is None or (self.config.channel is not None and channel != self.config.channel):
+                return
+            if kind == "note_on":
+                self.note_on(msg.note, msg.velocity, channel)
+            elif kind == "note_off":
+                self.note_off(msg.note, channel)
+            elif kind == "control_change":
+                if msg.control == 64:
+                    self.set_sustain(msg.value >= 64, channel)
+                elif msg.control == 120:
+                    self.all_sound_off(channel)
+                elif msg.control == 123:
+                    self.all_notes_off(channel)
+            elif kind == "pitchwheel":
+                self.set_pitch_bend(msg.pitch / 8192.0 * self.config.bend_range, channel)
+            elif kind == "program_change" and self.program_map is not None:
+                index = self.program_map.get(msg.program)
+                if index is not None:
+                    self.set_instrument(index, channel)
+        except (AttributeError, TypeError, ValueError):
+            return
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        """Start the render-ahead worker thread."""
+        if self._thread is not None:
+            return
+        import sys
+
+        if sys.getswitchinterval() > 0.001:
+            sys.setswitchinterval(0.001)  # the audio callback must get the GIL quickly
+        self._running = True
+        self._thread = threading.Thread(target=self._worker_loop, name="engine-worker", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._running = False
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            self._thread = None
+
+    def close(self) -> None:
+        self.stop()
+        self.stop_recording()
+
+    # ------------------------------------------------------------------ monitoring
+    def stats(self) -> EngineStats:
+        s = self._stats
+        s.active_voices = sum(1 for v in self.voices if v.state != FREE)
+        s.sample_rate = self._sample_rate
+        s.render_load = self._load
+        return EngineStats(**vars(s))
+
+    def set_output_latency(self, latency_s: float, block_size: int | None = None) -> None:
+        self._stats.output_latency_s = float(latency_s)
+        if block_size:
+            self._stats.block_size = int(block_size)
+
+    def count_output_underflow(self) -> None:
+        self._stats.output_underflows += 1
+
+    def scope(self, n: int) -> np.ndarray:
+        """The last ``n`` output samples (copy)."""
+        n = max(0, min(int(n), len(self._scope)))
+        end = self._scope_pos
+        idx = (np.arange(end - n, end)) % len(self._scope)
+        return self._scope[idx].copy()
+
+    # ------------------------------------------------------------------ recording
+    def start_recording(self, path) -> None:
+        """Write everything render() produces to a WAV file (float32) until stop_recording()."""
+        self.stop_recording()
+        self._rec_path = Path(path)
+        self._rec_queue.clear()
+        f = sf.SoundFile(self._rec_path, "w", samplerate=self._sample_rate, channels=1, subtype="FLOAT")
+        self._recording = True
+
+        def writer() -> None:
+            with f:
+                while self._recording or self._rec_queue:
+                    if self._rec_queue:
+                        f.write(self._rec_queue.popleft())
+                    else:
+                        time.sleep(0.02)
+
+        self._rec_thread = threading.Thread(target=writer, name="engine-recorder", daemon=True)
+        self._rec_thread.start()
+
+    def stop_recording(self) -> Path | None:
+        if self._rec_thread is None:
+            return None
+        self._recording = False
+        self._rec_thread.join()
+        self._rec_thread = None
+        path, self._rec_path = self._rec_path, None
+        return path
+
+    # ------------------------------------------------------------------ audio side
+    def render(self, frames: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Next ``frames`` output samples (float32 mono). Never blocks."""
+        frames = int(frames)
+        if out is None:
+            out = np.zeros(frames, np.float32)
+        done = 0
+        while done < frames:
+            n = min(MAX_CHUNK, frames - done)
+            self._render_chunk(out[done : done + n])
+            done += n
+        return out
+
+    def _render_chunk(self, out: np.ndarray) -> None:
+        frames = len(out)
+        while self._events:
+            self._apply(self._events.popleft())
+        if self._sync:
+            self._work_sync(frames)
+        mix = self._mix[:frames]
+        mix[:] = 0.0
+        base = self.src_rate / self._sample_rate
+        for v in self.voices:
+            if v.state == FREE:
+                continue
+            if v.state == WAITING:
+                ring = self.rings[v.slot]
+                mark = ring.mark
+                if mark[0] != v.gen or ring.write_pos - mark[1] < self.hop:
+                    continue  # not started yet: the first hop is still being computed
+                ring.read_pos = mark[1]
+                v.state = PLAYING
+            r1 = base * 2.0 ** (self._bend[v.channel] / 12.0)
+            r0 = self._rates_prev[v.channel]
+            if not self._mix_voice(v, mix, r0, r1):
+                self._stats.underruns += 1
+        for ch in range(16):
+            self._rates_prev[ch] = base * 2.0 ** (self._bend[ch] / 12.0)
+        mix *= self._master
+        t = self.config.limiter_threshold
+        peak = float(np.max(np.abs(mix))) if frames else 0.0
+        if peak > t:
+            over = np.abs(mix) > t
+            mag = np.abs(mix[over])
+            mix[over] = np.sign(mix[over]) * (t + (1.0 - t) * np.tanh((mag - t) / (1.0 - t)))
+        out[:] = mix
+        self._write_scope(mix)
+        if self._recording:
+            self._rec_queue.append(mix.copy())
+
+    def _mix_voice(self, v: Voice, mix: np.ndarray, r0: float, r1: float) -> bool:
+        frames = len(mix)
+        rs = v.resampler
+        ring = self.rings[v.slot]
+        need = rs.needed(frames, r0, r1)
+        if rs.avail < need:
+            take = min(ring.fill(), rs.space())
+            if take > 0:
+                ring.read_into(rs.buf[rs.avail :], take)
+                rs.avail += take
+        if rs.avail < need:
+            return False
+        vout = self._vout[:frames]
+        rs.process(vout, r0, r1)
+        if v.rel_len > 0:
+            x = (self._ramp[:frames] + v.rel_pos) / v.rel_len
+            vout *= (v.rel_level * v.gain) * release_curve(x).astype(np.float32)
+            v.rel_pos += frames
+            if v.rel_pos >= v.rel_len:
+                self._free(v)
+        elif v.gain != 1.0:
+            vout *= v.gain
+        mix += vout
+        return True
+
+    def _write_scope(self, x: np.ndarray) -> None:
+        n, size = len(x), len(self._scope)
+        if n >= size:
+            self._scope[:] = x[-size:]
+            self._scope_pos = 0
+            return
+        i = self._scope_pos
+        first = min(n, size - i)
+        self._scope[i : i + first] = x[:first]
+        self._scope[: n - first] = x[first:]
+        self._scope_pos = (i + n) % size
+
+    def _free(self, v: Voice) -> None:
+        v.state = FREE
+        self._commands.append(("stop", v.slot, v.gen))
+
+    def _apply(self, ev: tuple) -> None:
+        kind = ev[0]
+        sr = self._sample_rate
+        if kind == "on":
+            self._start_voice(ev[1], ev[2], ev[3])
+        elif kind == "off":
+            _, note, ch = ev
+            for v in self.voices:
+                if v.state != FREE and v.held and v.note == note and v.channel == ch:
+                    if self._sustain_pedal[ch]:
+                        v.held, v.sustained = False, True
+                    else:
+                        v.release(self.config.release_s * sr)
+        elif kind == "sustain":
+            _, on, ch = ev
+            chans = range(16) if ch is None else (ch,)
+            for c in chans:
+                self._sustain_pedal[c] = on
+            if not on:
+                for v in self.voices:
+                    if v.state != FREE and v.sustained and v.channel in chans:
+                        v.release(self.config.release_s * sr)
+        elif kind in ("notes_off", "sound_off"):
+            ch = ev[1]
+            fade = self.config.release_s if kind == "notes_off" else self.config.panic_fade_s
+            for c in range(16) if ch is None else (ch,):
+                self._sustain_pedal[c] = False
+            for v in self.voices:
+                if v.state != FREE and (ch is None or v.channel == ch):
+                    if v.state == WAITING and kind == "sound_off":
+                        self._free(v)  # not heard yet: drop it instead of a late blip
+                    else:
+                        v.release(fade * sr)
+        elif kind == "bend":
+            _, s, ch = ev
+            for c in range(16) if ch is None else (ch,):
+                self._bend[c] = s
+        elif kind == "vec":
+            _, vec, ch = ev
+            if ch is None:
+                self._default_vec = vec
+            else:
+                self._channel_vecs[ch] = vec
+        elif kind == "gain":
+            self._master = ev[1]
+        elif kind == "rate":
+            self._sample_rate = ev[1]
+            self._scope = np.zeros(max(1, int(self.config.scope_s * self._sample_rate)), np.float32)
+            self._scope_pos = 0
+
+    def _start_voice(self, note: int, velocity: int, ch: int) -> None:
+        sr = self._sample_rate
+        for v in self.voices:  # retrigger: release the same key still sounding
+            if v.state != FREE and v.note == note and v.channel == ch and (v.held or v.sustained):
+                v.release(self.config.release_s * sr)
+        sounding = [v for v in self.voices if v.state != FREE and not v.stolen]
+        if len(sounding) >= self.config.max_voices:
+            released = [v for v in sounding if v.rel_len > 0]
+            victim = min(released or sounding, key=lambda v: v.order)
+            victim.stolen = True
+            if victim.state == WAITING:
+                self._free(victim)
+            else:
+                victim.release(self.config.steal_fade_s * sr)
+            self._stats.voices_stolen += 1
+        free = next((v for v in self.voices if v.state == FREE), None)
+        if free is None:  # every slot is fading: cut the oldest fading one
+            free = min((v for v in self.voices), key=lambda v: v.order)
+            self._free(free)
+        v = free
+        self._gen += 1
+        self._order += 1
+        vec = self._channel_vecs[ch]
+        if vec is None:
+            vec = self._default_vec
+        v.gen, v.order, v.note, v.channel, v.velocity = self._gen, self._order, note, ch, velocity
+        v.gain = 1.0 if self.source.models_velocity else velocity / 127.0
+        v.held, v.sustained, v.stolen = True, False, False
+        v.rel_len, v.rel_pos, v.rel_level = 0, 0, 1.0
+        v.resampler.reset()
+        v.state = WAITING
+        self._commands.append(("start", v.slot, v.gen, vec, note, velocity, time.perf_counter()))
+
+    # ------------------------------------------------------------------ worker side
+    def _worker_loop(self) -> None:
+        while self._running:
+            try:
+                t0 = time.perf_counter()
+                did = self._work_once(self._ahead)
+                t1 = time.perf_counter()
+                if did:
+                    self._busy += t1 - t0
+                else:
+                    time.sleep(0.001)
+                span = t1 - self._busy_since
+                if span >= 0.25:
+                    self._load = min(1.0, self._busy / span)
+                    self._busy, self._busy_since = 0.0, t1
+            except Exception as exc:  # keep the instrument alive; report through worker_error
+                self.worker_error = exc
+                log.exception("engine worker failed")
+                time.sleep(0.05)
+
+    def _work_sync(self, frames: int) -> None:
+        """Offline: produce what this chunk needs, synchronously."""
+        bend = max(abs(b) for b in self._bend)
+        rate = max(self.src_rate / self._sample_rate * 2.0 ** (bend / 12.0), *self._rates_prev)
+        target = math.ceil(rate * frames) + self.config.resampler_taps + self.hop
+        while self._work_once(target):
+            pass
+
+    def _fill(self, slot: int) -> int:
+        ring = self.rings[slot]
+        return ring.write_pos - max(ring.read_pos, self._start_pos[slot])
+
+    def _work_once(self, target: int) -> bool:
+        """Apply commands, then step every slot below ``target`` once. True if work was done."""
+        did = False
+        starts: dict[int, tuple] = {}
+        while self._commands:
+            cmd = self._commands.popleft()
+            did = True
+            slot = cmd[1]
+            if cmd[0] == "stop":
+                starts.pop(slot, None)
+                self._active.discard(slot)
+                self._preload[slot] = None
+                self._capture[slot] = None
+                self._first_pending.pop(slot, None)
+            else:
+                starts[slot] = cmd
+        if starts:
+            self._begin_notes(list(starts.values()))
+        cap = self.rings[0].capacity
+        for slot in list(self._active):
+            pre = self._preload[slot]
+            if pre is not None:
+                audio, off = pre
+                ring = self.rings[slot]
+                n = min(len(audio) - off, cap - self._fill(slot))
+                if n > 0:
+                    ring.write(audio[off : off + n])
+                    did = True
+                    self._note_first_sample(slot)
+                self._preload[slot] = None if off + n >= len(audio) else (audio, off + n)
+        slots = [
+            s
+            for s in self._active
+            if self._preload[s] is None and self._fill(s) < target and cap - self._fill(s) >= self.hop
+        ]
+        if not slots:
+            return did
+        slots.sort()
+        out = self.source.step(slots)
+        for i, s in enumerate(slots):
+            self.rings[s].write(out[i])
+            self._note_first_sample(s)
+            cap_state = self._capture[s]
+            if cap_state is not None:
+                key, buf, n = cap_state
+                buf[n : n + self.hop] = out[i]
+                n += self.hop
+                if n >= len(buf):
+                    self._cache.put(key, CachedNote(buf, self.source.save_state(s)))
+                    self._capture[s] = None
+                else:
+                    cap_state[2] = n
+        return True
+
+    def _note_first_sample(self, slot: int) -> None:
+        t = self._first_pending.pop(slot, None)
+        if t is not None:
+            self._stats.note_latency_s = time.perf_counter() - t
+
+    def _begin_notes(self, cmds: list[tuple]) -> None:
+        misses = []
+        for _, slot, gen, vec, note, vel, t_post in cmds:
+            ring = self.rings[slot]
+            self._start_pos[slot] = ring.write_pos
+            self._capture[slot] = None
+            self._preload[slot] = None
+            entry = None
+            key = None
+            if self._cache_ok:
+                key = NoteCache.key(vec, note, vel)
+                entry = self._cache.get(key)
+            if entry is not None:
+                self.source.load_state(slot, entry.state)
+                self._preload[slot] = (entry.audio, 0)
+                self._stats.cache_hits += 1
+            else:
+                misses.append((slot, vec, note, vel))
+                if key is not None:
+                    self._stats.cache_misses += 1
+                    self._capture[slot] = [key, np.zeros(self._prefix, np.float32), 0]
+            self._first_pending[slot] = t_post
+            self._active.add(slot)
+            ring.mark = (gen, ring.write_pos)
+        if misses:
+            slots = [m[0] for m in misses]
+            self.source.start_many(
+                slots,
+                np.stack([m[1] for m in misses]),
+                [m[2] for m in misses],
+                [float(m[3]) for m in misses],
+                [self._sustain_step] * len(misses),
+            )
+
+    # ------------------------------------------------------------------ offline
+    def reset(self) -> None:
+        """Silence everything and drop queued notes (keeps instruments, gain, rate, cache)."""
+        while self._events:
+            ev = self._events.popleft()
+            if ev[0] in ("vec", "gain", "rate"):
+                self._apply(ev)
+        self._commands.clear()
+        for v in self.voices:
+            v.state = FREE
+        self._active.clear()
+        self._preload = [None] * self.n_slots
+        self._capture = [None] * self.n_slots
+        self._first_pending.clear()
+        self._sustain_pedal = [False] * 16
+        self._bend = [0.0] * 16
+        base = self.src_rate / self._sample_rate
+        self._rates_prev = [base] * 16
+
+    def render_offline(self, events, total_frames: int, progress=None) -> np.ndarray:
+        """Render ``(frame, mido.Message)`` events (sorted) into ``total_frames`` samples.
+
+        Runs the real-time voice code synchronously (no threads): deterministic.
+        ``progress(frames_done)`` is called now and then if given.
+        """
+        if self._thread is not None:
+            raise RuntimeError("render_offline needs a stopped engine (call stop() first)")
+        total_frames = int(total_frames)
+        out = np.zeros(total_frames, np.float32)
+        self.reset()
+        self._sync = True
+        try:
+            pos = 0
+            for frame, msg in events:
+                frame = min(max(int(frame), pos), total_frames)
+                if frame > pos:
+                    self.render(frame - pos, out[pos:frame])
+                    pos = frame
+                    if progress is not None:
+                        progress(pos)
+                self.handle_midi(msg)
+            if total_frames > pos:
+                self.render(total_frames - pos, out[pos:])
+                if progress is not None:
+                    progress(total_frames)
+        finally:
+            self._sync = False
+            self.reset()
+        return out
+
+
+def _clamp_int(x, lo: int, hi: int) -> int:
+    try:
+        return int(min(max(int(x), lo), hi))
+    except (TypeError, ValueError, OverflowError):
+        return lo
+
+
+def _ch(channel) -> int:
+    return _clamp_int(channel if channel is not None else 0, 0, 15)

@@ -1,0 +1,152 @@
+"""Offline rendering of Standard MIDI Files with the engine (used by ``sing-render``)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import mido
+import numpy as np
+
+from .engine import Engine, EngineConfig
+from .sing.checkpoint import InstrumentInfo
+
+DRUM_CHANNEL = 9  # MIDI channel 10
+
+#: GM program families (8 programs each) -> NSynth instrument family.
+GM_FAMILIES = [
+    "keyboard",  # piano
+    "mallet",  # chromatic percussion
+    "organ",
+    "guitar",
+    "bass",
+    "string",  # strings
+    "string",  # ensemble
+    "brass",
+    "reed",
+    "flute",  # pipe
+    "synth_lead",
+    "synth_lead",  # synth pad
+    "synth_lead",  # synth effects
+    "guitar",  # ethnic (sitar, banjo, ...)
+    "mallet",  # percussive
+    None,  # sound effects
+]
+
+
+class MidiFileError(ValueError):
+    """A MIDI file could not be read or rendered."""
+
+
+def default_program_map(instruments: list[InstrumentInfo]) -> dict[int, int]:
+    """GM program -> the first instrument of that program's family (else instrument 0)."""
+    first: dict[str, int] = {}
+    for i, info in enumerate(instruments):
+        first.setdefault(info.family, i)
+    return {p: first.get(GM_FAMILIES[p // 8] or "", 0) for p in range(128)}
+
+
+def instrument_index(instruments: list[InstrumentInfo], name: str) -> int:
+    """Index by exact, case-insensitive or unique-prefix name (or a plain number); KeyError otherwise."""
+    names = [i.name for i in instruments]
+    if name.isdigit() and int(name) < len(names):
+        return int(name)
+    low = name.lower()
+    for test in (lambda n: n == name, lambda n: n.lower() == low, lambda n: n.lower().startswith(low)):
+        hits = [k for k, n in enumerate(names) if test(n)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise KeyError(f"instrument {name!r} is ambiguous: {', '.join(names[k] for k in hits[:10])}")
+    shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+    raise KeyError(f"unknown instrument {name!r}; known: {shown}")
+
+
+def parse_program_map(spec: str, instruments: list[InstrumentInfo]) -> dict[str, int]:
+    """``"0=piano,40=violin,drums=kit"`` or a JSON file ``{"0": "piano"}`` -> {key: instrument index}.
+
+    Keys are GM programs 0..127 or ``drums`` (channel 10).
+    """
+    if os.path.isfile(spec):
+        try:
+            raw = json.loads(Path(spec).read_text())
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ValueError(f"cannot read program map {spec}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ValueError(f"program map {spec} must be a JSON object")
+        items = [(str(k), str(v)) for k, v in raw.items()]
+    else:
+        items = []
+        for part in filter(None, (p.strip() for p in spec.split(","))):
+            if "=" not in part:
+                raise ValueError(f"program map entry {part!r} is not PROGRAM=INSTRUMENT")
+            k, v = part.split("=", 1)
+            items.append((k.strip(), v.strip()))
+    result: dict[str, int] = {}
+    for k, v in items:
+        if k != "drums" and not (k.isdigit() and 0 <= int(k) <= 127):
+            raise ValueError(f"program map key {k!r} must be a GM program 0..127 or 'drums'")
+        result[k] = instrument_index(instruments, v)
+    return result
+
+
+def midi_events(mid: mido.MidiFile, sample_rate: int) -> tuple[list[tuple[int, mido.Message]], float]:
+    """All channel messages of all tracks as (frame, message), tempo changes applied; and the length (s)."""
+    events = []
+    t = 0.0
+    try:
+        for msg in mid:  # merged tracks, delta times in seconds (tempo map applied)
+            t += msg.time
+            if not msg.is_meta and hasattr(msg, "channel"):
+                events.append((int(round(t * sample_rate)), msg))
+    except (ValueError, TypeError, KeyError, EOFError) as exc:
+        raise MidiFileError(f"cannot read MIDI events: {exc}") from exc
+    return events, t
+
+
+def load_midi(path: str | os.PathLike) -> mido.MidiFile:
+    try:
+        return mido.MidiFile(path)
+    except FileNotFoundError as exc:
+        raise MidiFileError(f"{path}: no such file") from exc
+    except (OSError, ValueError, EOFError, KeyError, IndexError) as exc:
+        raise MidiFileError(f"{path}: not a valid Standard MIDI File ({str(exc) or type(exc).__name__})") from exc
+
+
+def render_midi(
+    source,
+    mid: mido.MidiFile,
+    sample_rate: int = 48000,
+    program_map: dict[str, int] | None = None,
+    tail_s: float = 2.0,
+    max_voices: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+) -> np.ndarray:
+    """Render every track/channel of ``mid``; per-channel program changes pick instruments.
+
+    ``program_map`` (from :func:`parse_program_map`) overrides :func:`default_program_map`;
+    channel 10 (drums) is skipped unless the map has a ``drums`` entry.
+    """
+    events, length = midi_events(mid, sample_rate)
+    programs = default_program_map(source.instruments)
+    drums = None
+    for k, v in (program_map or {}).items():
+        if k == "drums":
+            drums = v
+        else:
+            programs[int(k)] = v
+    engine = Engine(source, EngineConfig(sample_rate=sample_rate, max_voices=max_voices))
+    engine.set_program_map(programs)
+    engine.set_instrument(programs[0])  # channels start on GM program 0
+    if drums is not None:
+        engine.set_instrument(drums, DRUM_CHANNEL)
+    kept = []
+    for frame, msg in events:
+        if msg.channel == DRUM_CHANNEL and (drums is None or msg.type == "program_change"):
+            continue
+        kept.append((frame, msg))
+    total = int(round((length + max(0.0, tail_s)) * sample_rate))
+    cb = None if progress is None else (lambda done: progress(done, total))
+    return engine.render_offline(kept, total, progress=cb)
