@@ -143,9 +143,7 @@ def parse_note_filename(path: str | Path) -> tuple[str, int, int]:
     raise ValueError(f"file name {Path(path).name!r} is not <instrument>_<pitch>_<velocity>")
 
 
-def load_note_audio(
-    path: str | Path, sample_rate: int = SAMPLE_RATE, n_samples: int = NOTE_SAMPLES
-) -> np.ndarray:
+def load_note_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, n_samples: int = NOTE_SAMPLES) -> np.ndarray:
     """Read any sample rate/channel count, mix to mono, resample, trim/pad: float32 [n_samples].
 
     Raises ValueError for empty or non-finite audio (soundfile errors pass through).

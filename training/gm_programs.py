@@ -119,11 +119,8 @@ def instrument_str(program: int) -> str:
     return f"gm{program:03d}_{slug}"
 
 
-def parse_programs(spec: str) -> list[int]:
-    """'default', or comma-separated program numbers / ranges ('0,24,40-42') -> sorted unique programs."""
-    spec = spec.strip()
-    if spec == "default":
-        return sorted(DEFAULT_PROGRAMS)
+def parse_int_ranges(spec: str) -> list[int]:
+    """'24-96', '60,62,64' or '24-48,60' -> sorted unique ints; ValueError on anything else."""
     out: set[int] = set()
     for part in spec.split(","):
         part = part.strip()
@@ -131,13 +128,21 @@ def parse_programs(spec: str) -> list[int]:
             continue
         lo, _, hi = part.partition("-")
         try:
-            first, last = int(lo), int(hi or lo)
+            out.update(range(int(lo), int(hi or lo) + 1))
         except ValueError:
-            raise ValueError(f"bad program list {spec!r}: {part!r} is not a number or range") from None
-        for p in range(first, last + 1):
-            if gm_family(p) is None:
-                raise ValueError(f"GM program {p} ({gm_name(p)}) has no NSynth family; choose a melodic program")
-            out.add(p)
+            raise ValueError(f"bad list {spec!r}: {part!r} is not a number or range") from None
     if not out:
-        raise ValueError(f"no programs in {spec!r}")
+        raise ValueError(f"empty list {spec!r}")
     return sorted(out)
+
+
+def parse_programs(spec: str) -> list[int]:
+    """'default', or comma-separated program numbers / ranges ('0,24,40-42') -> sorted unique programs."""
+    spec = spec.strip()
+    if spec == "default":
+        return sorted(DEFAULT_PROGRAMS)
+    programs = parse_int_ranges(spec)
+    for p in programs:
+        if gm_family(p) is None:
+            raise ValueError(f"GM program {p} ({gm_name(p)}) has no NSynth family; choose a melodic program")
+    return programs

@@ -33,6 +33,7 @@ from training.gm_programs import (
     NSYNTH_SOURCES,
     gm_family,
     instrument_str,
+    parse_int_ranges,
     parse_programs,
 )
 
@@ -277,20 +278,11 @@ def make_pack(
 
 
 def parse_range(spec: str) -> list[int]:
-    """'24-96' or '60,62,64' or '24-48,60' -> sorted unique ints."""
-    out: set[int] = set()
-    for part in spec.split(","):
-        part = part.strip()
-        if not part:
-            continue
-        lo, _, hi = part.partition("-")
-        try:
-            out.update(range(int(lo), int(hi or lo) + 1))
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"bad list {spec!r}: {part!r} is not a number or range") from None
-    if not out:
-        raise argparse.ArgumentTypeError(f"empty list {spec!r}")
-    return sorted(out)
+    """'24-96' or '60,62,64' or '24-48,60' -> sorted unique ints (argparse type)."""
+    try:
+        return parse_int_ranges(spec)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _programs(spec: str) -> list[int]:

@@ -441,9 +441,10 @@ class Trainer:
             self.save("checkpoint.pt", optimizer)
             if improved:
                 self.save("best.pt", optimizer)
-            self._info(f"{stage} epoch {self.state['epoch']} step {self.state['step']}: " + ", ".join(
-                f"{k} {v:.4f}" for k, v in metrics.items()
-            ))
+            self._info(
+                f"{stage} epoch {self.state['epoch']} step {self.state['step']}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in metrics.items())
+            )
         barrier(self.dist)
         return metrics
 
