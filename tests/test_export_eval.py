@@ -116,3 +116,15 @@ def test_evaluate_on_tiny_pack(tmp_path, tiny_model, tiny_instruments):
     assert png.startswith(b"\x89PNG") and len(png) > 1000
     table = markdown_table(metrics)
     assert table.count("\n") == 3 and "| test |" in table
+
+
+def test_export_folds_training_gain(tmp_path, tiny_model, tiny_instruments):
+    src, dst = tmp_path / "run.pt", tmp_path / "ship.pt"
+    save_checkpoint(src, tiny_model, tiny_instruments, training={"gain": 4.0, "step": 10})
+    export_mod.export(src, dst, dtype="float32")
+    shipped = load_checkpoint(dst)
+    args = (torch.tensor([1]), torch.tensor([60]), torch.tensor([100]))
+    with torch.no_grad():
+        assert torch.allclose(shipped.model(*args), tiny_model(*args) / 4.0, atol=1e-6)
+    assert shipped.training["gain"] == 1.0
+    assert shipped.metadata["folded_training_gain"] == 4.0

@@ -34,6 +34,13 @@ def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool
     training = {k: v for k, v in (ckpt.training or {}).items() if _shippable(str(k), v)} or None
     metadata = dict(ckpt.metadata or {})
     metadata.update({"exported_from": Path(src).name, "dtype": dtype})
+    gain = float((training or {}).get("gain") or 1.0)
+    if gain != 1.0:  # trained on audio scaled by `gain`: fold 1/gain into the (linear) synthesis layer
+        with torch.no_grad():
+            ckpt.model.decoder.synthesis.weight /= gain
+            ckpt.model.decoder.synthesis.bias /= gain
+        training["gain"] = 1.0
+        metadata["folded_training_gain"] = gain
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.export")
     save_checkpoint(tmp, ckpt.model, ckpt.instruments, training=training, metadata=metadata, dtype=DTYPES[dtype])

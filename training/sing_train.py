@@ -63,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     p.add_argument("--num-workers", type=int, default=0, help="DataLoader worker processes")
+    p.add_argument(
+        "--gain",
+        type=float,
+        default=1.0,
+        help="fixed gain on all training audio: quiet packs give the log-spectral loss little to work with; "
+        "training.export folds 1/gain back into the decoder so exported models play at the pack's level",
+    )
     p.add_argument("--seed", type=int, default=0, help="seeds init, data order, crops and the split")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
     p.add_argument("--init", type=Path, help="fine-tune a trained checkpoint: old instrument rows stay frozen")
@@ -163,6 +170,11 @@ class Trainer:
         self.stages = list(STAGES) if args.stage == "all" else [args.stage]
         self._setup()
 
+    @property
+    def gain(self) -> float:
+        """Fixed gain applied to every training waveform (see --gain)."""
+        return self.args.gain
+
     # ---- setup -------------------------------------------------------------------------------
     def _setup(self) -> None:
         args = self.args
@@ -188,6 +200,8 @@ class Trainer:
             if tr.get("seed") is not None and tr["seed"] != args.seed:
                 self._info(f"resuming with the run's seed {tr['seed']} (not {args.seed})")
                 args.seed = int(tr["seed"])
+            if tr.get("gain") is not None:
+                args.gain = float(tr["gain"])
         elif (self.out / "checkpoint.pt").is_file():
             self._warn(f"{self.out} already holds a run: starting a new one over it (use --resume to continue it)")
         if not args.resume and (args.init is not None or args.start_from is not None):
@@ -266,6 +280,7 @@ class Trainer:
             "frozen_rows": self.frozen_rows,
             "best": self.best if math.isfinite(self.best) else None,
             "seed": self.args.seed,
+            "gain": self.gain,
             "batch_size": self.args.batch_size,
             "lr": self.args.lr,
             "crop_steps": self.args.crop_steps,
@@ -320,6 +335,7 @@ class Trainer:
             loader = DataLoader(self.eval_subset(ds), batch_size=self.args.eval_batch_size)
             for wav, inst, pitch, vel in loader:
                 wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
+                wav = wav * self.gain
                 if stage == "ae":
                     out = self.model.decode(self.encoder(wav), wav.shape[1])
                 else:
@@ -398,6 +414,7 @@ class Trainer:
             running, n_running = 0.0, 0
             for wav, inst, pitch, vel in bar:
                 wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
+                wav = wav * self.gain
                 optimizer.zero_grad(set_to_none=True)
                 loss = self.train_step(stage, wrapped, wav, inst, pitch, vel)
                 if self.frozen_rows and emb.weight.grad is not None:
