@@ -42,8 +42,8 @@ def main(argv: list[str] | None = None) -> int:
     import soundfile as sf
 
     from synth_core.engine import SingSource, load_default_source
-    from synth_core.render import MidiFileError, instrument_index, load_midi, parse_program_map, render_midi
-    from synth_core.sing.checkpoint import CheckpointError
+    from synth_core.render import MidiFileError, load_midi, parse_program_map, render_midi
+    from synth_core.sing.checkpoint import CheckpointError, find_instrument
 
     if not args.list_instruments:
         if args.output is None:
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             if not 0 <= args.note <= 127:
                 return _fail("--note must be 0..127")
-            index = instrument_index(source.instruments, args.instrument)
+            index = find_instrument(source.instruments, args.instrument)
             duration = max(0.01, args.duration)
             track = mido.MidiTrack(
                 [

@@ -11,7 +11,7 @@ import mido
 import numpy as np
 
 from .engine import Engine, EngineConfig
-from .sing.checkpoint import InstrumentInfo
+from .sing.checkpoint import InstrumentInfo, find_instrument
 
 DRUM_CHANNEL = 9  # MIDI channel 10
 
@@ -48,22 +48,6 @@ def default_program_map(instruments: list[InstrumentInfo]) -> dict[int, int]:
     return {p: first.get(GM_FAMILIES[p // 8] or "", 0) for p in range(128)}
 
 
-def instrument_index(instruments: list[InstrumentInfo], name: str) -> int:
-    """Index by exact, case-insensitive or unique-prefix name (or a plain number); KeyError otherwise."""
-    names = [i.name for i in instruments]
-    if name.isdigit() and int(name) < len(names):
-        return int(name)
-    low = name.lower()
-    for test in (lambda n: n == name, lambda n: n.lower() == low, lambda n: n.lower().startswith(low)):
-        hits = [k for k, n in enumerate(names) if test(n)]
-        if len(hits) == 1:
-            return hits[0]
-        if len(hits) > 1:
-            raise KeyError(f"instrument {name!r} is ambiguous: {', '.join(names[k] for k in hits[:10])}")
-    shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
-    raise KeyError(f"unknown instrument {name!r}; known: {shown}")
-
-
 def parse_program_map(spec: str, instruments: list[InstrumentInfo]) -> dict[str, int]:
     """``"0=piano,40=violin,drums=kit"`` or a JSON file ``{"0": "piano"}`` -> {key: instrument index}.
 
@@ -88,7 +72,7 @@ def parse_program_map(spec: str, instruments: list[InstrumentInfo]) -> dict[str,
     for k, v in items:
         if k != "drums" and not (k.isdigit() and 0 <= int(k) <= 127):
             raise ValueError(f"program map key {k!r} must be a GM program 0..127 or 'drums'")
-        result[k] = instrument_index(instruments, v)
+        result[k] = find_instrument(instruments, v)
     return result
 
 

@@ -76,3 +76,14 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path, tiny_model, tiny_inst
         save_checkpoint(path, tiny_model, tiny_instruments)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
+
+
+def test_find_instrument_by_substring():
+    from synth_core.sing.checkpoint import InstrumentInfo, find_instrument
+
+    infos = [InstrumentInfo(n) for n in ("gm000_acoustic_grand_piano", "gm004_electric_piano_1", "gm073_flute")]
+    assert find_instrument(infos, "flute") == 2
+    assert find_instrument(infos, "grand") == 0
+    assert find_instrument(infos, "1") == 1
+    with pytest.raises(KeyError, match="ambiguous"):
+        find_instrument(infos, "piano")

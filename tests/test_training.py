@@ -46,9 +46,7 @@ def run(pack, out, *extra):
     assert main([*base, "--eval-notes", "2", *TINY, *extra]) == 0
 
 
-@pytest.mark.parametrize(
-    "geometry", [{}, {"context": 5, "frame": 512, "hop": 128}], ids=["default", "small-frames"]
-)
+@pytest.mark.parametrize("geometry", [{}, {"context": 5, "frame": 512, "hop": 128}], ids=["default", "small-frames"])
 def test_crop_decode_equals_slice_of_full_decode(geometry):
     torch.manual_seed(0)
     config = tiny_config(**geometry)
@@ -118,8 +116,22 @@ def test_finetune_adds_instruments_and_freezes_old_rows(pack, tmp_path):
     run(pack, tmp_path / "base", "--stage", "e2e", "--max-steps", "2", "--batch-size", "4", "--crop-steps", "8")
     base = load_checkpoint(tmp_path / "base" / "checkpoint.pt")
     new_pack = write_pack(tmp_path / "new", instruments=(("sine", 1), ("saw", 9)), pitches=(50, 62))
-    run(new_pack, tmp_path / "ft", "--stage", "e2e", "--max-steps", "4", "--batch-size", "4", "--crop-steps", "8",
-        "--lr", "1e-2", "--init", str(tmp_path / "base" / "checkpoint.pt"))
+    run(
+        new_pack,
+        tmp_path / "ft",
+        "--stage",
+        "e2e",
+        "--max-steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--crop-steps",
+        "8",
+        "--lr",
+        "1e-2",
+        "--init",
+        str(tmp_path / "base" / "checkpoint.pt"),
+    )
     ft = load_checkpoint(tmp_path / "ft" / "checkpoint.pt")
     assert [i.name for i in ft.instruments] == ["sine", "square", "saw"]
     assert torch.equal(ft.model.instrument_table[:2], base.model.instrument_table)
@@ -130,8 +142,30 @@ def test_finetune_adds_instruments_and_freezes_old_rows(pack, tmp_path):
 
 def test_cli_smoke_all_stages(pack, tmp_path):
     out = tmp_path / "run"
-    assert main(["--pack", str(pack), "--out", str(out), "--stage", "all", "--epochs", "1", "--batch-size", "4",
-                 "--max-steps", "2", "--crop-steps", "8", "--eval-notes", "2", *TINY]) == 0
+    assert (
+        main(
+            [
+                "--pack",
+                str(pack),
+                "--out",
+                str(out),
+                "--stage",
+                "all",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "4",
+                "--max-steps",
+                "2",
+                "--crop-steps",
+                "8",
+                "--eval-notes",
+                "2",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     for name in ("checkpoint.pt", "best.pt", "stage_ae.pt", "stage_lstm.pt", "stage_e2e.pt", "metrics.jsonl"):
         assert (out / name).is_file(), name
     assert any((out / "tb").iterdir())
@@ -152,9 +186,30 @@ def test_torchrun_two_ranks_gloo(pack, tmp_path):
     import sys
 
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-           "-m", "training.sing_train", "--pack", str(pack), "--out", str(out), "--stage", "e2e", "--epochs", "1",
-           "--batch-size", "4", "--crop-steps", "8", "--eval-notes", "2", *TINY]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "training.sing_train",
+        "--pack",
+        str(pack),
+        "--out",
+        str(out),
+        "--stage",
+        "e2e",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "4",
+        "--crop-steps",
+        "8",
+        "--eval-notes",
+        "2",
+        *TINY,
+    ]
     env = {**os.environ, "PYTHONPATH": os.getcwd(), "OMP_NUM_THREADS": "1"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=90, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -44,21 +44,32 @@ class Checkpoint:
         return self.model.config
 
     def instrument_index(self, name: str) -> int:
-        """Index of an instrument by exact or unique-prefix, case-insensitive name."""
-        names = [i.name for i in self.instruments]
-        if name in names:
-            return names.index(name)
-        low = name.lower()
-        hits = [k for k, n in enumerate(names) if n.lower() == low] or [
-            k for k, n in enumerate(names) if n.lower().startswith(low)
-        ]
+        return find_instrument(self.instruments, name)
+
+
+def find_instrument(instruments: list[InstrumentInfo], name: str) -> int:
+    """Index of an instrument by number, exact, case-insensitive, unique-prefix or unique-substring name.
+
+    Raises KeyError naming the candidates when the name is unknown or ambiguous.
+    """
+    names = [i.name for i in instruments]
+    if name.isdigit() and int(name) < len(names):
+        return int(name)
+    low = name.lower()
+    tests = (
+        lambda n: n == name,
+        lambda n: n.lower() == low,
+        lambda n: n.lower().startswith(low),
+        lambda n: low in n.lower(),
+    )
+    for test in tests:
+        hits = [k for k, n in enumerate(names) if test(n)]
         if len(hits) == 1:
             return hits[0]
-        if not hits:
-            raise KeyError(
-                f"unknown instrument {name!r}; known: {', '.join(names[:20])}{' ...' if len(names) > 20 else ''}"
-            )
-        raise KeyError(f"instrument {name!r} is ambiguous: {', '.join(names[k] for k in hits[:10])}")
+        if len(hits) > 1:
+            raise KeyError(f"instrument {name!r} is ambiguous: {', '.join(names[k] for k in hits[:10])}")
+    shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
+    raise KeyError(f"unknown instrument {name!r}; known: {shown}")
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
