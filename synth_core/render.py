@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -40,12 +41,28 @@ class MidiFileError(ValueError):
     """A MIDI file could not be read or rendered."""
 
 
+_GM_NAME = re.compile(r"gm(\d{3})_")
+
+
 def default_program_map(instruments: list[InstrumentInfo]) -> dict[int, int]:
-    """GM program -> the first instrument of that program's family (else instrument 0)."""
-    first: dict[str, int] = {}
+    """GM program -> an instrument for it.
+
+    An instrument named after the program (``gmNNN_...``, as in the default GM pack) wins; otherwise the
+    instrument of the program's family whose own GM program is nearest, else the family's first
+    instrument, else instrument 0.
+    """
+    programs = {i: int(m.group(1)) for i, info in enumerate(instruments) if (m := _GM_NAME.match(info.name))}
+    by_family: dict[str, list[int]] = {}
     for i, info in enumerate(instruments):
-        first.setdefault(info.family, i)
-    return {p: first.get(GM_FAMILIES[p // 8] or "", 0) for p in range(128)}
+        by_family.setdefault(info.family, []).append(i)
+    result = {}
+    for p in range(128):
+        family = by_family.get(GM_FAMILIES[p // 8] or "", [])
+        if family:
+            result[p] = min(family, key=lambda i: abs(programs.get(i, 1000) - p))
+        else:
+            result[p] = 0
+    return result
 
 
 def parse_program_map(spec: str, instruments: list[InstrumentInfo]) -> dict[str, int]:

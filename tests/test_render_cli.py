@@ -113,3 +113,18 @@ def test_program_map_drums_are_rendered_when_mapped(tmp_path, checkpoint):
     assert main([str(mid), "-o", str(out), "--checkpoint", str(checkpoint), "-q", "--program-map", "drums=cello"]) == 0
     y, sr = sf.read(out)
     assert rms(y[int(1.9 * sr) : int(2.3 * sr)]) > 0
+
+
+def test_default_program_map_prefers_named_gm_programs():
+    from synth_core.render import default_program_map
+    from synth_core.sing.checkpoint import InstrumentInfo
+
+    infos = [
+        InstrumentInfo("gm000_acoustic_grand_piano", "keyboard"),
+        InstrumentInfo("gm073_flute", "flute"),
+        InstrumentInfo("gm075_pan_flute", "flute"),
+        InstrumentInfo("my_flute", "flute"),
+    ]
+    m = default_program_map(infos)
+    assert (m[0], m[73], m[75], m[76], m[74]) == (0, 1, 2, 2, 1)
+    assert m[40] == 0  # no string instrument: falls back to instrument 0
