@@ -304,3 +304,36 @@ def test_out_of_range_pitch_and_bad_vector_do_not_break_sing(tiny_model, tiny_in
     assert e.instrument_vector().shape == (16,)
     y = e.render_offline([(0, on(127)), (0, on(0))], SR // 4)
     assert np.all(np.isfinite(y)) and e.worker_error is None
+
+
+def test_gpu_failure_in_worker_falls_back_to_cpu(tiny_model, tiny_instruments, monkeypatch):
+    import torch
+
+    from synth_core.sing.streaming import SingStreamer
+
+    src = _tiny_sing_source(tiny_model, tiny_instruments)
+    src.device = torch.device("cuda")  # pretend the model lives on a GPU that is about to fail
+    real_step = SingStreamer.step
+    failures = []
+
+    def step_once_failing(self, slots):
+        if not failures:
+            failures.append(1)
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real_step(self, slots)
+
+    monkeypatch.setattr(SingStreamer, "step", step_once_failing)
+    e = Engine(src, EngineConfig(max_voices=4))
+    e.start()
+    try:
+        e.note_on(60, 100)
+        blocks = []
+        deadline = time.perf_counter() + 1.0
+        while time.perf_counter() < deadline:
+            blocks.append(e.render(256).copy())
+            time.sleep(256 / SR)
+        assert failures and src.device.type == "cpu"
+        assert "GPU failed" in e.stats().device_name
+        assert np.max(np.abs(np.concatenate(blocks))) > 0  # the note still sounds
+    finally:
+        e.stop()

@@ -29,6 +29,7 @@ import mido
 import numpy as np
 import soundfile as sf
 
+from ..device import is_gpu_failure
 from .cache import CachedNote, NoteCache
 from .config import EngineConfig, EngineStats
 from .resampler import KernelBank, VoiceResampler
@@ -500,6 +501,10 @@ class Engine:
                     self._busy, self._busy_since = 0.0, t1
             except Exception as exc:  # keep the instrument alive; report through worker_error
                 self.worker_error = exc
+                if is_gpu_failure(exc) and getattr(self.source, "fall_back_to_cpu", lambda: False)():
+                    log.warning("GPU failed (%s); the engine continues on the CPU", str(exc).splitlines()[0])
+                    self._stats.device_name = self.source.device_name
+                    continue
                 log.exception("engine worker failed")
                 time.sleep(0.05)
 

@@ -158,6 +158,20 @@ class SingSource:
     def step(self, slots) -> np.ndarray:
         return self.streamer.step(list(slots)).float().cpu().numpy()
 
+    def fall_back_to_cpu(self) -> bool:
+        """Move the model and every voice's state to the CPU after a GPU failure; False if already there."""
+        if self.device.type == "cpu":
+            return False
+        old = self.streamer
+        cpu = torch.device("cpu")
+        self.model.to(cpu)
+        self.device = cpu
+        self.device_name = f"{describe(cpu)} - GPU failed"
+        self.streamer = SingStreamer(self.model, max_voices=old.max_voices, dtype=self.dtype)
+        for name in ("static", "h", "c", "history", "ola", "t", "time_limit"):
+            setattr(self.streamer, name, getattr(old, name).cpu())
+        return True
+
     def sustain_step(self, seconds: float | None) -> int | None:
         """Latent step whose frame is centred ``seconds`` into the note (output sample ~ step*hop - pad + frame/2)."""
         if seconds is None:
