@@ -17,6 +17,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="output WAV path")
     p.add_argument("--program-map", help="'0=piano,40=violin,drums=NAME' or a JSON file {program: instrument}")
     p.add_argument("--checkpoint", help="SING checkpoint (default: assets/sing_default.pt)")
+    p.add_argument(
+        "--sine",
+        action="store_true",
+        help="render with the engine's built-in harmonic test tone instead of SING (no weights needed)",
+    )
     p.add_argument("--sample-rate", type=int, default=48000)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the last event")
@@ -41,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     import mido
     import soundfile as sf
 
-    from synth_core.engine import SingSource, load_default_source
+    from synth_core.engine import SineSource, SingSource, load_default_source
     from synth_core.render import MidiFileError, load_midi, parse_program_map, render_midi
     from synth_core.sing.checkpoint import CheckpointError, find_instrument
 
@@ -59,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
         except MidiFileError as exc:
             return _fail(str(exc))
     try:
-        if args.checkpoint:
+        if args.sine:
+            source = SineSource()
+        elif args.checkpoint:
             source = SingSource.from_checkpoint(args.checkpoint, device=args.device)
         else:
             source = load_default_source(device=args.device)

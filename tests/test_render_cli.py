@@ -128,3 +128,23 @@ def test_default_program_map_prefers_named_gm_programs():
     m = default_program_map(infos)
     assert (m[0], m[73], m[75], m[76], m[74]) == (0, 1, 2, 2, 1)
     assert m[40] == 0  # no string instrument: falls back to instrument 0
+
+
+@pytest.mark.parametrize("pitch", [45, 64, 81])
+def test_rendered_midi_file_has_energy_at_the_played_pitch(tmp_path, pitch):
+    from synth_core.dsp import band_energy_ratio, estimate_f0, hz_to_midi, midi_to_hz
+
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.Message("note_on", note=pitch, velocity=100, time=240))  # 0.25 s at 120 bpm
+    track.append(mido.Message("note_off", note=pitch, time=960))  # held 1 s
+    path, out = tmp_path / "one.mid", tmp_path / "one.wav"
+    mid.save(path)
+    assert main([str(path), "-o", str(out), "--sine", "--sample-rate", "44100", "--tail", "0.5", "-q"]) == 0
+    wav, sr = sf.read(out)
+    assert sr == 44100 and len(wav) == pytest.approx(1.75 * sr, abs=sr * 0.05)
+    held = wav[int(0.4 * sr) : int(1.2 * sr)]
+    assert abs(hz_to_midi(estimate_f0(held, sr)) - pitch) < 0.5
+    assert band_energy_ratio(held, sr, midi_to_hz(pitch)) > 0.9
+    assert np.abs(wav[: int(0.2 * sr)]).max() < 1e-4  # silence before the note-on
