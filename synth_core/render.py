@@ -12,29 +12,12 @@ import mido
 import numpy as np
 
 from .engine import Engine, EngineConfig
+from .gm import gm_family
 from .sing.checkpoint import InstrumentInfo, find_instrument
 
 DRUM_CHANNEL = 9  # MIDI channel 10
 
 #: GM program families (8 programs each) -> NSynth instrument family.
-GM_FAMILIES = [
-    "keyboard",  # piano
-    "mallet",  # chromatic percussion
-    "organ",
-    "guitar",
-    "bass",
-    "string",  # strings
-    "string",  # ensemble
-    "brass",
-    "reed",
-    "flute",  # pipe
-    "synth_lead",
-    "synth_lead",  # synth pad
-    "synth_lead",  # synth effects
-    "guitar",  # ethnic (sitar, banjo, ...)
-    "mallet",  # percussive
-    None,  # sound effects
-]
 
 
 class MidiFileError(ValueError):
@@ -57,7 +40,7 @@ def default_program_map(instruments: list[InstrumentInfo]) -> dict[int, int]:
         by_family.setdefault(info.family, []).append(i)
     result = {}
     for p in range(128):
-        family = by_family.get(GM_FAMILIES[p // 8] or "", [])
+        family = by_family.get(gm_family(p) or "", [])
         if family:
             result[p] = min(family, key=lambda i: abs(programs.get(i, 1000) - p))
         else:

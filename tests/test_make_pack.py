@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from synth_core.dsp import estimate_f0, hz_to_midi
-from training.gm_programs import DEFAULT_PROGRAMS, NSYNTH_FAMILIES, gm_family, instrument_str, parse_programs
+from synth_core.gm import DEFAULT_PROGRAMS, NSYNTH_FAMILIES, gm_family, instrument_str, parse_programs
 from training.make_pack import Note, make_pack, note_record, parse_range
 
 SOUNDFONT = Path("/usr/share/sounds/sf2/FluidR3_GM.sf2")

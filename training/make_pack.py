@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from synth_core.dsp import resample
-from training.gm_programs import (
+from synth_core.gm import (
     NSYNTH_FAMILIES,
     NSYNTH_QUALITIES,
     NSYNTH_SOURCES,
