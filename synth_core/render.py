@@ -17,8 +17,6 @@ from .sing.checkpoint import InstrumentInfo, find_instrument
 
 DRUM_CHANNEL = 9  # MIDI channel 10
 
-#: GM program families (8 programs each) -> NSynth instrument family.
-
 
 class MidiFileError(ValueError):
     """A MIDI file could not be read or rendered."""
