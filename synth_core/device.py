@@ -1,15 +1,12 @@
-"""Compute-device selection: CUDA when available, else CPU, with a CPU fallback on GPU failure."""
+"""Compute-device selection (CUDA when available, else CPU) and recognising GPU failures for CPU fallback."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
-from typing import TypeVar
 
 import torch
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 def select_device(preference: str | None = None) -> torch.device:
@@ -30,24 +27,6 @@ def is_gpu_failure(exc: BaseException) -> bool:
         return True
     msg = str(exc)
     return isinstance(exc, RuntimeError) and any(k in msg for k in ("CUDA", "cuDNN", "CUBLAS", "NCCL", "out of memory"))
-
-
-def with_cpu_fallback(run: Callable[[torch.device], T], device: torch.device) -> tuple[T, torch.device]:
-    """Call ``run(device)``; if it fails on the GPU, warn and call ``run(cpu)`` instead.
-
-    Returns the result and the device that produced it.
-    """
-    if device.type == "cpu":
-        return run(device), device
-    try:
-        return run(device), device
-    except Exception as exc:
-        if not is_gpu_failure(exc):
-            raise
-        log.warning("GPU failed (%s); falling back to the CPU", str(exc).splitlines()[0])
-        torch.cuda.empty_cache()
-        cpu = torch.device("cpu")
-        return run(cpu), cpu
 
 
 def describe(device: torch.device) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from collections.abc import Callable
@@ -11,9 +12,12 @@ from pathlib import Path
 import mido
 import numpy as np
 
+from .device import is_gpu_failure
 from .engine import Engine, EngineConfig
 from .gm import gm_family
 from .sing.checkpoint import InstrumentInfo, find_instrument
+
+log = logging.getLogger(__name__)
 
 DRUM_CHANNEL = 9  # MIDI channel 10
 
@@ -131,4 +135,10 @@ def render_midi(
         kept.append((frame, msg))
     total = int(round((length + max(0.0, tail_s)) * sample_rate))
     cb = None if progress is None else (lambda done: progress(done, total))
-    return engine.render_offline(kept, total, progress=cb)
+    try:
+        return engine.render_offline(kept, total, progress=cb)
+    except Exception as exc:
+        if not (is_gpu_failure(exc) and getattr(source, "fall_back_to_cpu", lambda: False)()):
+            raise
+        log.warning("GPU failed (%s); rendering again on the CPU", str(exc).splitlines()[0])
+        return render_midi(source, mid, sample_rate, program_map, tail_s, max_voices, progress)

@@ -312,13 +312,13 @@ def test_gpu_failure_in_worker_falls_back_to_cpu(tiny_model, tiny_instruments, m
     from synth_core.sing.streaming import SingStreamer
 
     src = _tiny_sing_source(tiny_model, tiny_instruments)
-    src.device = torch.device("cuda")  # pretend the model lives on a GPU that is about to fail
     real_step = SingStreamer.step
     failures = []
 
     def step_once_failing(self, slots):
-        if not failures:
+        if not failures:  # pretend the model lived on a GPU that just failed
             failures.append(1)
+            src.device = torch.device("cuda")
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
         return real_step(self, slots)
 

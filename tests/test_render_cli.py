@@ -148,3 +148,31 @@ def test_rendered_midi_file_has_energy_at_the_played_pitch(tmp_path, pitch):
     assert abs(hz_to_midi(estimate_f0(held, sr)) - pitch) < 0.5
     assert band_energy_ratio(held, sr, midi_to_hz(pitch)) > 0.9
     assert np.abs(wav[: int(0.2 * sr)]).max() < 1e-4  # silence before the note-on
+
+
+def test_render_falls_back_to_cpu_when_the_gpu_fails(tiny_model, tiny_instruments, monkeypatch):
+    import torch
+
+    from synth_core.engine import SingSource
+    from synth_core.render import render_midi
+    from synth_core.sing.streaming import SingStreamer
+
+    src = SingSource(tiny_model, tiny_instruments)
+    real_step, failures = SingStreamer.step, []
+
+    def step_once_failing(self, slots):
+        if not failures:  # pretend the model lived on a GPU that just failed
+            failures.append(1)
+            src.device = torch.device("cuda")
+            raise RuntimeError("CUDA error: unspecified launch failure")
+        return real_step(self, slots)
+
+    monkeypatch.setattr(SingStreamer, "step", step_once_failing)
+    mid = mido.MidiFile(ticks_per_beat=480)
+    track = mido.MidiTrack()
+    mid.tracks.append(track)
+    track.append(mido.Message("note_on", note=60, velocity=100, time=0))
+    track.append(mido.Message("note_off", note=60, time=480))
+    audio = render_midi(src, mid, 16000, tail_s=0.2)
+    assert failures and src.device.type == "cpu"
+    assert len(audio) == int(0.7 * 16000) and np.abs(audio).max() > 0
