@@ -294,3 +294,36 @@ def test_truncated_real_checkpoint_exits_2(tmp_path, capsys, tiny_model, tiny_in
         assert main(args) == 2
         err = capsys.readouterr().err
         assert str(bad) in err and "Traceback" not in err
+
+
+def test_checkpoints_with_the_right_tag_but_wrong_fields_exit_2(tmp_path, capsys, tiny_model, tiny_instruments):
+    from synth_core.sing import save_checkpoint
+
+    good = tmp_path / "good.pt"
+    save_checkpoint(good, tiny_model, tiny_instruments)
+    payload = torch.load(good, weights_only=True)
+    n = len(tiny_instruments)
+    cases = {
+        "inst_ints": {**payload, "instruments": [1] * n},
+        "inst_str": {**payload, "instruments": "abc"},
+        "inst_keys": {**payload, "instruments": [{"nom": "x"}] * n},
+        "inst_count": {**payload, "instruments": payload["instruments"][:-1]},
+        "model_list": {**payload, "model": [1, 2]},
+        "model_shapes": {**payload, "model": {k: torch.zeros(1) for k in payload["model"]}},
+        "config_list": {**payload, "config": [1]},
+        "config_negative": {**payload, "config": {**payload["config"], "lstm_hidden": -5}},
+        "version_str": {**payload, "version": "x"},
+        "version_future": {**payload, "version": 99},
+        "encoder": {**payload, "encoder": {"a": torch.zeros(1)}},
+    }
+    mid = tmp_path / "real.mid"
+    mid.write_bytes(REAL)
+    for name, bad in cases.items():
+        path = tmp_path / f"{name}.pt"
+        torch.save(bad, path)
+        args = [str(mid), "-o", str(tmp_path / "out.wav"), "-q", "--device", "cpu", "--checkpoint", str(path)]
+        assert main(args) == 2, name
+        err = capsys.readouterr().err
+        assert str(path) in err and "Traceback" not in err, (name, err)
+    args = [str(mid), "-o", str(tmp_path / "out.wav"), "-q", "--device", "cpu", "--checkpoint", str(good)]
+    assert main(args) == 0
