@@ -20,6 +20,7 @@ from .sing.checkpoint import InstrumentInfo, find_instrument
 log = logging.getLogger(__name__)
 
 DRUM_CHANNEL = 9  # MIDI channel 10
+MAX_RENDER_S = 3600.0  # longer files (e.g. a corrupt delta time of days) are refused, not allocated
 
 
 class MidiFileError(ValueError):
@@ -58,7 +59,7 @@ def parse_program_map(spec: str, instruments: list[InstrumentInfo]) -> dict[str,
     if os.path.isfile(spec):
         try:
             raw = json.loads(Path(spec).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise ValueError(f"cannot read program map {spec}: {exc}") from exc
         if not isinstance(raw, dict):
             raise ValueError(f"program map {spec} must be a JSON object")
@@ -133,7 +134,10 @@ def render_midi(
         if msg.channel == DRUM_CHANNEL and (drums is None or msg.type == "program_change"):
             continue
         kept.append((frame, msg))
-    total = int(round((length + max(0.0, tail_s)) * sample_rate))
+    seconds = length + max(0.0, tail_s)
+    if not seconds <= MAX_RENDER_S:
+        raise MidiFileError(f"the file lasts {length:.0f} s; at most {MAX_RENDER_S:.0f} s can be rendered")
+    total = int(round(seconds * sample_rate))
     cb = None if progress is None else (lambda done: progress(done, total))
     try:
         return engine.render_offline(kept, total, progress=cb)

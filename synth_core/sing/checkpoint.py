@@ -170,20 +170,27 @@ def load_checkpoint(
         raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated?): {exc}") from exc
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a NeuroSynth SING checkpoint (format tag missing)")
+    if not isinstance(payload.get("version", 0), int):
+        raise CheckpointError(f"{path}: invalid checkpoint version {payload['version']!r}")
     if payload.get("version", 0) > VERSION:
         raise CheckpointError(f"{path}: checkpoint version {payload['version']} is newer than supported ({VERSION})")
     try:
         config = SINGConfig.from_dict(payload["config"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{path}: invalid config: {exc}") from exc
-    instruments = [InstrumentInfo(**i) for i in payload.get("instruments") or []]
+    try:
+        instruments = [InstrumentInfo(**i) for i in payload.get("instruments") or []]
+    except TypeError as exc:
+        raise CheckpointError(f"{path}: invalid instrument list: {exc}") from exc
     if len(instruments) != config.n_instruments:
         raise CheckpointError(f"{path}: {len(instruments)} instrument names but the config says {config.n_instruments}")
-    model = SING(config)
+    try:
+        model = SING(config)
+        encoder = Encoder(config) if payload.get("encoder") is not None else None
+    except (TypeError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{path}: invalid config: {exc}") from exc
     _load_state(model, payload.get("model"), "model", path)
-    encoder = None
-    if payload.get("encoder") is not None:
-        encoder = Encoder(config)
+    if encoder is not None:
         _load_state(encoder, payload["encoder"], "encoder", path)
         encoder.to(device)
     return Checkpoint(
