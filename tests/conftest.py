@@ -26,3 +26,28 @@ def tiny_model() -> SING:
 @pytest.fixture
 def tiny_instruments() -> list[InstrumentInfo]:
     return [InstrumentInfo("piano", "keyboard"), InstrumentInfo("flute", "flute"), InstrumentInfo("cello", "string")]
+
+
+@pytest.fixture
+def gpu_fails_once(monkeypatch):
+    """``arm(source)``: the next SingStreamer step raises a CUDA error and the source pretends it ran on a GPU.
+
+    Returns the list that records the failure, so tests can check it happened.
+    """
+    from synth_core.sing.streaming import SingStreamer
+
+    real_step = SingStreamer.step
+    failures: list[int] = []
+
+    def arm(source):
+        def step_once_failing(self, slots):
+            if not failures:
+                failures.append(1)
+                source.device = torch.device("cuda")
+                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            return real_step(self, slots)
+
+        monkeypatch.setattr(SingStreamer, "step", step_once_failing)
+        return failures
+
+    return arm

@@ -35,6 +35,16 @@ def rms(x):
     return float(np.sqrt(np.mean(np.square(x, dtype=np.float64)))) if len(x) else 0.0
 
 
+def pull_real_time(e: Engine, seconds: float, block: int = 256) -> np.ndarray:
+    """Call render() at the audio pace for ``seconds``, like an audio callback would."""
+    blocks = []
+    deadline = time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        blocks.append(e.render(block).copy())
+        time.sleep(block / SR)
+    return np.concatenate(blocks)
+
+
 def engine(sr=SR, **kw) -> Engine:
     return Engine(SineSource(), EngineConfig(sample_rate=sr, **kw))
 
@@ -207,12 +217,7 @@ def test_sing_source_real_time_end_to_end(tiny_model, tiny_instruments):
     try:
         e.note_on(60, 100)
         e.note_on(64, 80)
-        blocks = []
-        deadline = time.perf_counter() + 1.0
-        while time.perf_counter() < deadline:
-            blocks.append(e.render(256).copy())
-            time.sleep(256 / SR)
-        y = np.concatenate(blocks)
+        y = pull_real_time(e, 1.0)
         assert np.all(np.isfinite(y)) and np.max(np.abs(y)) > 0
         assert e.stats().active_voices == 2
         assert e.worker_error is None
@@ -306,34 +311,16 @@ def test_out_of_range_pitch_and_bad_vector_do_not_break_sing(tiny_model, tiny_in
     assert np.all(np.isfinite(y)) and e.worker_error is None
 
 
-def test_gpu_failure_in_worker_falls_back_to_cpu(tiny_model, tiny_instruments, monkeypatch):
-    import torch
-
-    from synth_core.sing.streaming import SingStreamer
-
+def test_gpu_failure_in_worker_falls_back_to_cpu(tiny_model, tiny_instruments, gpu_fails_once):
     src = _tiny_sing_source(tiny_model, tiny_instruments)
-    real_step = SingStreamer.step
-    failures = []
-
-    def step_once_failing(self, slots):
-        if not failures:  # pretend the model lived on a GPU that just failed
-            failures.append(1)
-            src.device = torch.device("cuda")
-            raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return real_step(self, slots)
-
-    monkeypatch.setattr(SingStreamer, "step", step_once_failing)
+    failures = gpu_fails_once(src)
     e = Engine(src, EngineConfig(max_voices=4))
     e.start()
     try:
         e.note_on(60, 100)
-        blocks = []
-        deadline = time.perf_counter() + 1.0
-        while time.perf_counter() < deadline:
-            blocks.append(e.render(256).copy())
-            time.sleep(256 / SR)
+        y = pull_real_time(e, 1.0)
         assert failures and src.device.type == "cpu"
         assert "GPU failed" in e.stats().device_name
-        assert np.max(np.abs(np.concatenate(blocks))) > 0  # the note still sounds
+        assert np.max(np.abs(y)) > 0  # the note still sounds
     finally:
         e.stop()

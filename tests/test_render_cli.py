@@ -150,24 +150,12 @@ def test_rendered_midi_file_has_energy_at_the_played_pitch(tmp_path, pitch):
     assert np.abs(wav[: int(0.2 * sr)]).max() < 1e-4  # silence before the note-on
 
 
-def test_render_falls_back_to_cpu_when_the_gpu_fails(tiny_model, tiny_instruments, monkeypatch):
-    import torch
-
+def test_render_falls_back_to_cpu_when_the_gpu_fails(tiny_model, tiny_instruments, gpu_fails_once):
     from synth_core.engine import SingSource
     from synth_core.render import render_midi
-    from synth_core.sing.streaming import SingStreamer
 
     src = SingSource(tiny_model, tiny_instruments)
-    real_step, failures = SingStreamer.step, []
-
-    def step_once_failing(self, slots):
-        if not failures:  # pretend the model lived on a GPU that just failed
-            failures.append(1)
-            src.device = torch.device("cuda")
-            raise RuntimeError("CUDA error: unspecified launch failure")
-        return real_step(self, slots)
-
-    monkeypatch.setattr(SingStreamer, "step", step_once_failing)
+    failures = gpu_fails_once(src)
     mid = mido.MidiFile(ticks_per_beat=480)
     track = mido.MidiTrack()
     mid.tracks.append(track)

@@ -261,19 +261,9 @@ class PianoWidget(QWidget):
             p.setPen(QPen(QColor("#444"), 1))
             p.drawRect(r)
             if note % 12 == 0:
-                p.setPen(QColor("#555"))
-                p.drawText(
-                    r.adjusted(0, 0, 0, -4),
-                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
-                    note_name(note),
-                )
+                _draw_label(p, r, note_name(note), "#555", 4)
             if note in key_letters:
-                p.setPen(QColor("#3a7bd5"))
-                p.drawText(
-                    r.adjusted(0, 0, 0, -18),
-                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
-                    key_letters[note],
-                )
+                _draw_label(p, r, key_letters[note], "#3a7bd5", 18)
         for note in range(self.lowest, self.highest + 1):
             if not is_black(note):
                 continue
@@ -288,12 +278,7 @@ class PianoWidget(QWidget):
             p.setPen(QPen(QColor("#000"), 1))
             p.drawRect(r)
             if note in key_letters:
-                p.setPen(QColor("#8fb8ff"))
-                p.drawText(
-                    r.adjusted(0, 0, 0, -3),
-                    Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
-                    key_letters[note],
-                )
+                _draw_label(p, r, key_letters[note], "#8fb8ff", 3)
         p.fillRect(QRectF(area.left(), area.top(), area.width(), 3), QColor("#7a1f1f"))
         p.end()
 
@@ -304,3 +289,13 @@ class PianoWidget(QWidget):
             if self.lowest <= note <= self.highest:
                 out[note] = KEY_LABELS.get(key, chr(key) if 32 < key < 127 else "")
         return out
+
+
+def _draw_label(p: QPainter, key: QRectF, text: str, colour: str, bottom_inset: int) -> None:
+    """Centred text near the bottom of a key."""
+    p.setPen(QColor(colour))
+    p.drawText(
+        key.adjusted(0, 0, 0, -bottom_inset),
+        Qt.AlignmentFlag.AlignHCenter | Qt.AlignmentFlag.AlignBottom,
+        text,
+    )
