@@ -1,0 +1,21 @@
+"""Sparse WaveRNN voice: model, acoustic features, samplers (torch reference, numba sparse, GPU)."""
+
+from .model import (
+    N_CLASSES,
+    WaveRNN,
+    WaveRNNConfig,
+    join_coarse_fine,
+    sample_class,
+    split_coarse_fine,
+    to_uint16,
+)
+
+__all__ = [
+    "N_CLASSES",
+    "WaveRNN",
+    "WaveRNNConfig",
+    "join_coarse_fine",
+    "sample_class",
+    "split_coarse_fine",
+    "to_uint16",
+]
