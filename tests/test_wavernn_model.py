@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from synth_core.wavernn import WaveRNN, WaveRNNConfig, join_coarse_fine, split_coarse_fine
+from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation, join_coarse_fine, split_coarse_fine
 
 
 def tiny(**kw) -> WaveRNN:
@@ -52,12 +52,15 @@ def test_reference_step_matches_teacher_forced_forward():
     B, frames = 2, 5
     feats = torch.randn(B, frames, 23)
     gates = m.cond_gates(feats)
+    exc, _ = excitation(feats, 10, 16000)
     h = torch.zeros(B, 32)
     prev_c, prev_f = torch.full((B,), 128), torch.zeros(B, dtype=torch.long)
     cs, fs = [], []
     with torch.no_grad():
         for t in range(frames * 10):
-            prev_c, prev_f, h = m.step(h, prev_c, prev_f, gates[:, t // 10], torch.rand(B, 2), temperature=1.0)
+            prev_c, prev_f, h = m.step(
+                h, prev_c, prev_f, gates[:, t // 10], exc[:, t], torch.rand(B, 2), temperature=1.0
+            )
             cs.append(prev_c)
             fs.append(prev_f)
         coarse, fine = torch.stack(cs, 1), torch.stack(fs, 1)
@@ -68,7 +71,7 @@ def test_reference_step_matches_teacher_forced_forward():
         prev_c, prev_f = torch.full((B,), 128), torch.zeros(B, dtype=torch.long)
         cs, fs = [], []
         for t in range(frames * 10):
-            prev_c, prev_f, h = m.step(h, prev_c, prev_f, gates[:, t // 10], torch.rand(B, 2), temperature=0)
+            prev_c, prev_f, h = m.step(h, prev_c, prev_f, gates[:, t // 10], exc[:, t], torch.rand(B, 2), temperature=0)
             cs.append(prev_c)
             fs.append(prev_f)
         coarse, fine = torch.stack(cs, 1), torch.stack(fs, 1)
@@ -85,3 +88,17 @@ def test_pruning_masks_zero_weights_in_forward_and_step():
     loss, _ = m.loss(torch.randn(1, 2, 23), torch.rand(1, 20) * 2 - 1)
     loss.backward()
     assert m.gru.weight_hh_l0.grad[:, :16].abs().max() == 0  # masked weights learn nothing
+
+
+def test_excitation_runs_at_the_frame_pitch_and_continues_across_calls():
+    feats = torch.zeros(1, 20, 23)
+    feats[..., 0] = (69 - 60) / 24  # A4 = 440 Hz
+    feats[..., 1] = 1.0
+    exc, end = excitation(feats, 160, 16000)
+    spectrum = torch.fft.rfft(exc[0, :, 0] * torch.hann_window(3200))
+    assert abs(int(spectrum.abs().argmax()) * 16000 / 3200 - 440) <= 5
+    a, mid = excitation(feats[:, :10], 160, 16000)
+    b, _ = excitation(feats[:, 10:], 160, 16000, phase0=mid)
+    assert torch.allclose(torch.cat([a, b], 1), exc, atol=1e-5)
+    feats[..., 1] = 0.0  # unvoiced: no excitation
+    assert excitation(feats, 160, 16000)[0].abs().max() == 0

@@ -2,8 +2,11 @@
 
 from .model import (
     N_CLASSES,
+    N_SAMPLE_INPUTS,
     WaveRNN,
     WaveRNNConfig,
+    excitation,
+    frame_f0_hz,
     join_coarse_fine,
     sample_class,
     split_coarse_fine,
@@ -12,8 +15,11 @@ from .model import (
 
 __all__ = [
     "N_CLASSES",
+    "N_SAMPLE_INPUTS",
     "WaveRNN",
     "WaveRNNConfig",
+    "excitation",
+    "frame_f0_hz",
     "join_coarse_fine",
     "sample_class",
     "split_coarse_fine",

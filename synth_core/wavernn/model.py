@@ -12,6 +12,7 @@ Units [0:H/2] of each gate are the coarse half, [H/2:H] the fine half.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
@@ -20,6 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 N_CLASSES = 256
+N_SAMPLE_INPUTS = 5  # c_{t-1}, f_{t-1}, c_t, sin(phase), cos(phase): the GRU input columns before the conditioning
 
 
 @dataclass
@@ -33,6 +35,7 @@ class WaveRNNConfig:
     hidden: int = 512  # GRU units, even; [0:H/2] coarse, [H/2:H] fine
     head_hidden: int = 256  # O1/O3 output size
     block: tuple[int, int] = (4, 4)  # sparsity block shape (rows, cols) for pruning and the sparse kernel
+    excitation: bool = True  # feed sin/cos of the f0 phase (times voicing) at sample rate, see `excitation`
 
     def __post_init__(self) -> None:
         self.block = tuple(int(b) for b in self.block)  # JSON round trips give lists
@@ -88,16 +91,18 @@ class WaveRNN(nn.Module):
         self.cond_net = nn.Sequential(
             nn.Linear(c.n_features, c.cond_channels), nn.Tanh(), nn.Linear(c.cond_channels, c.cond_channels), nn.Tanh()
         )
-        # GRU input: [c_{t-1}, f_{t-1}, c_t, cond(cond_channels)]
-        self.gru = nn.GRU(3 + c.cond_channels, H, batch_first=True)
+        # GRU input: [c_{t-1}, f_{t-1}, c_t, sin(phase), cos(phase), cond(cond_channels)]
+        self.gru = nn.GRU(N_SAMPLE_INPUTS + c.cond_channels, H, batch_first=True)
         self.o1 = nn.Linear(H // 2, c.head_hidden)
         self.o2 = nn.Linear(c.head_hidden, N_CLASSES)
         self.o3 = nn.Linear(H // 2, c.head_hidden)
         self.o4 = nn.Linear(c.head_hidden, N_CLASSES)
         # causal mask: c_t (input column 2) must not reach the coarse half of any gate
-        mask_ih = torch.ones(3 * H, 3 + c.cond_channels)
+        mask_ih = torch.ones(3 * H, N_SAMPLE_INPUTS + c.cond_channels)
         for g in range(3):
             mask_ih[g * H : g * H + H // 2, 2] = 0.0
+        if not c.excitation:
+            mask_ih[:, 3:5] = 0.0
         self.register_buffer("mask_ih", mask_ih)
         # pruning masks (1 = kept), updated by training.pruning
         for name, p in self.prunable().items():
@@ -153,9 +158,9 @@ class WaveRNN(nn.Module):
         prev_c = F.pad(coarse, (1, 0), value=128)[:, :-1]
         prev_f = F.pad(fine, (1, 0), value=0)[:, :-1]
         cond = self.condition(features).repeat_interleave(c.hop, dim=1)
-        x = torch.cat(
-            [scale_byte(prev_c)[..., None], scale_byte(prev_f)[..., None], scale_byte(coarse)[..., None], cond], -1
-        )
+        exc, _ = excitation(features, c.hop, c.sample_rate)
+        bytes_in = [scale_byte(prev_c)[..., None], scale_byte(prev_f)[..., None], scale_byte(coarse)[..., None]]
+        x = torch.cat([*bytes_in, exc, cond], -1)
         # masked weights at every call keep the causal mask exact under any optimiser
         weight_ih = self.gru.weight_ih_l0 * self.mask_ih
         weight_hh = self.gru.weight_hh_l0 * self.mask("gru.weight_hh_l0")
@@ -192,7 +197,7 @@ class WaveRNN(nn.Module):
 
     def cond_gates(self, features: torch.Tensor) -> torch.Tensor:
         """Per-frame input-gate contribution of the features (bias included): [..., frames, 3H]."""
-        w = self.gru.weight_ih_l0[:, 3:]
+        w = self.gru.weight_ih_l0[:, N_SAMPLE_INPUTS:]
         return F.linear(self.condition(features), w, self.gru.bias_ih_l0)
 
     def step(
@@ -201,17 +206,19 @@ class WaveRNN(nn.Module):
         prev_c: torch.Tensor,
         prev_f: torch.Tensor,
         cond_gates: torch.Tensor,
+        exc: torch.Tensor,
         draw: torch.Tensor,
         temperature: float = 1.0,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """One sample for a batch: h [B, H], prev_c/prev_f [B] int, cond_gates [B, 3H],
-        draw [B, 2] uniforms in [0, 1) used by inverse-CDF sampling (coarse, fine).
-        temperature 0 takes the most likely class. Returns (c_t, f_t, h_t)."""
+        """One sample for a batch: h [B, H], prev_c/prev_f [B] int, cond_gates [B, 3H], exc [B, 2]
+        (this sample's excitation, see `excitation`), draw [B, 2] uniforms in [0, 1) for inverse-CDF
+        sampling (coarse, fine); temperature 0 takes the most likely class. Returns (c_t, f_t, h_t)."""
         H = self.config.hidden
         Hh = H // 2
         w_ih = self.gru.weight_ih_l0 * self.mask_ih
         gh = F.linear(h, self.gru.weight_hh_l0 * self.mask("gru.weight_hh_l0"), self.gru.bias_hh_l0)
         gi = cond_gates + scale_byte(prev_c)[:, None] * w_ih[:, 0] + scale_byte(prev_f)[:, None] * w_ih[:, 1]
+        gi = gi + exc[:, :1] * w_ih[:, 3] + exc[:, 1:2] * w_ih[:, 4]
         rows_c = _gate_rows(H, 0, Hh, h.device)
         h_c = _gru_cell(gi[:, rows_c], gh[:, rows_c], h[:, :Hh])
         c_t = sample_class(self.coarse_logits(h_c), draw[:, 0], temperature)
@@ -220,6 +227,32 @@ class WaveRNN(nn.Module):
         h_f = _gru_cell(gi_f, gh[:, rows_f], h[:, Hh:])
         f_t = sample_class(self.fine_logits(h_f), draw[:, 1], temperature)
         return c_t, f_t, torch.cat([h_c, h_f], 1)
+
+
+def frame_f0_hz(features: torch.Tensor) -> torch.Tensor:
+    """f0 in Hz of each frame from the normalised log-f0 feature (column 0): midi = 60 + 24 x."""
+    return 440.0 * torch.pow(2.0, (60.0 + 24.0 * features[..., 0] - 69.0) / 12.0)
+
+
+def excitation(
+    features: torch.Tensor, hop: int, sample_rate: int, phase0: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample-rate excitation [B, frames * hop, 2] = voicing * (sin, cos) of the f0 phase.
+
+    f0 and voicing (feature columns 0 and 1) are held for each frame; the phase runs on from
+    phase0 [B] (0 if None) and the phase after the last sample is returned for streaming. This
+    pitch clock is what lets a small, briefly trained GRU follow the keyboard's pitch.
+    """
+    B, n_frames = features.shape[:2]
+    inc = (2 * math.pi / sample_rate) * frame_f0_hz(features.double())  # [B, frames]
+    steps = inc.repeat_interleave(hop, dim=1)
+    phase = torch.cumsum(steps, 1) - steps  # phase at each sample, starting at 0
+    if phase0 is not None:
+        phase = phase + phase0.double()[:, None]
+    end = (phase[:, -1] + steps[:, -1]) % (2 * math.pi)
+    voicing = features[..., 1].clamp(0, 1).repeat_interleave(hop, dim=1)
+    exc = torch.stack([torch.sin(phase), torch.cos(phase)], -1).to(features.dtype) * voicing[..., None]
+    return exc, end
 
 
 def sample_class(logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
