@@ -13,6 +13,9 @@ class EngineConfig:
     ``sustain_s``: notes held longer than the model's note are kept sounding by freezing the
     model's time embedding at this point of the note (just before the learned release of
     NSynth notes at 3 s); ``None`` follows the learned time course (the note then dies out).
+    ``mono``: a new key while one is held moves the line there without a new attack (the old
+    voice crossfades in ``steal_fade_s`` into one that glides from the old pitch, for sources with
+    ``supports_glide``); releasing it goes back to the latest key still held.
     """
 
     sample_rate: int = 48000
@@ -31,6 +34,7 @@ class EngineConfig:
     cache_prefix_s: float = 0.25  # audio kept per cached note (plus the model state to continue from)
     resampler_taps: int = 24  # 16 kHz -> 48 kHz images below -60 dB
     scope_s: float = 1.0  # output history kept for scope()
+    mono: bool = False  # one line per channel, last-note priority, legato (glide where the source supports it)
 
 
 @dataclass

@@ -112,6 +112,8 @@ class Engine:
         self._latest_vec = self._default_vec.copy()
         self._channel_vecs: list[np.ndarray | None] = [None] * 16
         self._sustain_pedal = [False] * 16
+        self._held_keys: list[list[tuple[int, int]]] = [[] for _ in range(16)]
+        self._glides = bool(getattr(source, "supports_glide", False))
         self._bend = [0.0] * 16
         self._rates_prev = [self.src_rate / self._sample_rate] * 16
         self._master = float(c.master_gain)
@@ -405,9 +407,14 @@ class Engine:
         kind = ev[0]
         sr = self._sample_rate
         if kind == "on":
-            self._start_voice(ev[1], ev[2], ev[3])
+            if self.config.mono:
+                self._mono_on(ev[1], ev[2], ev[3])
+            else:
+                self._start_voice(ev[1], ev[2], ev[3])
         elif kind == "off":
             _, note, ch = ev
+            if self.config.mono and self._mono_off(note, ch):
+                return
             for v in self.voices:
                 if v.state != FREE and v.held and v.note == note and v.channel == ch:
                     if self._sustain_pedal[ch]:
@@ -428,6 +435,7 @@ class Engine:
             fade = self.config.release_s if kind == "notes_off" else self.config.panic_fade_s
             for c in range(16) if ch is None else (ch,):
                 self._sustain_pedal[c] = False
+                self._held_keys[c].clear()
             for v in self.voices:
                 if v.state != FREE and (ch is None or v.channel == ch):
                     if v.state == WAITING and kind == "sound_off":
@@ -451,7 +459,39 @@ class Engine:
             self._scope = np.zeros(max(1, int(self.config.scope_s * self._sample_rate)), np.float32)
             self._scope_pos = 0
 
-    def _start_voice(self, note: int, velocity: int, ch: int) -> None:
+    def _mono_voice(self, ch: int) -> Voice | None:
+        """The voice a mono channel is playing (held or sustained, not releasing)."""
+        cands = [v for v in self.voices if v.state != FREE and v.channel == ch and v.rel_len == 0 and not v.stolen]
+        return max(cands, key=lambda v: v.order) if cands else None
+
+    def _legato(self, cur: Voice, note: int, velocity: int, ch: int) -> None:
+        """Move a mono line to ``note``: the old voice crossfades into a new one that glides from its pitch."""
+        cur.release(self.config.steal_fade_s * self._sample_rate)
+        self._start_voice(note, velocity, ch, glide_from=cur.note if self._glides else None)
+
+    def _mono_on(self, note: int, velocity: int, ch: int) -> None:
+        keys = self._held_keys[ch]
+        keys[:] = [k for k in keys if k[0] != note] + [(note, velocity)]
+        cur = self._mono_voice(ch)
+        if cur is None or cur.note == note:
+            self._start_voice(note, velocity, ch)
+        else:
+            self._legato(cur, note, velocity, ch)
+
+    def _mono_off(self, note: int, ch: int) -> bool:
+        """Mono note-off; True if handled (the line went back to an earlier held key)."""
+        keys = self._held_keys[ch]
+        keys[:] = [k for k in keys if k[0] != note]
+        cur = self._mono_voice(ch)
+        if cur is None or cur.note != note or not cur.held:
+            return cur is not None and cur.note != note  # not the sounding key: nothing to release
+        if keys:  # last-note priority: return to the most recent key still held
+            back_note, back_vel = keys[-1]
+            self._legato(cur, back_note, back_vel, ch)
+            return True
+        return False
+
+    def _start_voice(self, note: int, velocity: int, ch: int, glide_from: int | None = None) -> None:
         sr = self._sample_rate
         for v in self.voices:  # retrigger: release the same key still sounding
             if v.state != FREE and v.note == note and v.channel == ch and (v.held or v.sustained):
@@ -482,7 +522,7 @@ class Engine:
         v.rel_len, v.rel_pos, v.rel_level = 0, 0, 1.0
         v.resampler.reset()
         v.state = WAITING
-        self._commands.append(("start", v.slot, v.gen, vec, note, velocity, time.perf_counter()))
+        self._commands.append(("start", v.slot, v.gen, vec, note, velocity, time.perf_counter(), glide_from))
 
     # ------------------------------------------------------------------ worker side
     def _worker_loop(self) -> None:
@@ -581,14 +621,14 @@ class Engine:
 
     def _begin_notes(self, cmds: list[tuple]) -> None:
         misses = []
-        for _, slot, gen, vec, note, vel, t_post in cmds:
+        for _, slot, gen, vec, note, vel, t_post, glide_from in cmds:
             ring = self.rings[slot]
             self._start_pos[slot] = ring.write_pos
             self._capture[slot] = None
             self._preload[slot] = None
             entry = None
             key = None
-            if self._cache_ok:
+            if self._cache_ok and glide_from is None:
                 key = NoteCache.key(vec, note, vel)
                 entry = self._cache.get(key)
             if entry is not None:
@@ -596,7 +636,7 @@ class Engine:
                 self._preload[slot] = (entry.audio, 0)
                 self._stats.cache_hits += 1
             else:
-                misses.append((slot, vec, note, vel))
+                misses.append((slot, vec, note, vel, glide_from))
                 if key is not None:
                     self._stats.cache_misses += 1
                     self._capture[slot] = [key, np.zeros(self._prefix, np.float32), 0]
@@ -605,13 +645,17 @@ class Engine:
             ring.mark = (gen, ring.write_pos)
         if misses:
             slots = [m[0] for m in misses]
-            self.source.start_many(
+            args = (
                 slots,
                 np.stack([m[1] for m in misses]),
                 [m[2] for m in misses],
                 [float(m[3]) for m in misses],
                 [self._sustain_step] * len(misses),
             )
+            if self._glides:
+                self.source.start_many(*args, glide_from=[m[4] for m in misses])
+            else:
+                self.source.start_many(*args)
 
     # ------------------------------------------------------------------ offline
     def reset(self) -> None:
@@ -628,6 +672,7 @@ class Engine:
         self._capture = [None] * self.n_slots
         self._first_pending.clear()
         self._sustain_pedal = [False] * 16
+        self._held_keys = [[] for _ in range(16)]
         self._bend = [0.0] * 16
         base = self.src_rate / self._sample_rate
         self._rates_prev = [base] * 16
