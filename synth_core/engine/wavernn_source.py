@@ -1,0 +1,116 @@
+"""The WaveRNN voice as an engine source: keyboard control -> frame features -> sampler, slot by slot.
+
+Each step renders one conditioning frame (``hop`` = 160 samples at 16 kHz) for every active slot
+in one sampler call. The "instruments" are the voice's timbre presets (spectral envelopes taken
+from the training speech); their envelopes are the instrument vectors, so the app's faders and
+morph pad blend timbres. Sources with ``supports_glide`` let the engine's mono mode glide.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..device import describe, select_device
+from ..sing.checkpoint import InstrumentInfo
+from ..wavernn.checkpoint import load_voice
+from ..wavernn.model import WaveRNN
+from ..wavernn.sampling import SamplerState, make_sampler
+from ..wavernn.voice import VoiceLines, VoiceSettings
+
+DEFAULT_VOICE = Path(__file__).resolve().parents[2] / "assets" / "voice_default.pt"
+
+
+class WaveRNNSource:
+    """A WaveRNN voice played from the keyboard (see module doc)."""
+
+    models_velocity = True  # velocity drives the loudness feature
+    supports_glide = True
+
+    def __init__(
+        self,
+        model: WaveRNN,
+        presets: list,
+        backend: str = "auto",
+        device: str | None = "auto",
+        settings: VoiceSettings | None = None,
+        temperature: float = 1.0,
+        seed: int = 0,
+    ):
+        model.eval()
+        self.model = model
+        self.sampler = make_sampler(model, backend=backend, device=device)
+        c = model.config
+        self.sample_rate = c.sample_rate
+        self.hop = c.hop
+        if not presets:
+            raise ValueError("a voice needs at least one timbre preset")
+        self.instruments = [InstrumentInfo(p.name, "vocal") for p in presets]
+        self.instrument_table = np.stack([np.asarray(p.envelope, np.float32) for p in presets])
+        self.device_name = f"{getattr(self.sampler, 'name', backend)} on {describe(select_device(device))}"
+        self.settings = settings or VoiceSettings()
+        self.temperature = float(temperature)
+        self._seed = int(seed)
+        self._calls = 0
+        self.prepare(1)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | os.PathLike, backend: str = "auto", device: str | None = "auto", **kw):
+        """Load a voice checkpoint (``CheckpointError`` when unreadable)."""
+        dev = select_device(device) if backend != "numba" else select_device("cpu")
+        ckpt = load_voice(path, device=str(dev))
+        return cls(ckpt.model, ckpt.presets, backend=backend, device=str(dev), **kw)
+
+    def set_settings(self, **changes: Any) -> None:
+        """Change glide, vibrato, ADSR ... (from any thread: the worker sees a whole new object)."""
+        self.settings = replace(self.settings, **changes)
+        self.lines.settings = self.settings
+
+    def prepare(self, n_slots: int) -> None:
+        self.lines = VoiceLines(n_slots, self.hop / self.sample_rate, self.instrument_table.shape[1], self.settings)
+        self.state = SamplerState.zeros(n_slots, self.model.config.hidden)
+
+    def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None, glide_from=None) -> None:
+        slots = list(slots)
+        glide_from = glide_from or [None] * len(slots)
+        fresh = SamplerState.zeros(len(slots), self.model.config.hidden)
+        self.state.put(np.asarray(slots), fresh)
+        for i, s in enumerate(slots):
+            self.lines.start(s, float(pitches[i]), float(velocities[i]), vecs[i], glide_from[i])
+
+    def step(self, slots) -> np.ndarray:
+        idx = np.asarray(sorted(slots) if not isinstance(slots, list) else slots, dtype=np.int64)
+        frames = self.lines.next_frames(idx)
+        self._calls += 1
+        audio, state = self.sampler.generate(
+            frames, self.state.take(idx), temperature=self.temperature, seed=self._seed + self._calls
+        )
+        self.state.put(idx, state)
+        return np.asarray(audio, np.float32)
+
+    def sustain_step(self, seconds: float | None) -> int | None:
+        return None  # a voice sustains for as long as the key is held
+
+    def save_state(self, slot: int) -> Any:
+        return self.state.take(np.array([slot])), self.lines.snapshot(slot)
+
+    def load_state(self, slot: int, state: Any) -> None:
+        sampler_state, line = state
+        self.state.put(np.array([slot]), sampler_state)
+        self.lines.restore(slot, line)
+
+
+def load_default_voice(
+    device: str | None = "auto", path: str | os.PathLike | None = None, backend: str = "auto"
+) -> WaveRNNSource:
+    """The shipped voice (``assets/voice_default.pt`` or ``$NEUROSYNTH_VOICE_CHECKPOINT``)."""
+    path = Path(path or os.environ.get("NEUROSYNTH_VOICE_CHECKPOINT") or DEFAULT_VOICE)
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"default voice weights not found at {path}; train them (wavernn-train) or pass a checkpoint path"
+        )
+    return WaveRNNSource.from_checkpoint(path, backend=backend, device=device)
