@@ -107,3 +107,18 @@ def test_mono_mode_survives_offline_resets():
 
     e.render_offline(events(), int(0.3 * SR))
     assert seen["n"] == [64]
+
+
+def test_changed_voice_settings_do_not_replay_cached_notes():
+    from synth_core.engine.sine_voice import SineVoiceSource
+
+    src = SineVoiceSource()
+    e = Engine(src, EngineConfig(sample_rate=SR))
+    note = [(0, on(60))]
+    first = e.render_offline(note, int(0.4 * SR))
+    again = e.render_offline(note, int(0.4 * SR))
+    np.testing.assert_array_equal(first, again)  # cached start
+    src.set_settings(attack_s=0.15)
+    slow = e.render_offline(note, int(0.4 * SR))
+    assert rms(slow, 0.0, 0.05) < 0.5 * rms(first, 0.0, 0.05)  # the new, slower attack is heard
+    assert e.stats().cache_hits == 1

@@ -656,7 +656,8 @@ class Engine:
             entry = None
             key = None
             if self._cache_ok and glide_from is None:
-                key = NoteCache.key(vec, note, vel)
+                # a source's playing settings (a voice's ADSR, glide ...) shape the cached start too
+                key = (*NoteCache.key(vec, note, vel), repr(getattr(self.source, "settings", None)))
                 entry = self._cache.get(key)
             if entry is not None:
                 self.source.load_state(slot, entry.state)
