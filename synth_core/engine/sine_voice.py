@@ -38,9 +38,7 @@ class SineVoiceSource(SineSource):
         names = names or [f"preset {i + 1}" for i in range(n_presets)]
         self.instruments = [InstrumentInfo(n, "vocal") for n in names[:n_presets]]
         rng = np.random.default_rng(1)
-        self.instrument_table = (0.3 * rng.standard_normal((n_presets, dim)) / np.arange(1, dim + 1)).astype(
-            np.float32
-        )
+        self.instrument_table = (0.3 * rng.standard_normal((n_presets, dim)) / np.arange(1, dim + 1)).astype(np.float32)
         self.device_name = "CPU (sine voice stand-in)"
         self.settings = SineVoiceSettings()
 
