@@ -1,6 +1,7 @@
 """``sing-app``: the NeuroSynth instrument window.
 
-Loads the SING weights (``--checkpoint``, default assets/sing_default.pt), opens the audio output and
+Loads the SING weights (``--checkpoint``, default assets/sing_default.pt) and the WaveRNN voice (``--voice
+[PATH]`` starts with it; default assets/voice_default.pt), opens the audio output and
 the MIDI input when available and stays playable without them: with no audio device the app runs
 offline (meters, scope and WAV recording still work, nothing is heard); with no MIDI device the
 on-screen and computer keyboards play.
@@ -24,7 +25,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-port", help="MIDI input port name (default: none; pick one in Audio/MIDI settings)")
     p.add_argument("--midi-channel", type=int, choices=range(1, 17), metavar="1-16", help="only this channel")
     p.add_argument("--no-audio", action="store_true", help="do not open an audio device (offline mode)")
-    p.add_argument("--sine", action="store_true", help="use the built-in sine test source (no weights needed)")
+    p.add_argument("--sine", action="store_true", help="use the built-in sine test source for SING (no weights needed)")
+    p.add_argument(
+        "--voice",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="start with the WaveRNN voice (PATH: a voice checkpoint; default assets/voice_default.pt)",
+    )
     return p
 
 
@@ -37,6 +45,13 @@ def load_source(args: argparse.Namespace):
     if args.checkpoint:
         return SingSource.from_checkpoint(args.checkpoint, device=args.device)
     return load_default_source(device=args.device)
+
+
+def voice_factory(args: argparse.Namespace):
+    """A function loading the voice the arguments ask for (errors say what is wrong)."""
+    from .synths import load_voice_source
+
+    return lambda: load_voice_source(args.voice or None, device=args.device)
 
 
 def settings_from_args(args: argparse.Namespace) -> AudioMidiSettings:
@@ -63,15 +78,20 @@ def main(argv: list[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("NeuroSynth")
     apply_dark_theme(app)
+    start = "voice" if args.voice is not None else "sing"
+    load_voice = voice_factory(args)
     try:
-        source = load_source(args)
+        source = load_voice() if start == "voice" else load_source(args)
     except Exception as e:  # noqa: BLE001 - missing/bad weights: tell the user and stop
-        msg = f"Could not load the instrument model:\n{e}\n\nTry --checkpoint PATH, or --sine to test the app."
+        hint = "Try --voice PATH, or leave out --voice to play SING." if start == "voice" else (
+            "Try --checkpoint PATH, or --sine to test the app.")  # fmt: skip
+        msg = f"Could not load the {'voice' if start == 'voice' else 'instrument'} model:\n{e}\n\n{hint}"
         print(f"sing-app: {msg}", file=sys.stderr)
         if app.platformName() not in ("offscreen", "minimal"):
             QMessageBox.critical(None, "NeuroSynth", msg)
         return 2
-    window = MainWindow(source, settings_from_args(args))
+    window = MainWindow(source, settings_from_args(args), synth=start, sing_factory=lambda: load_source(args),
+                        voice_factory=load_voice)  # fmt: skip
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.piano.setFocus()

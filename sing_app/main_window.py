@@ -15,7 +15,7 @@ from pathlib import Path
 import mido
 import numpy as np
 from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
-from PyQt6.QtGui import QAction, QKeySequence
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import (
     QAbstractSpinBox,
     QApplication,
@@ -41,6 +41,7 @@ from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_o
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
 from .presets import Preset, PresetError, load_preset, save_preset
+from .synths import SING, SYNTHS, VOICE
 from .widgets.bend_wheel import BendWheel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
@@ -48,6 +49,7 @@ from .widgets.meter import LevelMeter
 from .widgets.piano import PianoWidget, note_name
 from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
+from .widgets.voice_panel import VoicePanel
 from .widgets.xy_pad import MorphPanel
 
 DISPLAY_FPS = 30
@@ -109,30 +111,42 @@ class OfflineClock:
 
 
 class MainWindow(QMainWindow):
-    """Main window around ``source`` (a SingSource or SineSource): builds and owns its Engine."""
+    """Main window around ``source``: builds and owns an Engine for the synth being played.
+
+    ``source`` is the source of the synth ``synth`` ("sing": a SingSource or SineSource; "voice": a
+    WaveRNNSource or a stand-in). The other synth comes from ``sing_factory`` / ``voice_factory`` (called
+    once at start: a synth whose factory fails or is missing gets a disabled toolbar entry with the reason);
+    :meth:`set_synth` switches between them with a new Engine and the same audio/MIDI settings.
+    """
 
     def __init__(
         self,
         source,
         settings: AudioMidiSettings | None = None,
         *,
-        max_voices: int = 16,
+        synth: str = SING,
+        sing_factory: Callable[[], object] | None = None,
+        voice_factory: Callable[[], object] | None = None,
+        max_voices: int | None = None,
         list_devices: Callable[[], list[dict]] = list_output_devices,
         list_ports: Callable[[], list[str]] = list_midi_ports,
         audio_factory: Callable[..., AudioOutput] = AudioOutput,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
+        if synth not in SYNTHS:
+            raise ValueError(f"unknown synth {synth!r} (expected one of {', '.join(SYNTHS)})")
         self.settings = settings or AudioMidiSettings()
-        self.source = source
         self._list_devices, self._list_ports, self._audio_factory = list_devices, list_ports, audio_factory
+        self.synth = synth
+        self._sources: dict[str, object] = {synth: source}
+        self._factories = {SING: sing_factory, VOICE: voice_factory}
+        self.synth_errors: dict[str, str] = {}
+        self._max_voices = max_voices
+        self.source = source
         self.instruments = list(source.instruments)
         self.table = np.asarray(source.instrument_table, dtype=np.float32)
-        self.engine = Engine(
-            source,
-            EngineConfig(sample_rate=self.settings.sample_rate, block_size=self.settings.block_size,
-                         max_voices=max_voices, channel=None),
-        )  # fmt: skip
+        self.engine = self._make_engine(source)
         self.audio: AudioOutput | None = None
         self.audio_message = ""
         self.offline = OfflineClock(self.engine, self.settings.block_size)
@@ -145,11 +159,11 @@ class MainWindow(QMainWindow):
         self._recording_path: Path | None = None
         self._closed = False
 
-        self.setWindowTitle("NeuroSynth — SING neural instrument")
         self._build_widgets()
         self._build_toolbar()
         self._build_statusbar()
         self._connect()
+        self._show_synth()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(1000 // DISPLAY_FPS)
         self.display_timer.timeout.connect(self.refresh_display)
@@ -163,21 +177,135 @@ class MainWindow(QMainWindow):
         self.open_midi()
         if self.instruments:
             self.instrument_list.select(0)
+        for key in SYNTHS:
+            if key != self.synth:
+                self._load_synth(key)
         self.display_timer.start()
         self.midi_timer.start()
+
+    # ------------------------------------------------------------------ synths
+    def _make_engine(self, source) -> Engine:
+        kind = SYNTHS[self.synth]
+        mono = kind.glides and (not hasattr(self, "voice_panel") or self.voice_panel.is_mono())
+        config = EngineConfig(sample_rate=self.settings.sample_rate, block_size=self.settings.block_size,
+                              max_voices=self._max_voices or kind.max_voices, channel=None, mono=mono)  # fmt: skip
+        return Engine(source, config)
+
+    def _load_synth(self, key: str):
+        """The source of synth ``key`` (loaded once); None, with its entry disabled and the reason shown, on failure."""
+        if key in self._sources:
+            return self._sources[key]
+        label = SYNTHS[key].label
+        factory = self._factories.get(key)
+        try:
+            if factory is None:
+                raise RuntimeError("no model given to this window")
+            source = factory()
+        except Exception as e:  # noqa: BLE001 - missing/bad weights or a broken build: keep the app working
+            reason = str(e).strip() or type(e).__name__
+            self.synth_errors[key] = reason
+            act = self.synth_actions[key]
+            act.setEnabled(False)
+            act.setToolTip(f"{label} unavailable: {reason}")
+            self.statusBar().showMessage(f"{label} unavailable: {reason}", 15000)
+            return None
+        self._sources[key] = source
+        self.synth_actions[key].setEnabled(True)
+        self.synth_actions[key].setToolTip(f"Play the {label} synth")
+        return source
+
+    def set_synth(self, key: str) -> bool:
+        """Play synth ``key`` ("sing" or "voice"): stop the old engine and audio output, build a new Engine for
+        its source with the same audio/MIDI settings, and rebuild the instrument list, faders and morph pad.
+
+        Returns False (nothing changes) when that synth cannot be loaded.
+        """
+        if key not in SYNTHS:
+            raise ValueError(f"unknown synth {key!r}")
+        if key == self.synth:
+            return True
+        source = self._load_synth(key)
+        if source is None:
+            self._show_synth()
+            return False
+        # 1. silence and stop the old engine and its audio output
+        self.panic()
+        if self._recording_path is not None:
+            self.stop_recording()
+        if self.audio is not None:
+            self.audio.stop()
+            self.audio = None
+        self.offline.stop()
+        self.engine.close()
+        # 2. a new engine for the new source, same settings; MIDI input stays open (it calls self.engine)
+        self.synth = key
+        self.source = source
+        self.engine = self._make_engine(source)
+        self.engine.set_master_gain(self.volume.value() / 100.0)
+        self.bend.setValue(0)
+        self.engine.start()
+        self.open_audio()
+        # 3. the new instrument table in the list, the faders and the morph pad
+        self.instruments = list(source.instruments)
+        self.table = np.asarray(source.instrument_table, dtype=np.float32)
+        self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
+        self._replace_embedding()
+        self.morph.set_instruments([i.name for i in self.instruments], self.table)
+        self.base_instrument = None
+        if self.instruments:
+            self.instrument_list.select(0)
+        self._show_synth()
+        self._last_underruns = 0
+        self.update_status()
+        self.statusBar().showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
+        return True
+
+    def _replace_embedding(self) -> None:
+        old = self.embedding
+        self.embedding = self._new_embedding()
+        self._sound_layout.replaceWidget(old, self.embedding)
+        old.setParent(None)
+        old.deleteLater()
+
+    def _new_embedding(self) -> EmbeddingPanel:
+        title = SYNTHS[self.synth].vector_name.format(dim=self.table.shape[1])
+        panel = EmbeddingPanel(self.table, title=title)
+        panel.vectorChanged.connect(lambda v: self.set_vector(v, edited="embedding"))
+        return panel
+
+    def _show_synth(self) -> None:
+        """Titles, the toolbar selector and the Voice panel for the current synth."""
+        kind = SYNTHS[self.synth]
+        self.setWindowTitle(kind.title)
+        self.inst_box.setTitle(kind.table_name)
+        self.voice_panel.setVisible(kind.glides)
+        if kind.glides:
+            self.voice_panel.set_mono(self.engine.mono, emit=False)
+            self.voice_panel.set_settings(getattr(self.source, "settings", None))
+        self.synth_actions[self.synth].setChecked(True)
+
+    def _voice_mono(self, on: bool) -> None:
+        if SYNTHS[self.synth].glides:
+            self.engine.set_mono(on)
+
+    def _voice_settings(self, changes: dict) -> None:
+        setter = getattr(self.source, "set_settings", None)
+        if SYNTHS[self.synth].glides and setter is not None:
+            setter(**changes)
 
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
         self.instrument_list = InstrumentList()
         self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
-        self.embedding = EmbeddingPanel(self.table)
+        self.embedding = self._new_embedding()
+        self.voice_panel = VoicePanel(max_voices=SYNTHS[VOICE].max_voices)
         self.morph = MorphPanel()
         self.morph.set_instruments([i.name for i in self.instruments], self.table)
         self.scope = ScopeWidget(window=1024)
         self.meter = LevelMeter()
         self.piano = PianoWidget(lowest=36, highest=96)
         self.piano.setMinimumHeight(130)
-        self.bend = BendWheel(self.engine.config.bend_range)
+        self.bend = BendWheel(EngineConfig.bend_range)
         self.volume = QSlider(Qt.Orientation.Vertical)
         self.volume.setRange(0, 200)
         self.volume.setValue(100)
@@ -187,14 +315,15 @@ class MainWindow(QMainWindow):
         self.sound_label = QLabel()
         self.sound_label.setStyleSheet("font-size: 13pt; font-weight: 600; color: #ffb65c;")
 
-        inst_box = QGroupBox("Instruments")
+        inst_box = self.inst_box = QGroupBox("Instruments")
         QVBoxLayout(inst_box).addWidget(self.instrument_list)
         morph_box = QGroupBox("Morph pad")
         QVBoxLayout(morph_box).addWidget(self.morph)
         sound_box = QWidget()
-        sl = QVBoxLayout(sound_box)
+        sl = self._sound_layout = QVBoxLayout(sound_box)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(self.sound_label)
+        sl.addWidget(self.voice_panel)
         sl.addWidget(self.embedding, 1)
 
         top = QSplitter(Qt.Orientation.Horizontal)
@@ -234,6 +363,22 @@ class MainWindow(QMainWindow):
         tb.setMovable(False)
         tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
         self.addToolBar(tb)
+        tb.addWidget(QLabel(" Synth "))
+        self.synth_group = QActionGroup(self)
+        self.synth_group.setExclusive(True)
+        self.synth_actions: dict[str, QAction] = {}
+        for key, kind in SYNTHS.items():
+            act = QAction(kind.label, self)
+            act.setCheckable(True)
+            act.setToolTip(f"Play the {kind.label} synth")
+            act.triggered.connect(lambda _checked, k=key: self.set_synth(k))
+            self.synth_group.addAction(act)
+            tb.addAction(act)
+            tb.widgetForAction(act).setStyleSheet(
+                "QToolButton:checked { background: #3a7bd5; color: white; font-weight: bold; }"
+            )
+            self.synth_actions[key] = act
+        tb.addSeparator()
         self.act_settings = QAction("Audio/MIDI…", self)
         self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
         self.act_panic = QAction("PANIC", self)
@@ -286,23 +431,25 @@ class MainWindow(QMainWindow):
             sb.addPermanentWidget(w)
 
     def _connect(self) -> None:
-        self.piano.noteOn.connect(self.engine.note_on)
-        self.piano.noteOff.connect(self.engine.note_off)
+        """Widgets reach the engine through ``self.engine`` at call time, so a synth switch needs no rewiring."""
+        self.piano.noteOn.connect(lambda note, vel: self.engine.note_on(note, vel))
+        self.piano.noteOff.connect(lambda note: self.engine.note_off(note))
         self.piano.octaveChanged.connect(self._octave_changed)
         self.piano.velocityChanged.connect(self.velocity_spin.setValue)
         self.velocity_spin.valueChanged.connect(self.piano.set_velocity)
         self.instrument_list.instrumentSelected.connect(self.select_instrument)
-        self.embedding.vectorChanged.connect(lambda v: self.set_vector(v, edited="embedding"))
         self.morph.vectorChanged.connect(lambda v: self.set_vector(v, edited="morph"))
         self.volume.valueChanged.connect(self._volume_changed)
-        self.bend.bendChanged.connect(self.engine.set_pitch_bend)
+        self.bend.bendChanged.connect(lambda st: self.engine.set_pitch_bend(st))
         self.act_panic.triggered.connect(self.panic)
         self.act_record.toggled.connect(self._record_toggled)
         self.act_save.triggered.connect(self._save_preset_dialog)
         self.act_load.triggered.connect(self._load_preset_dialog)
         self.act_reset.triggered.connect(self._reset_sound)
         self.act_settings.triggered.connect(self.open_settings)
-        self.act_sustain.toggled.connect(self.engine.set_sustain)
+        self.act_sustain.toggled.connect(lambda on: self.engine.set_sustain(on))
+        self.voice_panel.monoChanged.connect(self._voice_mono)
+        self.voice_panel.settingsChanged.connect(self._voice_settings)
 
     # ------------------------------------------------------------------ sound selection
     def select_instrument(self, index: int) -> None:
@@ -318,7 +465,8 @@ class MainWindow(QMainWindow):
         if edited != "embedding":
             self.embedding.set_vector(vec)
         base = self.instruments[self.base_instrument].name if self.base_instrument is not None else "custom"
-        self._set_sound_label("Morph of 4 instruments" if edited == "morph" else f"{base} (edited)")
+        morph = f"Morph of 4 {SYNTHS[self.synth].table_name.lower()}"
+        self._set_sound_label(morph if edited == "morph" else f"{base} (edited)")
 
     def _set_sound_label(self, text: str) -> None:
         self.sound_label.setText(f"♪ {text}")

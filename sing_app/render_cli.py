@@ -1,4 +1,4 @@
-"""``sing-render``: render a MIDI file or a single note to WAV with a SING checkpoint."""
+"""``sing-render``: render a MIDI file or a single note to WAV with a SING checkpoint or the WaveRNN voice."""
 
 from __future__ import annotations
 
@@ -22,14 +22,26 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="render with the engine's built-in harmonic test tone instead of SING (no weights needed)",
     )
+    p.add_argument(
+        "--voice",
+        nargs="?",
+        const="",
+        metavar="PATH",
+        help="render with the WaveRNN voice (PATH: a voice checkpoint; default assets/voice_default.pt); "
+        "its timbre presets are the instruments",
+    )
+    p.add_argument("--mono", action="store_true", help="one legato line per channel (the voice glides)")
+    p.add_argument("--glide", type=float, metavar="S", help="voice glide (portamento) time in seconds")
     p.add_argument("--sample-rate", type=int, default=48000)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the last event")
     p.add_argument("--note", type=int, help="render one note (MIDI pitch) instead of a file")
-    p.add_argument("--instrument", default="0", help="instrument name (or index) for --note")
+    p.add_argument(
+        "--instrument", default="0", help="instrument name or index for --note (with --voice: the preset of all notes)"
+    )
     p.add_argument("--velocity", type=int, default=100)
     p.add_argument("--duration", type=float, default=4.0, help="seconds the --note is held")
-    p.add_argument("--max-voices", type=int, default=32)
+    p.add_argument("--max-voices", type=int, help="polyphony (default 32; 4 with --voice)")
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit PCM)")
     p.add_argument("--list-instruments", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -41,15 +53,42 @@ def _fail(msg: str) -> int:
     return EXIT_USAGE
 
 
+def _load_source(args: argparse.Namespace):
+    """The source the arguments ask for (CheckpointError, FileNotFoundError, RuntimeError on failure)."""
+    from synth_core.engine import SineSource, SingSource, load_default_source
+
+    from . import synths
+
+    if args.voice is not None:
+        source = synths.load_voice_source(args.voice or None, device=args.device)
+        if args.glide is not None:
+            source.set_settings(glide_s=args.glide)
+        return source
+    if args.sine:
+        return SineSource()
+    if args.checkpoint:
+        return SingSource.from_checkpoint(args.checkpoint, device=args.device)
+    return load_default_source(device=args.device)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.voice and args.midi is None and args.voice.lower().endswith((".mid", ".midi", ".kar")):
+        args.midi, args.voice = args.voice, ""  # "--voice song.mid": the file is what to render
     import mido
     import soundfile as sf
 
-    from synth_core.engine import SineSource, SingSource, load_default_source
     from synth_core.render import MidiFileError, load_midi, parse_program_map, render_midi
     from synth_core.sing.checkpoint import CheckpointError, find_instrument
 
+    if args.voice is not None and (args.sine or args.checkpoint):
+        return _fail("--voice renders with the WaveRNN voice; leave out --sine / --checkpoint")
+    if args.glide is not None and (args.voice is None or not 0.0 <= args.glide <= 10.0):
+        return _fail("--glide needs --voice and a time of 0..10 s")
+    if args.max_voices is None:
+        args.max_voices = 4 if args.voice is not None else 32
+    if not 1 <= args.max_voices <= 256:
+        return _fail("--max-voices must be 1..256")
     if not args.list_instruments:
         if args.output is None:
             return _fail("an output file is required (-o out.wav)")
@@ -64,14 +103,11 @@ def main(argv: list[str] | None = None) -> int:
         except MidiFileError as exc:
             return _fail(str(exc))
     try:
-        if args.sine:
-            source = SineSource()
-        elif args.checkpoint:
-            source = SingSource.from_checkpoint(args.checkpoint, device=args.device)
-        else:
-            source = load_default_source(device=args.device)
-    except (CheckpointError, FileNotFoundError) as exc:
+        source = _load_source(args)
+    except (CheckpointError, FileNotFoundError, RuntimeError) as exc:
         return _fail(str(exc))
+    except (OSError, ValueError) as exc:  # a voice checkpoint the loader could not make sense of
+        return _fail(f"cannot load {args.voice or 'the voice'}: {exc}")
     if args.list_instruments:
         for i, info in enumerate(source.instruments):
             print(f"{i}\t{info.name}\t{info.family}")
@@ -92,8 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if mid is not None:
             pmap = parse_program_map(args.program_map, source.instruments) if args.program_map else None
+            if args.voice is not None and pmap is None:  # the voice's presets are no GM instruments
+                preset = find_instrument(source.instruments, args.instrument)
+                pmap = {str(p): preset for p in range(128)}
             try:
-                audio = render_midi(source, mid, sr, pmap, args.tail, args.max_voices, progress)
+                audio = render_midi(source, mid, sr, pmap, args.tail, args.max_voices, progress, args.mono)
             except MidiFileError as exc:
                 return _fail(f"{args.midi}: {exc}")
         else:
@@ -110,7 +149,7 @@ def main(argv: list[str] | None = None) -> int:
             )
             mid = mido.MidiFile(ticks_per_beat=480)  # default tempo 120 bpm: 960 ticks/s
             mid.tracks.append(track)
-            audio = render_midi(source, mid, sr, {"0": index}, args.tail, args.max_voices, progress)
+            audio = render_midi(source, mid, sr, {"0": index}, args.tail, args.max_voices, progress, args.mono)
     except (KeyError, ValueError) as exc:
         return _fail(str(exc.args[0]) if exc.args else str(exc))
     finally:

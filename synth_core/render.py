@@ -110,11 +110,13 @@ def render_midi(
     tail_s: float = 2.0,
     max_voices: int = 32,
     progress: Callable[[int, int], None] | None = None,
+    mono: bool = False,
 ) -> np.ndarray:
     """Render every track/channel of ``mid``; per-channel program changes pick instruments.
 
     ``program_map`` (from :func:`parse_program_map`) overrides :func:`default_program_map`;
-    channel 10 (drums) is skipped unless the map has a ``drums`` entry.
+    channel 10 (drums) is skipped unless the map has a ``drums`` entry. ``mono``: one legato line
+    per channel (gliding for sources that glide).
     """
     events, length = midi_events(mid, sample_rate)
     programs = default_program_map(source.instruments)
@@ -124,7 +126,7 @@ def render_midi(
             drums = v
         else:
             programs[int(k)] = v
-    engine = Engine(source, EngineConfig(sample_rate=sample_rate, max_voices=max_voices))
+    engine = Engine(source, EngineConfig(sample_rate=sample_rate, max_voices=max_voices, mono=mono))
     engine.set_program_map(programs)
     engine.set_instrument(programs[0])  # channels start on GM program 0
     if drums is not None:
@@ -145,4 +147,4 @@ def render_midi(
         if not (is_gpu_failure(exc) and getattr(source, "fall_back_to_cpu", lambda: False)()):
             raise
         log.warning("GPU failed (%s); rendering again on the CPU", str(exc).splitlines()[0])
-        return render_midi(source, mid, sample_rate, program_map, tail_s, max_voices, progress)
+        return render_midi(source, mid, sample_rate, program_map, tail_s, max_voices, progress, mono)

@@ -70,7 +70,7 @@ class EmbeddingPanel(QWidget):
 
     vectorChanged = pyqtSignal(object)
 
-    def __init__(self, table: np.ndarray, n_timbre: int = 4, parent: QWidget | None = None):
+    def __init__(self, table: np.ndarray, n_timbre: int = 4, parent: QWidget | None = None, title: str | None = None):
         super().__init__(parent)
         table = np.asarray(table, dtype=np.float32)
         self.table = table
@@ -94,7 +94,7 @@ class EmbeddingPanel(QWidget):
             tl.addWidget(f)
         if not self.timbre_faders:
             tl.addWidget(QLabel("(needs 2+ instruments)"))
-        emb_box = QGroupBox(f"Embedding ({table.shape[1]} dims)")
+        emb_box = QGroupBox(title or f"Embedding ({table.shape[1]} dims)")
         el = QHBoxLayout(emb_box)
         el.setSpacing(2)
         for f in self.dim_faders:

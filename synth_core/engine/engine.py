@@ -114,6 +114,8 @@ class Engine:
         self._sustain_pedal = [False] * 16
         self._held_keys: list[list[tuple[int, int]]] = [[] for _ in range(16)]
         self._glides = bool(getattr(source, "supports_glide", False))
+        self._mono = bool(c.mono)  # audio side's mode
+        self._mono_requested = self._mono  # the latest set_mono() (control side)
         self._bend = [0.0] * 16
         self._rates_prev = [self.src_rate / self._sample_rate] * 16
         self._master = float(c.master_gain)
@@ -198,6 +200,20 @@ class Engine:
 
     def instrument_vector(self) -> np.ndarray:
         return self._latest_vec.copy()
+
+    def set_mono(self, on: bool) -> None:
+        """Switch mono (legato, glide) on or off while playing; sounding voices keep sounding.
+
+        Switching on makes the newest held voice of each channel its mono line (the other held keys
+        become the keys it returns to); switching off leaves every voice to its own note-off.
+        """
+        self._mono_requested = bool(on)
+        self._events.append(("mono", bool(on)))
+
+    @property
+    def mono(self) -> bool:
+        """The mode last asked for with :meth:`set_mono` (or the config's)."""
+        return self._mono_requested
 
     def set_master_gain(self, gain: float) -> None:
         self._events.append(("gain", float(np.clip(np.nan_to_num(float(gain)), 0.0, 2.0))))
@@ -407,13 +423,13 @@ class Engine:
         kind = ev[0]
         sr = self._sample_rate
         if kind == "on":
-            if self.config.mono:
+            if self._mono:
                 self._mono_on(ev[1], ev[2], ev[3])
             else:
                 self._start_voice(ev[1], ev[2], ev[3])
         elif kind == "off":
             _, note, ch = ev
-            if self.config.mono and self._mono_off(note, ch):
+            if self._mono and self._mono_off(note, ch):
                 return
             for v in self.voices:
                 if v.state != FREE and v.held and v.note == note and v.channel == ch:
@@ -454,10 +470,21 @@ class Engine:
                 self._channel_vecs[ch] = vec
         elif kind == "gain":
             self._master = ev[1]
+        elif kind == "mono":
+            self._set_mono_now(ev[1])
         elif kind == "rate":
             self._sample_rate = ev[1]
             self._scope = np.zeros(max(1, int(self.config.scope_s * self._sample_rate)), np.float32)
             self._scope_pos = 0
+
+    def _set_mono_now(self, on: bool) -> None:
+        if on == self._mono:
+            return
+        self._mono = on
+        for ch in range(16):
+            held = [v for v in self.voices if v.state != FREE and v.channel == ch and v.held]
+            held.sort(key=lambda v: v.order)
+            self._held_keys[ch] = [(v.note, v.velocity) for v in held] if on else []
 
     def _mono_voice(self, ch: int) -> Voice | None:
         """The voice a mono channel is playing (held or sustained, not releasing)."""
@@ -484,7 +511,7 @@ class Engine:
         keys[:] = [k for k in keys if k[0] != note]
         cur = self._mono_voice(ch)
         if cur is None or cur.note != note or not cur.held:
-            return cur is not None and cur.note != note  # not the sounding key: nothing to release
+            return False  # not the line's key: only a voice left from poly mode can still hold it
         if keys:  # last-note priority: return to the most recent key still held
             back_note, back_vel = keys[-1]
             self._legato(cur, back_note, back_vel, ch)
@@ -629,7 +656,8 @@ class Engine:
             entry = None
             key = None
             if self._cache_ok and glide_from is None:
-                key = NoteCache.key(vec, note, vel)
+                # a source's playing settings (a voice's ADSR, glide ...) shape the cached start too
+                key = (*NoteCache.key(vec, note, vel), repr(getattr(self.source, "settings", None)))
                 entry = self._cache.get(key)
             if entry is not None:
                 self.source.load_state(slot, entry.state)
@@ -662,7 +690,7 @@ class Engine:
         """Silence everything and drop queued notes (keeps instruments, gain, rate, cache)."""
         while self._events:
             ev = self._events.popleft()
-            if ev[0] in ("vec", "gain", "rate"):
+            if ev[0] in ("vec", "gain", "rate", "mono"):
                 self._apply(ev)
         self._commands.clear()
         for v in self.voices:
