@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
-
-from synth_core.sing.checkpoint import CheckpointError
 from synth_core.wavernn.checkpoint import load_voice
 from synth_core.wavernn.features import extract_features
 from synth_core.wavernn.sampling import make_sampler
+
+from synth_core.sing.checkpoint import CheckpointError
 
 from .speech_data import load_split
 
@@ -214,7 +214,8 @@ def markdown_table(report: dict) -> str:
     for m in report["models"]:
         lines.append(
             f"| `{m['checkpoint']}` | {m['hidden']} | {m['params']:,} | {m['nonzero']:,} | {m['sparsity']:.1%} | "
-            f"{m['nll_nats']:.3f} | {m['nll_bits']:.3f} | {m.get('stoi', math.nan):.3f} | {m.get('pesq', math.nan):.2f} |"
+            f"{m['nll_nats']:.3f} | {m['nll_bits']:.3f} | {m.get('stoi', math.nan):.3f} | "
+            f"{m.get('pesq', math.nan):.2f} |"
         )
     if "world" in report:
         w = report["world"]
