@@ -61,7 +61,9 @@ def save_voice(
     atomic_torch_save(payload, path)
 
 
-def load_voice(path: str | os.PathLike, device: str | torch.device = "cpu", with_training: bool = True) -> VoiceCheckpoint:
+def load_voice(
+    path: str | os.PathLike, device: str | torch.device = "cpu", with_training: bool = True
+) -> VoiceCheckpoint:
     """Load a voice (fp32 weights on ``device``), raising :class:`CheckpointError` for bad files."""
     path = Path(path)
     if not path.is_file():

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import fft as sfft
 from scipy.fft import dct
 from scipy.ndimage import median_filter
 
@@ -86,11 +87,11 @@ def yin(audio: np.ndarray, sample_rate: int = 16000, hop: int = 160) -> tuple[np
     n = len(frames)
     if n == 0:
         return np.zeros(0), np.ones(0)
-    nfft = 1 << int(np.ceil(np.log2(frames.shape[1] + W)))
+    nfft = sfft.next_fast_len(frames.shape[1] + W, real=True)
     # r(tau) = sum_j x_j x_{j+tau} over the first W samples, for all tau at once
-    spec_all = np.fft.rfft(frames, nfft)
-    spec_head = np.fft.rfft(frames[:, :W], nfft)
-    r = np.fft.irfft(spec_all * np.conj(spec_head), nfft)[:, : tau_max + 1]
+    spec_all = sfft.rfft(frames, nfft, axis=1)
+    spec_head = sfft.rfft(frames[:, :W], nfft, axis=1)
+    r = sfft.irfft(spec_all * np.conj(spec_head), nfft, axis=1)[:, : tau_max + 1]
     # energy of x_{tau} .. x_{tau+W-1}
     sq = np.concatenate([np.zeros((n, 1)), np.cumsum(frames**2, 1)], 1)
     energy = sq[:, W : W + tau_max + 1] - sq[:, : tau_max + 1]
