@@ -60,7 +60,8 @@ def test_control_frames_and_presets():
     f = control_frames(np.array([60.0, 72.0]), np.array([-3.0, -28.0]), env, voicing=1.0)
     assert f.shape == (2, 23)
     assert np.allclose(f[:, 0], [0.0, 0.5]) and np.allclose(f[:, 2], [47 / 25, 22 / 25]) and np.allclose(f[1, 3:], env)
-    feats = [extract_features(synthetic_tone(np.full(SR // 2, p), e, rms=0.2)) for p in (150, 200) for e in (ENV_A, ENV_B)]
+    tones = [synthetic_tone(np.full(SR // 2, p), e, rms=0.2) for p in (150, 200) for e in (ENV_A, ENV_B)]
+    feats = [extract_features(t) for t in tones]
     presets = extract_presets(feats, n=3, seed=0)
     again = extract_presets(feats, n=3, seed=0)
     assert [p.name for p in presets] == ["dark 1", "mid 1", "bright 1"]
