@@ -57,66 +57,115 @@ def fast_sigmoid(x):
 
 @njit(**_JIT)
 def _mv44(ptr, col, v, x, bias, y):
-    """y = W x + bias for W in (4, 4) blocks."""
+    """y = W x + bias for W in (4, 4) blocks (two accumulators per row: even and odd blocks)."""
     for i in range(ptr.shape[0] - 1):
         r = 4 * i
-        a0 = a1 = a2 = a3 = _ZERO
-        for k in range(ptr[i], ptr[i + 1]):
+        a0 = a1 = a2 = a3 = b0 = b1 = b2 = b3 = _ZERO
+        k = ptr[i]
+        end = ptr[i + 1]
+        while k + 1 < end:
             j = 4 * col[k]
-            x0 = x[j]
-            x1 = x[j + 1]
-            x2 = x[j + 2]
-            x3 = x[j + 3]
-            a0 += v[k, 0] * x0 + v[k, 4] * x1 + v[k, 8] * x2 + v[k, 12] * x3
-            a1 += v[k, 1] * x0 + v[k, 5] * x1 + v[k, 9] * x2 + v[k, 13] * x3
-            a2 += v[k, 2] * x0 + v[k, 6] * x1 + v[k, 10] * x2 + v[k, 14] * x3
-            a3 += v[k, 3] * x0 + v[k, 7] * x1 + v[k, 11] * x2 + v[k, 15] * x3
-        y[r + 0] = a0 + bias[r + 0]
-        y[r + 1] = a1 + bias[r + 1]
-        y[r + 2] = a2 + bias[r + 2]
-        y[r + 3] = a3 + bias[r + 3]
+            a0 += v[k, 0] * x[j] + v[k, 4] * x[j + 1] + v[k, 8] * x[j + 2] + v[k, 12] * x[j + 3]
+            a1 += v[k, 1] * x[j] + v[k, 5] * x[j + 1] + v[k, 9] * x[j + 2] + v[k, 13] * x[j + 3]
+            a2 += v[k, 2] * x[j] + v[k, 6] * x[j + 1] + v[k, 10] * x[j + 2] + v[k, 14] * x[j + 3]
+            a3 += v[k, 3] * x[j] + v[k, 7] * x[j + 1] + v[k, 11] * x[j + 2] + v[k, 15] * x[j + 3]
+            j = 4 * col[k + 1]
+            b0 += v[k + 1, 0] * x[j] + v[k + 1, 4] * x[j + 1] + v[k + 1, 8] * x[j + 2] + v[k + 1, 12] * x[j + 3]
+            b1 += v[k + 1, 1] * x[j] + v[k + 1, 5] * x[j + 1] + v[k + 1, 9] * x[j + 2] + v[k + 1, 13] * x[j + 3]
+            b2 += v[k + 1, 2] * x[j] + v[k + 1, 6] * x[j + 1] + v[k + 1, 10] * x[j + 2] + v[k + 1, 14] * x[j + 3]
+            b3 += v[k + 1, 3] * x[j] + v[k + 1, 7] * x[j + 1] + v[k + 1, 11] * x[j + 2] + v[k + 1, 15] * x[j + 3]
+            k += 2
+        if k < end:
+            j = 4 * col[k]
+            a0 += v[k, 0] * x[j] + v[k, 4] * x[j + 1] + v[k, 8] * x[j + 2] + v[k, 12] * x[j + 3]
+            a1 += v[k, 1] * x[j] + v[k, 5] * x[j + 1] + v[k, 9] * x[j + 2] + v[k, 13] * x[j + 3]
+            a2 += v[k, 2] * x[j] + v[k, 6] * x[j + 1] + v[k, 10] * x[j + 2] + v[k, 14] * x[j + 3]
+            a3 += v[k, 3] * x[j] + v[k, 7] * x[j + 1] + v[k, 11] * x[j + 2] + v[k, 15] * x[j + 3]
+        y[r + 0] = (a0 + b0) + bias[r + 0]
+        y[r + 1] = (a1 + b1) + bias[r + 1]
+        y[r + 2] = (a2 + b2) + bias[r + 2]
+        y[r + 3] = (a3 + b3) + bias[r + 3]
 
 
 @njit(**_JIT)
 def _mv161(ptr, col, v, x, bias, y):
-    """y = W x + bias for W in (16, 1) blocks."""
+    """y = W x + bias for W in (16, 1) blocks (two accumulators per row: even and odd blocks)."""
     for i in range(ptr.shape[0] - 1):
         r = 16 * i
         a0 = a1 = a2 = a3 = a4 = a5 = a6 = a7 = a8 = a9 = a10 = a11 = a12 = a13 = a14 = a15 = _ZERO
-        for k in range(ptr[i], ptr[i + 1]):
-            xj = x[col[k]]
-            a0 += v[k, 0] * xj
-            a1 += v[k, 1] * xj
-            a2 += v[k, 2] * xj
-            a3 += v[k, 3] * xj
-            a4 += v[k, 4] * xj
-            a5 += v[k, 5] * xj
-            a6 += v[k, 6] * xj
-            a7 += v[k, 7] * xj
-            a8 += v[k, 8] * xj
-            a9 += v[k, 9] * xj
-            a10 += v[k, 10] * xj
-            a11 += v[k, 11] * xj
-            a12 += v[k, 12] * xj
-            a13 += v[k, 13] * xj
-            a14 += v[k, 14] * xj
-            a15 += v[k, 15] * xj
-        y[r + 0] = a0 + bias[r + 0]
-        y[r + 1] = a1 + bias[r + 1]
-        y[r + 2] = a2 + bias[r + 2]
-        y[r + 3] = a3 + bias[r + 3]
-        y[r + 4] = a4 + bias[r + 4]
-        y[r + 5] = a5 + bias[r + 5]
-        y[r + 6] = a6 + bias[r + 6]
-        y[r + 7] = a7 + bias[r + 7]
-        y[r + 8] = a8 + bias[r + 8]
-        y[r + 9] = a9 + bias[r + 9]
-        y[r + 10] = a10 + bias[r + 10]
-        y[r + 11] = a11 + bias[r + 11]
-        y[r + 12] = a12 + bias[r + 12]
-        y[r + 13] = a13 + bias[r + 13]
-        y[r + 14] = a14 + bias[r + 14]
-        y[r + 15] = a15 + bias[r + 15]
+        b0 = b1 = b2 = b3 = b4 = b5 = b6 = b7 = b8 = b9 = b10 = b11 = b12 = b13 = b14 = b15 = _ZERO
+        k = ptr[i]
+        end = ptr[i + 1]
+        while k + 1 < end:
+            xa = x[col[k]]
+            xb = x[col[k + 1]]
+            a0 += v[k, 0] * xa
+            a1 += v[k, 1] * xa
+            a2 += v[k, 2] * xa
+            a3 += v[k, 3] * xa
+            a4 += v[k, 4] * xa
+            a5 += v[k, 5] * xa
+            a6 += v[k, 6] * xa
+            a7 += v[k, 7] * xa
+            a8 += v[k, 8] * xa
+            a9 += v[k, 9] * xa
+            a10 += v[k, 10] * xa
+            a11 += v[k, 11] * xa
+            a12 += v[k, 12] * xa
+            a13 += v[k, 13] * xa
+            a14 += v[k, 14] * xa
+            a15 += v[k, 15] * xa
+            b0 += v[k + 1, 0] * xb
+            b1 += v[k + 1, 1] * xb
+            b2 += v[k + 1, 2] * xb
+            b3 += v[k + 1, 3] * xb
+            b4 += v[k + 1, 4] * xb
+            b5 += v[k + 1, 5] * xb
+            b6 += v[k + 1, 6] * xb
+            b7 += v[k + 1, 7] * xb
+            b8 += v[k + 1, 8] * xb
+            b9 += v[k + 1, 9] * xb
+            b10 += v[k + 1, 10] * xb
+            b11 += v[k + 1, 11] * xb
+            b12 += v[k + 1, 12] * xb
+            b13 += v[k + 1, 13] * xb
+            b14 += v[k + 1, 14] * xb
+            b15 += v[k + 1, 15] * xb
+            k += 2
+        if k < end:
+            xa = x[col[k]]
+            a0 += v[k, 0] * xa
+            a1 += v[k, 1] * xa
+            a2 += v[k, 2] * xa
+            a3 += v[k, 3] * xa
+            a4 += v[k, 4] * xa
+            a5 += v[k, 5] * xa
+            a6 += v[k, 6] * xa
+            a7 += v[k, 7] * xa
+            a8 += v[k, 8] * xa
+            a9 += v[k, 9] * xa
+            a10 += v[k, 10] * xa
+            a11 += v[k, 11] * xa
+            a12 += v[k, 12] * xa
+            a13 += v[k, 13] * xa
+            a14 += v[k, 14] * xa
+            a15 += v[k, 15] * xa
+        y[r + 0] = (a0 + b0) + bias[r + 0]
+        y[r + 1] = (a1 + b1) + bias[r + 1]
+        y[r + 2] = (a2 + b2) + bias[r + 2]
+        y[r + 3] = (a3 + b3) + bias[r + 3]
+        y[r + 4] = (a4 + b4) + bias[r + 4]
+        y[r + 5] = (a5 + b5) + bias[r + 5]
+        y[r + 6] = (a6 + b6) + bias[r + 6]
+        y[r + 7] = (a7 + b7) + bias[r + 7]
+        y[r + 8] = (a8 + b8) + bias[r + 8]
+        y[r + 9] = (a9 + b9) + bias[r + 9]
+        y[r + 10] = (a10 + b10) + bias[r + 10]
+        y[r + 11] = (a11 + b11) + bias[r + 11]
+        y[r + 12] = (a12 + b12) + bias[r + 12]
+        y[r + 13] = (a13 + b13) + bias[r + 13]
+        y[r + 14] = (a14 + b14) + bias[r + 14]
+        y[r + 15] = (a15 + b15) + bias[r + 15]
 
 
 @njit(**_JIT)
@@ -199,11 +248,13 @@ def _generate(
             # conditioning gates, once per frame
             _dense_tanh(cw1, cb1, x, c1)
             _dense_tanh(cw2, cb2, c1, c2)
+            gf[:] = _ZERO
+            for j in range(CC):
+                cj = c2[j]
+                for r in range(3 * H):
+                    gf[r] += wc[j, r] * cj
             for r in range(3 * H):
-                s = _ZERO
-                for j in range(CC):
-                    s += wc[r, j] * c2[j]
-                gf[r] = s + b_ih[r]
+                gf[r] += b_ih[r]
             # excitation: sin/cos of the f0 phase, rotated per sample
             f0 = 440.0 * 2.0 ** ((60.0 + 24.0 * np.float64(x[0]) - 69.0) / 12.0)
             inc = two_pi / sample_rate * f0
@@ -292,7 +343,7 @@ class NumbaSparseSampler(Sampler):
         l1, l2 = m.cond_net[0], m.cond_net[2]
         self.cond = (f32(l1.weight), f32(l1.bias), f32(l2.weight), f32(l2.bias))
         w_ih = f32(m.gru.weight_ih_l0 * m.mask_ih)
-        self.wc = np.ascontiguousarray(w_ih[:, N_SAMPLE_INPUTS:])
+        self.wc = np.ascontiguousarray(w_ih[:, N_SAMPLE_INPUTS:].T)  # [CC, 3H]
         self.b_ih = f32(m.gru.bias_ih_l0)
         self.wcols = np.ascontiguousarray(w_ih[:, :N_SAMPLE_INPUTS].T)  # [5, 3H]
         self.b_hh = f32(m.gru.bias_hh_l0)
