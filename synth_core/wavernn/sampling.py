@@ -172,7 +172,7 @@ class TorchSampler(Sampler):
         hop = c.hop
         feats = torch.from_numpy(features).to(dev)
         draws = torch.from_numpy(uniforms).to(dev)
-        h = torch.from_numpy(state.h).to(dev)
+        h = torch.from_numpy(state.h).to(dev).clone()  # torch-allocated (aligned): same BLAS path as later steps
         prev_c = torch.from_numpy(state.prev_c).to(dev)
         prev_f = torch.from_numpy(state.prev_f).to(dev)
         phase = torch.from_numpy(state.phase).to(dev)
@@ -180,7 +180,7 @@ class TorchSampler(Sampler):
         cs = torch.empty(B, F * hop, dtype=torch.long, device=dev)
         fs = torch.empty_like(cs)
         for k in range(F):
-            frame = feats[:, k : k + 1]
+            frame = feats[:, k : k + 1].clone()  # fresh memory: the same BLAS path whatever the call splitting
             gates = self.net.cond_gates(frame)[:, 0]
             exc, phase = excitation(frame, hop, c.sample_rate, phase)
             sl = slice(k * hop, (k + 1) * hop)
