@@ -94,7 +94,7 @@ def test_torch_sampler_is_model_step():
     m = tiny()
     feats = features(2, 4)
     u = uniforms(2, 4 * HOP)
-    state = SamplerState.initial(2, 32)
+    state = SamplerState.zeros(2, 32)
     out = TorchSampler(m).generate_with_uniforms(feats, u, state)
     ft = torch.from_numpy(feats)
     gates = m.cond_gates(ft)
@@ -131,7 +131,7 @@ def test_numba_logits_match_teacher_forced_forward_at_95_percent(block):
     sampler = NumbaSparseSampler(m)
     assert max(sampler.density().values()) <= 0.1
     feats = features(2, 30, seed=1)
-    state = SamplerState.initial(2, 32)
+    state = SamplerState.zeros(2, 32)
     out, logits = sampler.generate_with_uniforms(feats, uniforms(2, 300), state, record_logits=True)
     assert np.isfinite(out).all() and np.abs(out).max() <= 1.0 and out.std() > 0
     with torch.no_grad():
@@ -155,6 +155,15 @@ def test_streaming_frame_by_frame_equals_one_call(make):
         parts.append(part)
     assert np.array_equal(np.concatenate(parts, 1), whole)
     assert np.array_equal(state.h, end.h) and np.array_equal(state.phase, end.phase)
+    assert state.t.tolist() == [80, 80]
+    # streams moved between calls (take / put) keep their own continuation
+    state, parts = SamplerState.zeros(2, 32), []
+    for k in range(8):
+        part, sub = sampler.generate(feats[1:, k : k + 1], state.take([1]), seed=11)
+        parts.append(part)
+        state.put([1], sub)
+    assert np.array_equal(np.concatenate(parts, 1), whole[1:])  # alone or in a batch: the same audio
+    assert np.array_equal(state.h[0], np.zeros(32)) and state.t.tolist() == [0, 80]
 
 
 @pytest.mark.parametrize("make", [TorchSampler, NumbaSparseSampler])

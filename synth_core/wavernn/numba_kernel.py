@@ -327,6 +327,8 @@ class NumbaSparseSampler(Sampler):
     (``config.block``, (4, 4) or (16, 1)) from their pruning masks; an unpruned model packs to
     full blocks and still works (slowly)."""
 
+    name = "numba sparse"
+
     def __init__(self, model: WaveRNN) -> None:
         super().__init__(model)
         c = model.config

@@ -3,14 +3,15 @@
 Every sampler turns frame features [B, F, 23] into audio [B, F * hop] and a `SamplerState` to continue
 from, so a voice can be rendered one frame at a time with the same samples as in one call. The
 uniforms for inverse-CDF sampling come from a numpy generator kept in the state, drawn in [T, B, 2]
-order (sample, stream, coarse/fine), so two samplers given the same seed draw the same uniforms.
+with `draw_uniforms` (keyed by the seed, the stream's index in the call and its sample count), so two
+samplers given the same seed draw the same uniforms.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -24,23 +25,26 @@ log = logging.getLogger(__name__)
 @dataclass
 class SamplerState:
     """Per-stream sampler state: GRU state h [B, H] float32, the last coarse/fine classes [B] int64,
-    the excitation phase [B] float64 and the uniform generator."""
+    the excitation phase [B] float64, the number of samples generated so far [B] int64 and a key per
+    stream [B] int64 (with the seed, they pick the stream's uniforms; `zeros` numbers the streams)."""
 
     h: np.ndarray
     prev_c: np.ndarray
     prev_f: np.ndarray
     phase: np.ndarray
-    rng: np.random.Generator = field(default_factory=np.random.default_rng)
+    t: np.ndarray
+    key: np.ndarray
 
     @classmethod
-    def initial(cls, batch: int, hidden: int, seed: int | None = None) -> SamplerState:
+    def zeros(cls, batch: int, hidden: int) -> SamplerState:
         """Silence before the first sample (coarse 128, fine 0), zero state and phase."""
         return cls(
             h=np.zeros((batch, hidden), np.float32),
             prev_c=np.full(batch, 128, np.int64),
             prev_f=np.zeros(batch, np.int64),
             phase=np.zeros(batch, np.float64),
-            rng=np.random.default_rng(seed),
+            t=np.zeros(batch, np.int64),
+            key=np.arange(batch, dtype=np.int64),
         )
 
     @property
@@ -48,13 +52,47 @@ class SamplerState:
         return int(self.h.shape[0])
 
     def copy(self) -> SamplerState:
-        rng = np.random.default_rng()
-        rng.bit_generator.state = self.rng.bit_generator.state
-        return SamplerState(self.h.copy(), self.prev_c.copy(), self.prev_f.copy(), self.phase.copy(), rng)
+        arrays = (self.h, self.prev_c, self.prev_f, self.phase, self.t, self.key)
+        return SamplerState(*(a.copy() for a in arrays))
+
+    def take(self, idx) -> SamplerState:
+        """The states of streams ``idx`` (a copy)."""
+        idx = np.asarray(idx, np.int64)
+        arrays = (self.h, self.prev_c, self.prev_f, self.phase, self.t, self.key)
+        return SamplerState(*(a[idx] for a in arrays))
+
+    def put(self, idx, other: SamplerState) -> None:
+        """Write ``other``'s streams into streams ``idx``."""
+        idx = np.asarray(idx, np.int64)
+        self.h[idx] = other.h
+        self.prev_c[idx] = other.prev_c
+        self.prev_f[idx] = other.prev_f
+        self.phase[idx] = other.phase
+        self.t[idx] = other.t
+        self.key[idx] = other.key
+
+
+def draw_uniforms(seed: int | None, keys: np.ndarray, t0: np.ndarray, n: int) -> np.ndarray:
+    """Uniforms [B, n, 2] float32 for samples t0[b] .. t0[b] + n - 1 of each stream b.
+
+    Counter-based (Philox keyed by (seed, keys[b]), counter = sample index): a stream draws the
+    same uniforms whether it is rendered in one call or frame by frame, alone or with others, with
+    the same seed. seed None: fresh entropy."""
+    if seed is None:
+        seed = int(np.random.SeedSequence().entropy)
+    seed = int(seed) % (1 << 64)
+    out = np.empty((len(t0), n, 2), np.float32)
+    for b, (key, t) in enumerate(zip(np.asarray(keys, np.int64), np.asarray(t0, np.int64), strict=True)):
+        bitgen = np.random.Philox(key=(seed << 64) | (int(key) % (1 << 64)))
+        bitgen.advance(int(t))  # one counter step (4 doubles) per sample
+        out[b] = np.random.Generator(bitgen).random((n, 4))[:, :2]
+    return out
 
 
 class Sampler:
     """Common front end: checks the features, makes or continues the state, draws the uniforms."""
+
+    name = "sampler"
 
     def __init__(self, model: WaveRNN) -> None:
         self.config = model.config
@@ -68,24 +106,25 @@ class Sampler:
     ) -> tuple[np.ndarray, SamplerState]:
         """features [B, F, n_features] -> (audio [B, F * hop] float32 in [-1, 1), the state after it).
 
-        With ``state`` given the call continues that stream (its generator, not ``seed``, gives the
-        uniforms); the passed state is not modified."""
+        With ``state`` given the call continues those streams; the passed state is not modified.
+        The same seed gives the same audio however the frames are split between calls."""
         feats = self._check_features(features)
         B, F = feats.shape[:2]
         if state is None:
-            state = SamplerState.initial(B, self.config.hidden, seed)
+            state = SamplerState.zeros(B, self.config.hidden)
         else:
             if state.batch != B or state.h.shape[1] != self.config.hidden:
                 raise ValueError(f"state is for {state.batch} streams of {state.h.shape[1]} units, features for {B}")
             state = state.copy()
-        uniforms = state.rng.random((F * self.config.hop, B, 2)).astype(np.float32).transpose(1, 0, 2)
-        audio = self.generate_with_uniforms(feats, np.ascontiguousarray(uniforms), state, temperature)
+        n = F * self.config.hop
+        audio = self.generate_with_uniforms(feats, draw_uniforms(seed, state.key, state.t, n), state, temperature)
+        state.t = state.t + n
         return audio, state
 
     def generate_with_uniforms(
         self, features: np.ndarray, uniforms: np.ndarray, state: SamplerState, temperature: float = 1.0
     ) -> np.ndarray:
-        """Generate with given uniforms [B, T, 2]; updates ``state`` (h, prev_c, prev_f, phase) in place."""
+        """Generate with given uniforms [B, T, 2]; updates ``state`` (h, prev_c, prev_f, phase, not t) in place."""
         raise NotImplementedError
 
     def _check_features(self, features: np.ndarray) -> np.ndarray:
@@ -112,6 +151,11 @@ class TorchSampler(Sampler):
         self._model = model
         self._graphs: dict[tuple[int, float], _FrameGraph] = {}
         self._load()
+
+    @property
+    def name(self) -> str:
+        graphs = " + CUDA graphs" if self.device.type == "cuda" and self.cuda_graphs else ""
+        return f"torch {self.device.type}{graphs}"
 
     def _load(self) -> None:
         m, c = self._model, self.config
