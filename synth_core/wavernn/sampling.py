@@ -144,9 +144,9 @@ class TorchSampler(Sampler):
     moves the sampler to the CPU and regenerates the call there (the state lives on the host).
     """
 
-    def __init__(self, model: WaveRNN, device: str | torch.device = "cpu", cuda_graphs: bool = True) -> None:
+    def __init__(self, model: WaveRNN, device: str | torch.device | None = "cpu", cuda_graphs: bool = True) -> None:
         super().__init__(model)
-        self.device = select_device(str(device)) if str(device) in ("auto", "cuda") else torch.device(device)
+        self.device = _device(device)
         self.cuda_graphs = cuda_graphs
         self._model = model
         self._graphs: dict[tuple[int, float], _FrameGraph] = {}
@@ -300,7 +300,12 @@ class _FrameGraph:
         return tuple(t.clone() for t in self.out)
 
 
-def make_sampler(model: WaveRNN, backend: str = "auto", device: str | torch.device = "auto") -> Sampler:
+def _device(device: str | torch.device | None) -> torch.device:
+    """None / "auto": CUDA if usable, else the CPU; "cuda" without a GPU: the CPU (with a warning)."""
+    return select_device(None if device is None or str(device) == "auto" else str(device))
+
+
+def make_sampler(model: WaveRNN, backend: str = "auto", device: str | torch.device | None = "auto") -> Sampler:
     """The fastest sampler for this model and device.
 
     backend "torch": `TorchSampler` on ``device``; "numba": `NumbaSparseSampler` (CPU only);
@@ -309,7 +314,7 @@ def make_sampler(model: WaveRNN, backend: str = "auto", device: str | torch.devi
     """
     if backend not in ("auto", "numba", "torch"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
-    dev = select_device(None if str(device) == "auto" else str(device))
+    dev = _device(device)
     if backend == "torch" or (backend == "auto" and dev.type == "cuda"):
         return TorchSampler(model, dev)
     from .numba_kernel import NumbaSparseSampler  # numba import is slow: only when needed
