@@ -140,7 +140,8 @@ class TorchSampler(Sampler):
     """Reference sampler with `WaveRNN.step` semantics, batched over streams.
 
     Conditioning gates and the excitation are computed once per frame. On CUDA one frame of steps
-    (hop samples) is captured in a CUDA graph per (batch, temperature) and replayed; a GPU failure
+    (hop samples) is captured in a CUDA graph per (batch rounded up to a power of two, temperature)
+    and replayed; a GPU failure
     moves the sampler to the CPU and regenerates the call there (the state lives on the host).
     """
 
@@ -148,7 +149,9 @@ class TorchSampler(Sampler):
         super().__init__(model)
         self.device = _device(device)
         self.cuda_graphs = cuda_graphs
-        self._model = model
+        # a host copy to fall back to: after a GPU failure the model's GPU memory may be unreadable
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self._model = model if on_cpu else copy.deepcopy(model).cpu()
         self._graphs: dict[tuple[int, float], _FrameGraph] = {}
         self._load()
 
@@ -162,8 +165,7 @@ class TorchSampler(Sampler):
         H, Hh = c.hidden, c.hidden // 2
         dev = self.device
         with torch.no_grad():
-            on_dev = next(m.parameters()).device == dev
-            self.net = (m if on_dev else copy.deepcopy(m).to(dev)).eval()
+            self.net = (m if dev.type == "cpu" else copy.deepcopy(m).to(dev)).eval()
             m = self.net
             w_ih = (m.gru.weight_ih_l0 * m.mask_ih).detach()
             self.w_cols = w_ih[:, :N_SAMPLE_INPUTS].contiguous()  # [3H, 5]
@@ -220,7 +222,7 @@ class TorchSampler(Sampler):
         prev_c = torch.from_numpy(state.prev_c).to(dev)
         prev_f = torch.from_numpy(state.prev_f).to(dev)
         phase = torch.from_numpy(state.phase).to(dev)
-        graph = self._graph(B, float(temperature)) if dev.type == "cuda" and self.cuda_graphs else None
+        graph = self._graph(_bucket(B), float(temperature)) if self._use_graphs() else None
         cs = torch.empty(B, F * hop, dtype=torch.long, device=dev)
         fs = torch.empty_like(cs)
         for k in range(F):
@@ -241,6 +243,9 @@ class TorchSampler(Sampler):
         state.phase = phase.cpu().numpy().astype(np.float64)
         audio = (cs * 256 + fs - 32768).float() / 32768.0
         return audio.cpu().numpy()
+
+    def _use_graphs(self) -> bool:
+        return self.device.type == "cuda" and self.cuda_graphs
 
     def _graph(self, batch: int, temperature: float) -> _FrameGraph | None:
         key = (batch, temperature)
@@ -269,6 +274,9 @@ class _FrameGraph:
         self.draws = torch.full((batch, hop, 2), 0.5, device=dev)
         self.cs = torch.zeros(batch, hop, dtype=torch.long, device=dev)
         self.fs = torch.zeros_like(self.cs)
+        self.h_out = torch.zeros_like(self.h)
+        self.c_out = torch.zeros_like(self.prev_c)
+        self.f_out = torch.zeros_like(self.prev_f)
 
         def frame():
             h, pc, pf = self.h, self.prev_c, self.prev_f
@@ -276,28 +284,43 @@ class _FrameGraph:
                 pc, pf, h = sampler._step(h, pc, pf, self.gates, self.exc[:, t], self.draws[:, t], temperature)
                 self.cs[:, t] = pc
                 self.fs[:, t] = pf
-            return h, pc, pf
+            self.h_out.copy_(h)
+            self.c_out.copy_(pc)
+            self.f_out.copy_(pf)
 
+        self.replay = self._capture(frame, dev)
+
+    @staticmethod
+    def _capture(frame, dev: torch.device):
+        """Capture ``frame`` (which reads and writes only static tensors) in a CUDA graph; returns its replay."""
         side = torch.cuda.Stream(dev)
         side.wait_stream(torch.cuda.current_stream(dev))
         with torch.cuda.stream(side):
             frame()  # warm-up (allocator, kernels) before capture
         torch.cuda.current_stream(dev).wait_stream(side)
-        self.graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(self.graph):
-            self.out = frame()
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            frame()
+        return graph.replay
 
     def run(self, h, prev_c, prev_f, gates, exc, draws, cs_out, fs_out):
-        self.h.copy_(h)
-        self.prev_c.copy_(prev_c)
-        self.prev_f.copy_(prev_f)
-        self.gates.copy_(gates)
-        self.exc.copy_(exc)
-        self.draws.copy_(draws)
-        self.graph.replay()
-        cs_out.copy_(self.cs)
-        fs_out.copy_(self.fs)
-        return tuple(t.clone() for t in self.out)
+        """One frame for the first B <= capture batch streams (the rest of the batch idles)."""
+        B = h.shape[0]
+        self.h[:B].copy_(h)
+        self.prev_c[:B].copy_(prev_c)
+        self.prev_f[:B].copy_(prev_f)
+        self.gates[:B].copy_(gates)
+        self.exc[:B].copy_(exc)
+        self.draws[:B].copy_(draws)
+        self.replay()
+        cs_out.copy_(self.cs[:B])
+        fs_out.copy_(self.fs[:B])
+        return self.h_out[:B].clone(), self.c_out[:B].clone(), self.f_out[:B].clone()
+
+
+def _bucket(batch: int) -> int:
+    """Batch size a CUDA graph is captured for: the next power of two, so few graphs cover any polyphony."""
+    return 1 << max(0, batch - 1).bit_length()
 
 
 def _device(device: str | torch.device | None) -> torch.device:
