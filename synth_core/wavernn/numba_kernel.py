@@ -40,7 +40,7 @@ TANH_MAX_ABS_ERROR = 3.4e-7
 _BYTE_SCALE = np.float32(1.0 / 127.5)
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def fast_tanh(x):
     """Rational tanh for float32, max abs error 3.4e-7."""
     x = min(max(x, -_CLAMP), _CLAMP)
@@ -50,7 +50,7 @@ def fast_tanh(x):
     return x * p / q
 
 
-@njit(**_JIT)
+@njit(inline="always", **_JIT)
 def fast_sigmoid(x):
     return _HALF + _HALF * fast_tanh(_HALF * x)
 
