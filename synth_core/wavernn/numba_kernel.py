@@ -334,8 +334,6 @@ class NumbaSparseSampler(Sampler):
         c = model.config
         if c.block not in ((4, 4), (16, 1)):
             raise ValueError(f"numba sampler supports blocks (4, 4) and (16, 1), not {c.block}")
-        if (c.hidden // 2) % 16 or c.head_hidden % 16:
-            raise ValueError("numba sampler needs hidden / 2 and head_hidden divisible by 16")
         self.kind = 0 if c.block == (4, 4) else 1
 
         def f32(t):
@@ -351,7 +349,10 @@ class NumbaSparseSampler(Sampler):
         self.b_hh = f32(m.gru.bias_hh_l0)
         self.mats: dict[str, BlockSparse] = {}
         for name, w in m.prunable().items():
-            self.mats[name] = pack_bsr(f32(w * m.mask(name)), c.block, keep=f32(m.mask(name)))
+            try:
+                self.mats[name] = pack_bsr(f32(w * m.mask(name)), c.block, keep=f32(m.mask(name)))
+            except ValueError as e:
+                raise ValueError(f"{name}: {e}") from None
         self.biases = [f32(getattr(m, n).bias) for n in ("o1", "o2", "o3", "o4")]
 
     def density(self) -> dict[str, float]:
