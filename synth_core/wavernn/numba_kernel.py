@@ -325,7 +325,8 @@ class NumbaSparseSampler(Sampler):
 
     The recurrent matrix and the four head matrices are packed in the model's pruning blocks
     (``config.block``, (4, 4) or (16, 1)) from their pruning masks; an unpruned model packs to
-    full blocks and still works (slowly)."""
+    full blocks and still works (slowly). The weights are copied at construction: make a new sampler
+    after changing the model."""
 
     name = "numba sparse"
 
