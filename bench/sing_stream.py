@@ -13,25 +13,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import time
 
 import torch
 
-from synth_core.device import describe, select_device
+from bench.common import DTYPES, SIZES, anchor, build_models, machine_info
+from bench.common import sync as _sync
+from synth_core.device import select_device
 from synth_core.engine.sources import SingSource
-from synth_core.sing import SING, SINGConfig, load_checkpoint
-
-SIZES = {
-    "reference": {},
-    "small": {"lstm_hidden": 512, "decoder_channels": 1024},
-}
-DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+from synth_core.sing import SING
 
 
 def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: list[int], hops: int) -> dict:
@@ -52,7 +42,18 @@ def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: l
             source.step(slots)
         _sync(device)
         dt = (time.perf_counter() - t0) / hops
-        rows.append({"voices": n, "hop_ms": dt * 1e3, "per_voice_ms": dt * 1e3 / n, "real_time_factor": hop_s / dt})
+        rows.append(
+            {
+                "voices": n,
+                "hop_ms": dt * 1e3,
+                **anchor("hop_budget_ms"),
+                "per_voice_ms": dt * 1e3 / n,
+                "real_time_factor": hop_s / dt,
+                **anchor("real_time"),
+                "audio_s_per_s": n * hop_s / dt,
+                **anchor("sing_paper_audio_s_per_s"),
+            }
+        )
     realtime = [r["voices"] for r in rows if r["hop_ms"] < hop_s * 1e3]
     headroom = [r["voices"] for r in rows if r["hop_ms"] < 0.5 * hop_s * 1e3]
     # note-on latency: cold start = warm-up + first hop; cached = restore the state after the cached prefix
@@ -79,7 +80,7 @@ def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: l
         "polyphony": rows,
         "max_realtime_polyphony": max(realtime, default=0),
         "max_polyphony_50pct_load": max(headroom, default=0),
-        "note_on_latency_ms": {"cold": min(cold) * 1e3, "cached": min(warm) * 1e3},
+        "note_on_latency_ms": {"cold": min(cold) * 1e3, "cached": min(warm) * 1e3, **anchor("note_on_target_ms")},
     }
 
 
@@ -113,6 +114,7 @@ def bench_engine(model: SING, dtype: torch.dtype, voices: list[int], seconds: fl
                 "worker_load": st.render_load,
                 "worst_render_ms": worst * 1e3,
                 "cold_note_latency_ms": st.note_latency_s * 1e3,
+                **anchor("note_on_target_ms"),
             }
         )
     ok = [r["voices"] for r in rows if r["underruns"] == 0]
@@ -134,21 +136,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     device = select_device(args.device)
     voices = [int(v) for v in args.voices.split(",")]
-    models = {}
-    if args.checkpoint:
-        models["checkpoint"] = load_checkpoint(args.checkpoint, device, with_training=False).model
-    else:
-        for name in args.sizes.split(","):
-            torch.manual_seed(0)
-            models[name] = SING(SINGConfig(n_instruments=16, **SIZES[name])).to(device).eval()
-    result = {
-        "device": describe(device),
-        "machine": platform.processor() or platform.machine(),
-        "torch": torch.__version__,
-        "hop_budget_ms": 256 / 16000 * 1e3,
-        "models": {},
-    }
-    for name, model in models.items():
+    result = {**machine_info(device), **anchor("hop_budget_ms"), "models": {}}
+    for name, model in build_models(device, args.sizes.split(","), args.checkpoint):
+        model.eval()
         entry = {"config": model.config.to_dict(), "parameters": model.num_parameters()}
         for dname in args.dtypes.split(","):
             t0 = time.perf_counter()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import torch
@@ -51,3 +52,20 @@ def gpu_fails_once(monkeypatch):
         return failures
 
     return arm
+
+
+@pytest.fixture
+def jack_dummy():
+    """A private JACK server on the dummy driver (48 kHz, 256-frame periods): ``bench.jack_dummy.JackServer``."""
+    if shutil.which("jackd") is None:
+        pytest.skip("jackd is not installed (apt install jackd2)")
+    from bench.jack_dummy import jack_dummy_server
+
+    with jack_dummy_server(sample_rate=48000, period=256) as server:
+        yield server
+
+
+@pytest.fixture
+def jack_server(jack_dummy):
+    """The dummy JACK server's PortAudio output device (dict with ``index``, ``name``, ``hostapi``)."""
+    return jack_dummy.device

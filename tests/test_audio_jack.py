@@ -1,10 +1,10 @@
-"""Integration: a real paced stream through the JACK dummy driver, notes via a JACK MIDI port."""
+"""Integration: a real paced stream through the JACK dummy driver, notes via a JACK MIDI port.
+
+The ``jack_server`` fixture (a private dummy-driver server) is in ``conftest.py``.
+"""
 
 from __future__ import annotations
 
-import os
-import shutil
-import subprocess
 import time
 
 import mido
@@ -13,43 +13,11 @@ import pytest
 
 from synth_core.dsp import estimate_f0
 from synth_core.engine import Engine, EngineConfig, SineSource
-from synth_core.engine.audio_output import AudioOutput, list_output_devices, rescan_audio_devices
-from synth_core.engine.midi_input import MidiInput, forget_midi_clients, list_midi_ports
+from synth_core.engine.audio_output import AudioOutput
+from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
 pytestmark = pytest.mark.jack
 JACK_MIDI = "mido.backends.rtmidi/UNIX_JACK"
-
-
-@pytest.fixture
-def jack_server(monkeypatch):
-    if shutil.which("jackd") is None:
-        pytest.skip("jackd is not installed (apt install jackd2)")
-    name = f"neurosynth-test-{os.getpid()}"
-    monkeypatch.setenv("JACK_DEFAULT_SERVER", name)
-    monkeypatch.setenv("JACK_NO_AUDIO_RESERVATION", "1")
-    proc = subprocess.Popen(
-        ["jackd", "-n", name, "--no-realtime", "-d", "dummy", "-r", "48000", "-p", "256"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        device = None
-        deadline = time.monotonic() + 10
-        while device is None and time.monotonic() < deadline:
-            time.sleep(0.3)
-            assert proc.poll() is None, "jackd exited"
-            rescan_audio_devices()
-            device = next((d for d in list_output_devices() if d["hostapi"].startswith("JACK")), None)
-        assert device is not None, "JACK did not show up in PortAudio"
-        yield device
-    finally:
-        import sounddevice as sd
-
-        forget_midi_clients()
-        sd._terminate()  # leave JACK before the server goes (PortAudio aborts otherwise)
-        proc.terminate()
-        proc.wait(timeout=10)
-        sd._initialize()
 
 
 def test_jack_stream_plays_midi_notes(jack_server, tmp_path):

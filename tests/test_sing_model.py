@@ -76,6 +76,15 @@ def test_spectral_loss_properties():
     assert spectral_l1(x, torch.zeros_like(x)).item() > 1.0
 
 
+def test_spectral_loss_takes_bf16_output():
+    """Under bf16 autocast the decoder's output is bf16; the loss runs its FFTs in fp32."""
+    torch.manual_seed(0)
+    x, y = torch.randn(2, 4096).bfloat16(), torch.randn(2, 4096)
+    loss = spectral_l1(x, y)
+    assert loss.dtype == torch.float32
+    assert loss.item() == pytest.approx(spectral_l1(x.float(), y).item(), rel=1e-6)
+
+
 def test_add_instruments_keeps_table(tiny_model):
     before = tiny_model.instrument_table.detach().clone()
     tiny_model.add_instruments(2)

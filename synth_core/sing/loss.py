@@ -7,7 +7,12 @@ from torch import nn
 
 
 def log_power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
-    """log(1 + |X|^2) with a Hann window and no centering: [B, n_fft // 2 + 1, frames]."""
+    """log(1 + |X|^2) with a Hann window and no centering: [B, n_fft // 2 + 1, frames].
+
+    Half-precision input (bf16 autocast) is computed in fp32: the FFTs do not take bf16.
+    """
+    if wav.dtype in (torch.float16, torch.bfloat16):
+        wav = wav.float()
     window = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
     spec = torch.stft(wav, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
     return torch.log1p(spec.real.square() + spec.imag.square())

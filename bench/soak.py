@@ -1,0 +1,224 @@
+"""Soak: the real engine playing a SING voice through JACK (dummy driver) for a long time; prints JSON.
+
+The app's default settings, nothing tuned for the test: 48 kHz output, 256-frame blocks (5.3 ms),
+``EngineConfig`` defaults (16 voices, the worker renders 0.25 s ahead of playback, note cache on),
+fp32 model, default small size (LSTM 3 x 512, decoder 1024) with random weights (speed does not
+depend on them). ``--voices`` notes are held at a time; every ``--period`` seconds they are released
+and the next chord starts (the released voices are stolen, so up to twice as many slots run for a
+moment). Reports engine underruns, device underflows, jackd xruns, the render worker's step time per
+hop (budget 16 ms), its load, the process CPU use, silent stretches and stuck voices at the end.
+
+    PYTHONPATH=. python bench/soak.py                # 600 s, 16 voices
+    PYTHONPATH=. python bench/soak.py --seconds 60 --voices 24 --checkpoint assets/sing_default.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from bench.common import anchor, machine_info
+from synth_core.device import select_device
+from synth_core.engine import Engine, EngineConfig
+from synth_core.engine.audio_output import AudioOutput
+from synth_core.engine.sources import SingSource
+from synth_core.sing import SING, SINGConfig, load_checkpoint
+
+SMALL = SINGConfig(n_instruments=16, lstm_hidden=512, decoder_channels=1024)
+
+
+class TimedSource:
+    """Wraps a voice source and records the duration and width of every ``step`` (worker thread)."""
+
+    def __init__(self, source):
+        self._source = source
+        self.step_s: list[float] = []
+        self.step_slots: list[int] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._source, name)
+
+    def step(self, slots):
+        t0 = time.perf_counter()
+        out = self._source.step(slots)
+        self.step_s.append(time.perf_counter() - t0)
+        self.step_slots.append(len(slots))
+        return out
+
+
+class TimedRender:
+    """Replaces ``engine.render`` on one engine to time every audio callback (preallocated, no locks)."""
+
+    def __init__(self, engine: Engine, max_calls: int):
+        self._render = engine.render
+        self.times = np.zeros(max_calls)
+        self.n = 0
+        engine.render = self  # instance attribute: AudioOutput's callback calls this
+
+    def __call__(self, frames: int, out: np.ndarray | None = None) -> np.ndarray:
+        t0 = time.perf_counter()
+        result = self._render(frames, out)
+        if self.n < len(self.times):
+            self.times[self.n] = time.perf_counter() - t0
+            self.n += 1
+        return result
+
+    def stats_ms(self, block_s: float) -> dict:
+        t = self.times[: self.n] * 1e3
+        if not len(t):
+            return {"calls": 0}
+        return {"calls": self.n, "mean": float(t.mean()), "max": float(t.max()), "block_ms": block_s * 1e3}
+
+
+def chord(k: int, voices: int) -> list[int]:
+    """The ``k``-th chord: ``voices`` distinct pitches, cycling through 4 voicings (so some repeat and hit
+    the note cache, as when a player repeats a pattern)."""
+    span = 3 * voices
+    return [36 + (3 * i + 5 * (k % 4)) % span for i in range(voices)]
+
+
+def random_small_source(device: str = "auto", seed: int = 0) -> SingSource:
+    """A default-small-size SING with random weights, fp32, on the chosen device."""
+    torch.manual_seed(seed)
+    return SingSource(SING(SINGConfig(**vars(SMALL))).to(select_device(device)))
+
+
+def run_soak(
+    source,
+    audio_device: int | str | None,
+    seconds: float,
+    voices: int = 16,
+    period_s: float = 2.0,
+    config: EngineConfig | None = None,
+    jack=None,
+) -> dict:
+    """Play ``voices``-note chords for ``seconds`` on ``audio_device``; returns the measurements.
+
+    ``jack``: a ``bench.jack_dummy.JackServer`` to read xruns from (optional).
+    """
+    cfg = config or EngineConfig(sample_rate=48000, block_size=256)
+    if voices > cfg.max_voices:
+        raise ValueError(f"{voices} voices need max_voices >= {voices} (have {cfg.max_voices})")
+    timed = TimedSource(source)
+    engine = Engine(timed, cfg)
+    audio = AudioOutput(engine, device=audio_device, sample_rate=cfg.sample_rate, block_size=cfg.block_size)
+    callbacks = TimedRender(engine, int((seconds + 5) * cfg.sample_rate / cfg.block_size * 2) + 1000)
+    xruns0 = jack.xruns() if jack is not None else None
+    poll_rms: list[float] = []
+    notes: list[int] = []
+    loads: list[float] = []
+    max_active = 0
+    load0 = os.getloadavg()[0]
+    engine.start()
+    cpu0, t_start = os.times(), time.perf_counter()
+    try:
+        audio.start()
+        k, t_next_chord, t_next_poll = 0, t_start, t_start + 0.5
+        end = t_start + seconds
+        while (now := time.perf_counter()) < end:
+            if now >= t_next_chord:
+                for n in notes:
+                    engine.note_off(n)
+                notes = chord(k, voices)
+                for n in notes:
+                    engine.note_on(n, 100 - 10 * (k % 3))
+                k += 1
+                t_next_chord += period_s
+            if now >= t_next_poll:  # the last 100 ms of output: is it sounding (not just a DC offset)?
+                x = engine.scope(cfg.sample_rate // 10).astype(np.float64)
+                poll_rms.append(float(np.sqrt(np.mean((x - x.mean()) ** 2))))
+                st = engine.stats()
+                loads.append(st.render_load)
+                max_active = max(max_active, st.active_voices)
+                t_next_poll += 0.25
+            time.sleep(max(0.0, min(t_next_chord, t_next_poll, end) - time.perf_counter()))
+        played_s = time.perf_counter() - t_start
+        cpu1 = os.times()
+        for n in notes:
+            engine.note_off(n)
+        time.sleep(cfg.release_s + 0.5)
+        st = engine.stats()
+        tail = engine.scope(cfg.sample_rate // 5)
+    finally:
+        audio.stop()
+        engine.stop()
+    steps = np.asarray(timed.step_s) * 1e3
+    widths = np.asarray(timed.step_slots)
+    cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
+    rms = np.asarray(poll_rms)
+    return {
+        "seconds": played_s,
+        "load_average_1m": {"start": round(load0, 2), "end": round(os.getloadavg()[0], 2)},
+        "voices": voices,
+        "chord_period_s": period_s,
+        "chords_played": k,
+        "engine": {
+            "sample_rate": cfg.sample_rate,
+            "block_size": cfg.block_size,
+            "max_voices": cfg.max_voices,
+            "render_ahead_s": cfg.render_ahead_s,
+            "output_latency_s": audio.latency_s,
+        },
+        "underruns": st.underruns,
+        "output_underflows": st.output_underflows,
+        "jack_xruns": None if jack is None else jack.xruns() - xruns0,
+        "voices_stolen": st.voices_stolen,
+        "cache_hits": st.cache_hits,
+        "cache_misses": st.cache_misses,
+        "max_active_voices": max_active,
+        "hops_stepped": len(steps),
+        "worker_step_ms": {
+            "mean": float(steps.mean()) if len(steps) else 0.0,
+            "p99": float(np.percentile(steps, 99)) if len(steps) else 0.0,
+            "max": float(steps.max()) if len(steps) else 0.0,
+            "mean_slots_per_step": float(widths.mean()) if len(widths) else 0.0,
+            **anchor("hop_budget_ms"),
+        },
+        "slot_hops": int(widths.sum()),
+        "audio_callback_ms": callbacks.stats_ms(cfg.block_size / cfg.sample_rate),
+        "worker_load": {"mean": float(np.mean(loads)) if loads else 0.0, "max": max(loads, default=0.0)},
+        "process_cpu_percent_of_one_core": 100.0 * cpu_s / played_s,
+        "last_note_latency_ms": st.note_latency_s * 1e3,
+        **anchor("note_on_target_ms"),
+        "output_ac_rms": {"polls": len(rms), "min": float(rms.min()) if len(rms) else 0.0, "mean": float(rms.mean())},
+        "silent_polls": int(np.sum(rms < 1e-3)),
+        "active_voices_at_end": st.active_voices,
+        "tail_peak_after_release": float(np.max(np.abs(tail))),
+        "audio_error": None if audio.error is None else repr(audio.error),
+        "worker_error": None if engine.worker_error is None else repr(engine.worker_error),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=600.0)
+    p.add_argument("--voices", type=int, default=16, help="notes held at a time (max_voices grows to fit)")
+    p.add_argument("--period", type=float, default=2.0, help="seconds between chord changes")
+    p.add_argument("--checkpoint", help="play this checkpoint instead of a random-weight small model")
+    p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    args = p.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    from bench.jack_dummy import jack_dummy_server
+
+    device = select_device(args.device)
+    if args.checkpoint:
+        ckpt = load_checkpoint(args.checkpoint, device, with_training=False)
+        source = SingSource(ckpt.model, ckpt.instruments)
+    else:
+        source = random_small_source(args.device)
+    config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices))
+    with jack_dummy_server(sample_rate=48000, period=256) as jack:
+        result = run_soak(source, jack.device["index"], args.seconds, args.voices, args.period, config, jack)
+    print(json.dumps({**machine_info(device), "model": source.config.to_dict(), **result}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
