@@ -83,10 +83,10 @@ def chord(k: int, voices: int) -> list[int]:
     return [36 + (3 * i + 5 * (k % 4)) % span for i in range(voices)]
 
 
-def random_small_source(device: str = "auto", seed: int = 0) -> SingSource:
-    """A default-small-size SING with random weights, fp32, on the chosen device."""
+def random_small_source(device: str = "auto", seed: int = 0, dtype: torch.dtype = torch.float32) -> SingSource:
+    """A default-small-size SING with random weights on the chosen device (fp32 as the app loads it)."""
     torch.manual_seed(seed)
-    return SingSource(SING(SINGConfig(**vars(SMALL))).to(select_device(device)))
+    return SingSource(SING(SINGConfig(**vars(SMALL))).to(select_device(device)), dtype=dtype)
 
 
 def run_soak(
