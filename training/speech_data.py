@@ -228,3 +228,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def load_split(folder: str | Path, split: str, max_items: int | None = None, seed: int = 0) -> list[np.ndarray]:
+    """The audio (float32, 16 kHz mono) of one split of a corpus folder, in manifest order."""
+    folder = Path(folder)
+    if split not in SPLITS:
+        raise ValueError(f"unknown split {split!r} (expected one of {SPLITS})")
+    entries = [e for e in read_manifest(folder, seed) if e.split == split]
+    if not entries:
+        raise ValueError(f"{folder}: no {split} files")
+    return [read_audio(folder / e.file) for e in entries[:max_items]]
