@@ -109,10 +109,60 @@ def sing_entries(args: argparse.Namespace, device: torch.device) -> list[dict]:
     return entries
 
 
+def wavernn_entries(args: argparse.Namespace, device: torch.device) -> list[dict]:
+    """WaveRNN teacher-forced training throughput (wavernn-train's step: NLL, Adam, masks re-applied)."""
+    from synth_core.wavernn import WaveRNN, WaveRNNConfig
+
+    entries = []
+    frames = args.seq_frames
+    for hidden in (int(h) for h in args.wavernn_hidden.split(",")):
+        torch.manual_seed(0)
+        model = WaveRNN(WaveRNNConfig(hidden=hidden, head_hidden=hidden // 2)).to(device).train()
+        c = model.config
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        feats = torch.randn(args.batch, frames, c.n_features, device=device)
+        audio = torch.rand(args.batch, frames * c.hop, device=device) * 1.8 - 0.9
+
+        def step(model=model, optimizer=optimizer, feats=feats, audio=audio) -> torch.Tensor:
+            loss, _ = model.loss(feats, audio)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            model.apply_masks()
+            return loss.detach()
+
+        for _ in range(args.warmup):
+            step()
+        sync(device)
+        t0 = time.perf_counter()
+        for _ in range(max(1, args.steps)):
+            loss = step()
+        sync(device)
+        dt = (time.perf_counter() - t0) / max(1, args.steps)
+        samples_s = args.batch * frames * c.hop / dt
+        entries.append(
+            {
+                "model": "wavernn",
+                "hidden": hidden,
+                "parameters": sum(p.numel() for p in model.parameters()),
+                "dtype": "fp32",
+                "batch": args.batch,
+                "seq_frames": frames,
+                "s_per_step": dt,
+                "steps_per_s": 1 / dt,
+                "audio_samples_per_s": samples_s,
+                "audio_s_per_s": samples_s / c.sample_rate,
+                **anchor("real_time"),
+                "final_loss": float(loss),
+            }
+        )
+    return entries
+
+
 #: name -> ``(args, device) -> list of entries`` (each entry a dict with a "model" key).
-#: A WaveRNN training-throughput bench plugs in here as "wavernn".
 THROUGHPUT_BENCHES: dict[str, Callable[[argparse.Namespace, torch.device], list[dict]]] = {
     "sing": sing_entries,
+    "wavernn": wavernn_entries,
 }
 
 
@@ -122,6 +172,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--sizes", default="small,reference", help=f"SING sizes: comma list of {sorted(SIZES)}")
     p.add_argument("--checkpoint", help="SING: time this checkpoint's model instead of random-weight sizes")
     p.add_argument("--batch", type=int, default=16)
+    p.add_argument("--wavernn-hidden", default="256,512", help="WaveRNN: comma list of GRU sizes")
+    p.add_argument("--seq-frames", type=int, default=12, help="WaveRNN: crop length in 10 ms frames")
     p.add_argument("--crop-steps", type=int, default=0, help="SING: decode a window of K hops (sing-train's option)")
     p.add_argument("--dtypes", default=None, help="default: fp32 on the CPU, fp32,bf16 (autocast) on CUDA")
     p.add_argument("--steps", type=int, default=0, help="timed steps (0: 1 on the CPU, 10 on CUDA)")
