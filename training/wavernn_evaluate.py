@@ -23,11 +23,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 import torch
+
+from synth_core.sing.checkpoint import CheckpointError
 from synth_core.wavernn.checkpoint import load_voice
 from synth_core.wavernn.features import extract_features
 from synth_core.wavernn.sampling import make_sampler
-
-from synth_core.sing.checkpoint import CheckpointError
 
 from .speech_data import load_split
 
@@ -153,7 +153,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-resynth", action="store_true")
     p.add_argument("--out", default="runs/voice_eval")
     a = p.parse_args(argv)
-    torch.set_grad_enabled(False)
+    with torch.no_grad():
+        return _evaluate(a)
+
+
+def _evaluate(a: argparse.Namespace) -> int:
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     try:
