@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 import torch.distributed as dist
@@ -47,6 +51,40 @@ def barrier(info: DistInfo) -> None:
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def run_training(
+    prog: str,
+    device_pref: str,
+    out: Path,
+    train: Callable[[torch.device, DistInfo, bool], object],
+    resume: bool,
+) -> None:
+    """Run ``train(device, dist, resume)`` on the chosen device under torchrun or alone.
+
+    Non-main ranks log errors only; each rank takes its own GPU. A GPU failure outside DDP falls back
+    to the CPU, resuming from ``out/checkpoint.pt`` when one was written.
+    """
+    from synth_core.device import is_gpu_failure, select_device
+
+    device = select_device(device_pref)
+    info = init_distributed(device)
+    if not info.is_main:
+        logging.getLogger().setLevel(logging.ERROR)
+    if info.enabled and device.type == "cuda":
+        device = torch.device("cuda", info.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        try:
+            train(device, info, resume)
+        except Exception as exc:
+            if device.type == "cpu" or info.enabled or not is_gpu_failure(exc):
+                raise
+            print(f"{prog}: GPU failed ({str(exc).splitlines()[0]}); continuing on the CPU", file=sys.stderr)
+            torch.cuda.empty_cache()
+            train(torch.device("cpu"), info, (out / "checkpoint.pt").is_file())
+    finally:
+        shutdown(info)
 
 
 class ResumableSampler(DistributedSampler):

@@ -29,12 +29,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader
 from tqdm import tqdm
 
-from synth_core.device import is_gpu_failure, select_device
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from synth_core.sing.loss import spectral_l1
 from synth_core.sing.model import SING, Encoder, SINGConfig
 from training.datasets import InstrumentVocab, NoteDataset, load_nsynth, load_pack
-from training.ddp import DistInfo, ResumableSampler, barrier, init_distributed, shutdown
+from training.ddp import DistInfo, ResumableSampler, barrier, run_training
 from training.sing_steps import (
     STAGES,
     AutoencoderStage,
@@ -531,25 +530,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("sing-train: --crop-steps must be positive")
     if sum(x is not None and x is not False for x in (args.resume or None, args.init, args.start_from)) > 1:
         raise SystemExit("sing-train: --resume, --init and --from exclude each other (pick one)")
-    device = select_device(args.device)
-    dist = init_distributed(device)
-    if not dist.is_main:
-        logging.getLogger().setLevel(logging.ERROR)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
-    try:
-        try:
-            _train(args, device, dist)
-        except Exception as exc:
-            if device.type == "cpu" or dist.enabled or not is_gpu_failure(exc):
-                raise
-            print(f"sing-train: GPU failed ({str(exc).splitlines()[0]}); continuing on the CPU", file=sys.stderr)
-            torch.cuda.empty_cache()
-            args.resume = (args.out / "checkpoint.pt").is_file()
-            _train(args, torch.device("cpu"), dist)
-    finally:
-        shutdown(dist)
+
+    def train(device: torch.device, dist: DistInfo, resume: bool) -> None:
+        args.resume = resume
+        _train(args, device, dist)
+
+    run_training("sing-train", args.device, args.out, train, args.resume)
     return 0
 
 

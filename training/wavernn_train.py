@@ -35,11 +35,10 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from synth_core.device import is_gpu_failure, select_device
 from synth_core.wavernn.checkpoint import CheckpointError, load_voice, save_voice
 from synth_core.wavernn.features import FEATURE_NAMES, extract_features, extract_presets
 from synth_core.wavernn.model import WaveRNN, WaveRNNConfig
-from training.ddp import DistInfo, barrier, init_distributed, shutdown
+from training.ddp import DistInfo, barrier, run_training
 from training.pruning import Pruner
 from training.speech_data import SAMPLE_RATE, read_audio, read_manifest, synthetic_clips
 
@@ -163,10 +162,7 @@ def load_corpus(args: argparse.Namespace, cache: Path, log_fn=log.info) -> dict[
         try:
             with np.load(cache) as z:
                 if str(z["key"]) == key:
-                    return {
-                        s: Split(z[f"{s}_audio"], z[f"{s}_features"], z[f"{s}_files"])
-                        for s in ("train", "valid")
-                    }
+                    return {s: Split(z[f"{s}_audio"], z[f"{s}_features"], z[f"{s}_files"]) for s in ("train", "valid")}
         except (OSError, KeyError, ValueError) as exc:
             log.warning(f"ignoring unreadable feature cache {cache}: {exc}")
     items: dict[str, list] = {"train": [], "valid": []}
@@ -443,25 +439,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.seq_frames < 1 or args.steps < 0 or args.batch_size < 1:
         raise SystemExit("wavernn-train: --seq-frames and --batch-size must be positive, --steps not negative")
     parse_block(args.block)
-    device = select_device(args.device)
-    dist = init_distributed(device)
-    if not dist.is_main:
-        logging.getLogger().setLevel(logging.ERROR)
-    if dist.enabled and device.type == "cuda":
-        device = torch.device("cuda", dist.local_rank)
-        torch.cuda.set_device(device)
-    try:
-        try:
-            _train(args, device, dist)
-        except Exception as exc:
-            if device.type == "cpu" or dist.enabled or not is_gpu_failure(exc):
-                raise
-            print(f"wavernn-train: GPU failed ({str(exc).splitlines()[0]}); continuing on the CPU", file=sys.stderr)
-            torch.cuda.empty_cache()
-            args.resume = (args.out / "checkpoint.pt").is_file()
-            _train(args, torch.device("cpu"), dist)
-    finally:
-        shutdown(dist)
+
+    def train(device: torch.device, dist: DistInfo, resume: bool) -> None:
+        args.resume = resume
+        _train(args, device, dist)
+
+    run_training("wavernn-train", args.device, args.out, train, args.resume)
     return 0
 
 
