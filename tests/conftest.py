@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 
+import numpy as np
 import pytest
 import torch
 
@@ -69,3 +71,21 @@ def jack_dummy():
 def jack_server(jack_dummy):
     """The dummy JACK server's PortAudio output device (dict with ``index``, ``name``, ``hostapi``)."""
     return jack_dummy.device
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny batched ops gain nothing from threads, and on a busy machine thread hand-offs cost milliseconds."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def pull(engine, seconds: float, block: int = 256) -> np.ndarray:
+    """Call render() like an audio callback, at roughly real-time pace (the worker renders ahead)."""
+    out = []
+    for _ in range(int(seconds * engine.sample_rate / block)):
+        out.append(engine.render(block).copy())
+        time.sleep(0.5 * block / engine.sample_rate)
+    return np.concatenate(out)

@@ -17,6 +17,7 @@ from sing_app.presets import Preset, PresetError, load_preset, save_preset
 from sing_app.widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from synth_core.dsp import estimate_f0, midi_to_hz
 from synth_core.engine import SineSource
+from tests.conftest import pull
 
 SR = 48000
 
@@ -42,15 +43,6 @@ def window(qtbot):
     win = make_window(qtbot)
     yield win
     win.shutdown()
-
-
-def pull(engine, seconds: float, block: int = 256) -> np.ndarray:
-    """Call render() like an audio callback would, at roughly real-time pace."""
-    out = []
-    for _ in range(int(seconds * engine.sample_rate / block)):
-        out.append(engine.render(block).copy())
-        time.sleep(0.5 * block / engine.sample_rate)
-    return np.concatenate(out)
 
 
 def key_pos(piano, note: int) -> QPoint:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 import mido
 import numpy as np
 import pytest
@@ -15,6 +13,7 @@ from sing_app.widgets.settings_dialog import AudioMidiSettings
 from synth_core.dsp import estimate_f0, midi_to_hz
 from synth_core.engine import SineSource
 from synth_core.engine.sine_voice import SineVoiceSource
+from tests.conftest import pull
 
 SR = 48000
 
@@ -35,15 +34,6 @@ class FakeAudio:
 
     def stop(self):
         self.stopped = True
-
-
-def pull(engine, seconds: float, block: int = 256) -> np.ndarray:
-    """Call render() like an audio callback, at roughly real-time pace (the worker renders ahead)."""
-    out = []
-    for _ in range(int(seconds * engine.sample_rate / block)):
-        out.append(engine.render(block).copy())
-        time.sleep(0.5 * block / engine.sample_rate)
-    return np.concatenate(out)
 
 
 def held(engine) -> int:

@@ -16,13 +16,7 @@ NumbaSparseSampler = numba_kernel.NumbaSparseSampler
 HOP = 10
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batched ops gain nothing from threads, and on a busy machine thread hand-offs cost milliseconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(block=(4, 4), sparsity=0.5, scale=3.0, seed=0) -> WaveRNN:

@@ -12,13 +12,7 @@ from synth_core.wavernn.subscale import SubscaleWaveRNN, context_mask, fold, gen
 S = 16
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny batched ops gain nothing from threads, and on a busy machine thread hand-offs cost milliseconds."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny(seed=0, **kw) -> SubscaleWaveRNN:
