@@ -54,7 +54,9 @@ def features(batch: int, frames: int) -> np.ndarray:
 
 
 def rate(sampler, batch: int, frames: int, repeats: int, sync=None) -> float:
-    """Best-of-`repeats` samples/s per stream for `frames` frames of `batch` streams in one call."""
+    """Best-of-`repeats` samples/s per stream for `frames` frames of `batch` streams in one call.
+
+    `sampler` is anything with `generate(features, seed=)` and `config.hop`: a sampler or a SubscaleWaveRNN."""
     feats = features(batch, frames)
     sampler.generate(feats[:, :2], seed=0)  # compile / warm up / capture
     best = float("inf")
@@ -67,19 +69,6 @@ def rate(sampler, batch: int, frames: int, repeats: int, sync=None) -> float:
             sync()
         best = min(best, time.perf_counter() - t0)
     return frames * sampler.config.hop / best
-
-
-def subscale_rate(model: SubscaleWaveRNN, frames: int, repeats: int, sync=None) -> float:
-    feats = features(1, frames)
-    model.generate(feats[:, :2], seed=0)
-    best = float("inf")
-    for r in range(repeats):
-        t0 = time.perf_counter()
-        model.generate(feats, seed=r)
-        if sync:
-            sync()
-        best = min(best, time.perf_counter() - t0)
-    return frames * model.config.hop / best
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -122,7 +111,7 @@ def main(argv: list[str] | None = None) -> None:
                 }
             )
         sub = pruned(hidden, (4, 4), 0.0, SubscaleWaveRNN)
-        sps = subscale_rate(sub, 10 if args.quick else 20, 1 if args.quick else 2)
+        sps = rate(sub, 1, 10 if args.quick else 20, 1 if args.quick else 2)
         rows.append(
             {
                 "sampler": "subscale torch cpu (dense, B=16)",
@@ -158,7 +147,7 @@ def main(argv: list[str] | None = None) -> None:
                     }
                 )
             sub = pruned(hidden, (4, 4), 0.0, SubscaleWaveRNN).cuda()
-            sps = subscale_rate(sub, 50, args.repeats, sync)
+            sps = rate(sub, 1, 50, args.repeats, sync)
             rows.append(
                 {
                     "sampler": "subscale torch cuda (dense, B=16, eager)",
