@@ -134,16 +134,35 @@ def write_json_sidecar(path: str | os.PathLike, ckpt: Checkpoint) -> None:
     Path(path).write_text(json.dumps(data, indent=1))
 
 
-def _load_state(module: torch.nn.Module, state: Any, what: str, path: Path) -> None:
+def read_payload(path: Path, fmt: str, version: int, kind: str) -> dict[str, Any]:
+    """The payload dict of a NeuroSynth checkpoint file tagged ``fmt``; :class:`CheckpointError` for a
+    missing, corrupt, foreign (``kind`` names what was expected) or too new file."""
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint file")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for truncated/corrupt files
+        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated?): {exc}") from exc
+    if not isinstance(payload, dict) or payload.get("format") != fmt:
+        raise CheckpointError(f"{path}: not a NeuroSynth {kind} checkpoint (format tag missing)")
+    if not isinstance(payload.get("version", 0), int):
+        raise CheckpointError(f"{path}: invalid checkpoint version {payload['version']!r}")
+    if payload.get("version", 0) > version:
+        raise CheckpointError(f"{path}: checkpoint version {payload['version']} is newer than supported ({version})")
+    return payload
+
+
+def load_state_checked(module: torch.nn.Module, state: Any, what: str, path: Path) -> None:
+    """Load ``state`` into ``module`` as fp32, naming missing, unexpected and mis-shaped weights."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: the {what} weights are missing or not a state dict")
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
     wrong = [
-        f"{k}: file {tuple(state[k].shape)} vs config {tuple(own[k].shape)}"
+        f"{k}: file {tuple(getattr(state[k], 'shape', ()))} vs config {tuple(own[k].shape)}"
         for k in own
-        if k in state and tuple(state[k].shape) != tuple(own[k].shape)
+        if k in state and (not isinstance(state[k], torch.Tensor) or tuple(state[k].shape) != tuple(own[k].shape))
     ]
     if missing or unexpected or wrong:
         parts = []
@@ -162,18 +181,7 @@ def load_checkpoint(
 ) -> Checkpoint:
     """Load a checkpoint (weights in fp32 on ``device``), raising :class:`CheckpointError`."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated/corrupt files
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated?): {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a NeuroSynth SING checkpoint (format tag missing)")
-    if not isinstance(payload.get("version", 0), int):
-        raise CheckpointError(f"{path}: invalid checkpoint version {payload['version']!r}")
-    if payload.get("version", 0) > VERSION:
-        raise CheckpointError(f"{path}: checkpoint version {payload['version']} is newer than supported ({VERSION})")
+    payload = read_payload(path, FORMAT, VERSION, "SING")
     try:
         config = SINGConfig.from_dict(payload["config"])
     except (KeyError, TypeError, ValueError) as exc:
@@ -189,9 +197,9 @@ def load_checkpoint(
         encoder = Encoder(config) if payload.get("encoder") is not None else None
     except (TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: invalid config: {exc}") from exc
-    _load_state(model, payload.get("model"), "model", path)
+    load_state_checked(model, payload.get("model"), "model", path)
     if encoder is not None:
-        _load_state(encoder, payload["encoder"], "encoder", path)
+        load_state_checked(encoder, payload["encoder"], "encoder", path)
         encoder.to(device)
     return Checkpoint(
         model=model.to(device).eval(),

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from synth_core.sing.checkpoint import CheckpointError, atomic_torch_save
+from synth_core.sing.checkpoint import CheckpointError, atomic_torch_save, load_state_checked, read_payload
 
 from .features import VoicePreset
 from .model import WaveRNN, WaveRNNConfig
@@ -66,35 +66,13 @@ def load_voice(
 ) -> VoiceCheckpoint:
     """Load a voice (fp32 weights on ``device``), raising :class:`CheckpointError` for bad files."""
     path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such voice checkpoint")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # truncated or corrupt files raise many types
-        raise CheckpointError(f"{path}: not a readable checkpoint (corrupt or truncated?): {exc}") from exc
-    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: not a NeuroSynth WaveRNN voice (format tag missing)")
-    version = payload.get("version", 0)
-    if not isinstance(version, int) or version > VERSION:
-        raise CheckpointError(f"{path}: unsupported voice checkpoint version {version!r} (this code reads {VERSION})")
+    payload = read_payload(path, FORMAT, VERSION, "WaveRNN voice")
     try:
         config = WaveRNNConfig.from_dict(payload["config"])
         model = WaveRNN(config)
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: invalid config: {exc}") from exc
-    state = payload.get("model")
-    if not isinstance(state, dict):
-        raise CheckpointError(f"{path}: the model weights are missing")
-    own = model.state_dict()
-    problems = sorted(set(own) ^ set(state))
-    problems += [
-        f"{k} {tuple(state[k].shape)} vs {tuple(own[k].shape)}"
-        for k in own
-        if k in state and (not isinstance(state[k], torch.Tensor) or state[k].shape != own[k].shape)
-    ]
-    if problems:
-        raise CheckpointError(f"{path}: weights do not match the saved config: {problems[:5]}")
-    model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+    load_state_checked(model, payload.get("model"), "model", path)
     model.apply_masks()
     try:
         presets = [VoicePreset.from_dict(p) for p in payload.get("presets") or []]
