@@ -11,6 +11,7 @@ from synth_core.wavernn.features import (
     extract_presets,
     feature_to_db,
     feature_to_midi,
+    fundamental_phase,
 )
 from training.speech_data import formant_envelope, synthetic_tone
 
@@ -67,3 +68,17 @@ def test_control_frames_and_presets():
     assert [p.name for p in presets] == ["dark 1", "mid 1", "bright 1"]
     assert all(np.array_equal(p.envelope, q.envelope) for p, q in zip(presets, again, strict=True))
     assert presets[0].envelope.shape == (20,) and 50 < presets[0].midi < 60
+
+
+def test_fundamental_phase_locks_to_the_recorded_cycles():
+    """The training clock is aligned to the fundamental of the audio, whatever its start phase."""
+    rng = np.random.default_rng(0)
+    t = np.arange(SR) / SR
+    f0 = 200 * (1 + 0.05 * np.sin(2 * np.pi * 3 * t))  # vibrato
+    true = np.cumsum(2 * np.pi * f0 / SR) + 1.3
+    audio = 0.3 * np.cos(true) + 0.15 * np.cos(2 * true + 0.5) + 0.1 * np.cos(3 * true + 1)
+    audio += 0.002 * rng.normal(size=SR)
+    phase = fundamental_phase(audio, extract_features(audio, SR), 160, SR)
+    assert phase.shape == (SR,) and phase.dtype == np.float32
+    err = np.angle(np.exp(1j * (phase - true)))[800:-800]
+    assert np.median(np.abs(err)) < 0.05

@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 
 from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation, join_coarse_fine, split_coarse_fine
+from synth_core.wavernn.model import frame_f0_hz
 
 
 def tiny(**kw) -> WaveRNN:
@@ -102,3 +103,19 @@ def test_excitation_runs_at_the_frame_pitch_and_continues_across_calls():
     assert torch.allclose(torch.cat([a, b], 1), exc, atol=1e-5)
     feats[..., 1] = 0.0  # unvoiced: no excitation
     assert excitation(feats, 160, 16000)[0].abs().max() == 0
+
+
+def test_aligned_phase_drives_the_same_excitation_as_the_free_clock():
+    from synth_core.wavernn.model import phase_excitation
+
+    feats = torch.zeros(2, 6, 23)
+    feats[..., 0] = torch.linspace(-0.2, 0.3, 6)
+    feats[..., 1] = torch.tensor([1.0, 1.0, 0.5, 0.0, 1.0, 1.0])
+    free, _ = excitation(feats, 160, 16000)
+    # the free clock's own phase, given explicitly, gives the same excitation and the same loss
+    inc = (2 * torch.pi / 16000) * frame_f0_hz(feats.double()).repeat_interleave(160, 1)
+    phase = torch.cumsum(inc, 1) - inc
+    assert torch.allclose(phase_excitation(feats, phase, 160), free, atol=1e-5)
+    m = WaveRNN(WaveRNNConfig(hidden=16, head_hidden=8, cond_channels=8))
+    audio = torch.rand(2, 960) * 0.2 - 0.1
+    assert torch.allclose(m.loss(feats, audio)[0], m.loss(feats, audio, phase=phase)[0], atol=1e-5)

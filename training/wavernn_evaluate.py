@@ -26,7 +26,7 @@ import torch
 
 from synth_core.sing.checkpoint import CheckpointError
 from synth_core.wavernn.checkpoint import load_voice
-from synth_core.wavernn.features import extract_features
+from synth_core.wavernn.features import extract_features, fundamental_phase
 from synth_core.wavernn.sampling import make_sampler
 
 from .speech_data import load_split
@@ -41,20 +41,27 @@ def count_weights(model: torch.nn.Module) -> dict[str, int]:
 
 
 @torch.no_grad()
-def heldout_nll(model, utterances: list[np.ndarray], chunk_frames: int = 200) -> float:
-    """Mean teacher-forced NLL (nats/sample, coarse + fine) over whole utterances, state carried across chunks."""
+def heldout_nll(model, utterances: list[np.ndarray], chunk_frames: int = 200, aligned_clock: bool = True) -> float:
+    """Mean teacher-forced NLL (nats/sample, coarse + fine) over whole utterances, state carried across chunks.
+
+    Like the features, the pitch clock is analysed from the held-out audio (``fundamental_phase``, as in
+    training) unless ``aligned_clock`` is False."""
     hop = model.config.hop
     total, count = 0.0, 0
     for audio in utterances:
         n = len(audio) // hop
         if n == 0:
             continue
-        feats = torch.from_numpy(extract_features(audio[: n * hop], model.config.sample_rate, hop))[None]
+        sr = model.config.sample_rate
+        frames = extract_features(audio[: n * hop], sr, hop)
+        phase = torch.from_numpy(fundamental_phase(audio[: n * hop], frames, hop, sr))[None]
+        feats = torch.from_numpy(frames)[None]
         wav = torch.from_numpy(audio[: n * hop].astype(np.float32))[None]
         h = None
         for f0 in range(0, n, chunk_frames):
             f1 = min(n, f0 + chunk_frames)
-            nll, h = model.loss(feats[:, f0:f1], wav[:, f0 * hop : f1 * hop], h)
+            ph = phase[:, f0 * hop : f1 * hop] if aligned_clock else None
+            nll, h = model.loss(feats[:, f0:f1], wav[:, f0 * hop : f1 * hop], h, ph)
             samples = (f1 - f0) * hop
             total += float(nll) * samples
             count += samples

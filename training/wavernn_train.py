@@ -36,7 +36,7 @@ from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
 from synth_core.wavernn.checkpoint import CheckpointError, load_voice, save_voice
-from synth_core.wavernn.features import FEATURE_NAMES, extract_features, extract_presets
+from synth_core.wavernn.features import FEATURE_NAMES, extract_features, extract_presets, fundamental_phase
 from synth_core.wavernn.model import WaveRNN, WaveRNNConfig
 from training.ddp import DistInfo, barrier, run_training
 from training.pruning import Pruner
@@ -44,7 +44,7 @@ from training.speech_data import SAMPLE_RATE, read_audio, read_manifest, synthet
 
 log = logging.getLogger("wavernn_train")
 HOP = 160
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2  # 2: per-sample fundamental phase
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -57,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cond-channels", type=int, default=128)
     p.add_argument("--head-hidden", type=int, default=256)
     p.add_argument("--no-excitation", action="store_true", help="do not feed the f0 phase at sample rate")
+    p.add_argument(
+        "--free-clock", action="store_true", help="train on the free-running pitch clock, not one aligned to the audio"
+    )
     p.add_argument("--sparsity", type=float, default=0.95, help="final fraction of pruned weights (0: dense)")
     p.add_argument("--block", default="4x4", help="pruning block ROWSxCOLS: 4x4 or 16x1")
     p.add_argument("--prune-start", type=int, default=None, help="step where pruning starts (default steps/10)")
@@ -102,12 +105,13 @@ class Split:
     audio: np.ndarray  # float32 [frames * HOP]
     features: np.ndarray  # float32 [frames, 23]
     files: np.ndarray  # int64 [n_files, 2]
+    phase: np.ndarray  # float32 [frames * HOP], the fundamental's phase (features.fundamental_phase)
 
     def per_file_features(self) -> list[np.ndarray]:
         return [self.features[s : s + n] for s, n in self.files]
 
-    def crops(self, n: int, frames: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` random crops of ``frames`` frames from files long enough: (features [n,frames,23], audio)."""
+    def crops(self, n: int, frames: int, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """``n`` random crops of ``frames`` frames from files long enough: (features [n,frames,23], audio, phase)."""
         ok = self.files[self.files[:, 1] >= frames]
         if len(ok) == 0:
             raise ValueError(f"no file has {frames} frames")
@@ -116,27 +120,34 @@ class Split:
         start = ok[pick, 0] + (rng.random(n) * (ok[pick, 1] - frames + 1)).astype(np.int64)
         fidx = start[:, None] + np.arange(frames)[None]
         aidx = start[:, None] * HOP + np.arange(frames * HOP)[None]
-        return torch.from_numpy(self.features[fidx]), torch.from_numpy(self.audio[aidx])
+        return (
+            torch.from_numpy(self.features[fidx]),
+            torch.from_numpy(self.audio[aidx]),
+            torch.from_numpy(self.phase[aidx]),
+        )
 
 
-def _pack(items: list[tuple[np.ndarray, np.ndarray]]) -> Split:
+def _pack(items: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Split:
     files, start = [], 0
-    for _, f in items:
+    for _, f, _ in items:
         files.append((start, len(f)))
         start += len(f)
     if not items:
-        return Split(np.zeros(0, np.float32), np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros((0, 2), np.int64))
+        empty = np.zeros(0, np.float32)
+        return Split(empty, np.zeros((0, len(FEATURE_NAMES)), np.float32), np.zeros((0, 2), np.int64), empty)
     return Split(
-        np.concatenate([a for a, _ in items]).astype(np.float32),
-        np.concatenate([f for _, f in items]).astype(np.float32),
+        np.concatenate([a for a, _, _ in items]).astype(np.float32),
+        np.concatenate([f for _, f, _ in items]).astype(np.float32),
         np.asarray(files, dtype=np.int64).reshape(-1, 2),
+        np.concatenate([p for _, _, p in items]).astype(np.float32),
     )
 
 
-def _clip(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _clip(audio: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n = len(audio) // HOP
     audio = np.clip(audio[: n * HOP], -1.0, 32767 / 32768).astype(np.float32)
-    return audio, extract_features(audio, SAMPLE_RATE, HOP)
+    features = extract_features(audio, SAMPLE_RATE, HOP)
+    return audio, features, fundamental_phase(audio, features, HOP, SAMPLE_RATE)
 
 
 def load_corpus(args: argparse.Namespace, cache: Path, log_fn=log.info) -> dict[str, Split]:
@@ -162,7 +173,10 @@ def load_corpus(args: argparse.Namespace, cache: Path, log_fn=log.info) -> dict[
         try:
             with np.load(cache) as z:
                 if str(z["key"]) == key:
-                    return {s: Split(z[f"{s}_audio"], z[f"{s}_features"], z[f"{s}_files"]) for s in ("train", "valid")}
+                    return {
+                        s: Split(z[f"{s}_audio"], z[f"{s}_features"], z[f"{s}_files"], z[f"{s}_phase"])
+                        for s in ("train", "valid")
+                    }
         except (OSError, KeyError, ValueError) as exc:
             log.warning(f"ignoring unreadable feature cache {cache}: {exc}")
     items: dict[str, list] = {"train": [], "valid": []}
@@ -183,7 +197,7 @@ def load_corpus(args: argparse.Namespace, cache: Path, log_fn=log.info) -> dict[
     np.savez(
         tmp,
         key=np.asarray(key),
-        **{f"{s}_{k}": getattr(sp, k) for s, sp in splits.items() for k in ("audio", "features", "files")},
+        **{f"{s}_{k}": getattr(sp, k) for s, sp in splits.items() for k in ("audio", "features", "files", "phase")},
     )
     tmp.replace(cache)
     log_fn(f"features cached in {cache} ({skipped} files skipped)")
@@ -200,8 +214,8 @@ class _Loss(nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, features: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
-        return self.model.loss(features, audio)[0]
+    def forward(self, features: torch.Tensor, audio: torch.Tensor, phase: torch.Tensor | None) -> torch.Tensor:
+        return self.model.loss(features, audio, phase=phase)[0]
 
 
 class Trainer:
@@ -330,13 +344,14 @@ class Trainer:
         frames = self.args.seq_frames
         if len(valid.files) == 0 or not np.any(valid.files[:, 1] >= frames):
             return {}
-        feats, audio = valid.crops(self.args.valid_crops, frames, np.random.default_rng(12345))
+        feats, audio, phase = valid.crops(self.args.valid_crops, frames, np.random.default_rng(12345))
         self.model.eval()
         total = 0.0
         bs = max(1, self.args.batch_size)
         for i in range(0, len(feats), bs):
             f, a = feats[i : i + bs].to(self.device), audio[i : i + bs].to(self.device)
-            total += float(self.model.loss(f, a)[0]) * len(f)
+            p = None if self.args.free_clock else phase[i : i + bs].to(self.device)
+            total += float(self.model.loss(f, a, phase=p)[0]) * len(f)
         self.model.train()
         nats = total / len(feats)
         return {"valid_nll": nats, "valid_bits": nats / math.log(2)}
@@ -367,12 +382,13 @@ class Trainer:
         last: dict[str, float] = {}
         while self.step < args.steps:
             rng = np.random.default_rng([args.seed, self.step, self.dist.rank])
-            feats, audio = self.splits["train"].crops(per_rank, args.seq_frames, rng)
+            feats, audio, phase = self.splits["train"].crops(per_rank, args.seq_frames, rng)
             feats, audio = feats.to(self.device), audio.to(self.device)
+            phase = None if args.free_clock else phase.to(self.device)
             for g in optimizer.param_groups:
                 g["lr"] = args.lr / (1.0 + args.lr_decay * self.step)
             optimizer.zero_grad(set_to_none=True)
-            loss = module(feats, audio)
+            loss = module(feats, audio, phase)
             loss.backward()
             grad_norm = float(nn.utils.clip_grad_norm_(model.parameters(), args.clip))
             optimizer.step()

@@ -11,6 +11,7 @@ Columns (see ``FEATURE_NAMES``):
   The power spectrum is first smoothed over one f0 in frequency (pitch-adaptive, as in CheapTrick) so the
   envelope does not depend on where the harmonics fall.
 
+``fundamental_phase`` aligns the model's pitch clock to a recording for training.
 ``control_frames`` builds the same features from what a keyboard drives; ``extract_presets`` finds a few
 typical envelopes (k-means over steady voiced frames) to ship with a voice.
 """
@@ -149,6 +150,7 @@ def frame_db(audio: np.ndarray, hop: int = 160) -> np.ndarray:
 
 def mel_filterbank(sample_rate: int = 16000, n_fft: int = N_FFT, n_mels: int = N_MELS) -> np.ndarray:
     """[n_mels, n_fft // 2 + 1] triangular HTK-mel filters over 0 .. sample_rate / 2."""
+
     def mel(f):
         return 2595.0 * np.log10(1.0 + np.asarray(f) / 700.0)
 
@@ -169,8 +171,9 @@ def _power_spectrum(audio: np.ndarray, hop: int) -> np.ndarray:
     x = torch.from_numpy(np.ascontiguousarray(audio[hop // 2 :], dtype=np.float32))
     if len(x) < 2:
         x = torch.zeros(2)
-    spec = torch.stft(x, N_FFT, hop, window=torch.hann_window(N_FFT), center=True, pad_mode="constant",
-                      return_complex=True)
+    spec = torch.stft(
+        x, N_FFT, hop, window=torch.hann_window(N_FFT), center=True, pad_mode="constant", return_complex=True
+    )
     p = spec.abs().pow(2).T.double().numpy()
     if p.shape[0] < n:
         p = np.pad(p, ((0, n - p.shape[0]), (0, 0)))
@@ -219,6 +222,31 @@ def extract_features(audio: np.ndarray, sample_rate: int = 16000, hop: int = 160
     out[:, 2] = db_to_feature(db)
     out[:, 3:] = mel_cepstrum(power, sample_rate)
     return out
+
+
+def fundamental_phase(
+    audio: np.ndarray, features: np.ndarray, hop: int = 160, sample_rate: int = 16000, window_s: float = 0.03
+) -> np.ndarray:
+    """Per-sample phase (radians in [-pi, pi)) of the recording's fundamental, float32 [frames * hop].
+
+    The model's pitch clock (``model.excitation``) runs free from the frame f0, so its phase is arbitrary
+    against the recorded glottal cycles. For training it is aligned: the audio is demodulated at the frame
+    f0, low-passed (Hann, ``window_s``) and the residual phase added back. The model then learns the
+    waveform as a function of the clock phase, and follows whatever pitch the keyboard drives.
+    """
+    from scipy.signal import fftconvolve
+
+    audio = np.asarray(audio, dtype=np.float64)
+    n = features.shape[0] * hop
+    if n == 0:
+        return np.zeros(0, np.float32)
+    f0 = 440.0 * 2.0 ** ((feature_to_midi(features[:, 0]) - 69.0) / 12.0)
+    inc = np.repeat(2 * np.pi * f0 / sample_rate, hop)
+    ref = np.cumsum(inc) - inc  # the free clock, 0 at the first sample (as `excitation`)
+    base = audio[:n] * np.exp(-1j * ref)
+    win = np.hanning(max(3, int(window_s * sample_rate)))
+    residual = np.angle(fftconvolve(base, win / win.sum(), mode="same"))
+    return (np.mod(ref + residual + np.pi, 2 * np.pi) - np.pi).astype(np.float32)
 
 
 def control_frames(

@@ -142,12 +142,18 @@ class WaveRNN(nn.Module):
         return self.cond_net(features)
 
     def forward(
-        self, features: torch.Tensor, audio: torch.Tensor, h0: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        audio: torch.Tensor,
+        h0: torch.Tensor | None = None,
+        phase: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Teacher-forced logits.
 
         features: [B, frames, n_features]; audio: float [B, frames * hop] (the targets);
         h0: [B, H] or None (zeros). The sample before audio[:, 0] is taken as silence.
+        phase: [B, frames * hop] pitch-clock phase aligned to the audio (`features.fundamental_phase`),
+        or None for the free-running clock of `excitation`.
         Returns (coarse_logits, fine_logits) of shape [B, T, 256] and the last state [B, H].
         """
         c = self.config
@@ -158,7 +164,10 @@ class WaveRNN(nn.Module):
         prev_c = F.pad(coarse, (1, 0), value=128)[:, :-1]
         prev_f = F.pad(fine, (1, 0), value=0)[:, :-1]
         cond = self.condition(features).repeat_interleave(c.hop, dim=1)
-        exc, _ = excitation(features, c.hop, c.sample_rate)
+        if phase is None:
+            exc = excitation(features, c.hop, c.sample_rate)[0]
+        else:
+            exc = phase_excitation(features, phase, c.hop)
         bytes_in = [scale_byte(prev_c)[..., None], scale_byte(prev_f)[..., None], scale_byte(coarse)[..., None]]
         x = torch.cat([*bytes_in, exc, cond], -1)
         # masked weights at every call keep the causal mask exact under any optimiser
@@ -183,10 +192,14 @@ class WaveRNN(nn.Module):
         return self._masked(self.o4, "o4.weight", F.relu(self._masked(self.o3, "o3.weight", h_fine)))
 
     def loss(
-        self, features: torch.Tensor, audio: torch.Tensor, h0: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        audio: torch.Tensor,
+        h0: torch.Tensor | None = None,
+        phase: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean NLL per sample in nats (coarse + fine) and the last state."""
-        logits_c, logits_f, hT = self(features, audio, h0)
+        """Mean NLL per sample in nats (coarse + fine) and the last state (arguments as `forward`)."""
+        logits_c, logits_f, hT = self(features, audio, h0, phase)
         coarse, fine = split_coarse_fine(audio)
         nll = F.cross_entropy(logits_c.reshape(-1, N_CLASSES), coarse.reshape(-1)) + F.cross_entropy(
             logits_f.reshape(-1, N_CLASSES), fine.reshape(-1)
@@ -253,6 +266,13 @@ def excitation(
     voicing = features[..., 1].clamp(0, 1).repeat_interleave(hop, dim=1)
     exc = torch.stack([torch.sin(phase), torch.cos(phase)], -1).to(features.dtype) * voicing[..., None]
     return exc, end
+
+
+def phase_excitation(features: torch.Tensor, phase: torch.Tensor, hop: int) -> torch.Tensor:
+    """`excitation` from a given per-sample phase [B, frames * hop] (voicing from the frames)."""
+    voicing = features[..., 1].clamp(0, 1).repeat_interleave(hop, dim=1)
+    phase = phase.to(features.dtype)
+    return torch.stack([torch.sin(phase), torch.cos(phase)], -1) * voicing[..., None]
 
 
 def sample_class(logits: torch.Tensor, u: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
