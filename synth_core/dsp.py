@@ -47,7 +47,7 @@ def estimate_f0(x: np.ndarray, sr: int, fmin: float = 25.0, fmax: float = 4200.0
     k = lo + (peaks[0] if len(peaks) else int(seg.argmax()))
     a, b, c = ac[k - 1], ac[k], ac[k + 1]
     denom = a - 2 * b + c
-    shift = 0.5 * (a - c) / denom if denom else 0.0
+    shift = float(np.clip(0.5 * (a - c) / denom, -1.0, 1.0)) if denom else 0.0
     return float(sr / (k + shift))
 
 

@@ -128,8 +128,10 @@ def test_voice_panel_controls_reach_the_source_and_the_engine(qtbot, voice_windo
     panel.sliders["attack_s"].slider.setValue(20)
     panel.sliders["decay_s"].slider.setValue(500)
     panel.sliders["sustain_db"].slider.setValue(-12)
+    panel.sliders["temperature"].slider.setValue(40)
     s = src.settings
     assert (s.glide_s, s.vibrato_cents, s.attack_s, s.decay_s, s.sustain_db) == pytest.approx((0.3, 0, 0.02, 0.5, -12))
+    assert s.temperature == pytest.approx(0.4)
     assert panel.sliders["glide_s"].readout.text() == "300 ms"
     # mono: the second key is a legato glide of the same line (heard half way after 150 ms)
     win.piano.noteOn.emit(60, 100)

@@ -1,4 +1,4 @@
-"""Controls of the WaveRNN voice: Mono/Poly, glide time, vibrato depth, attack/decay/sustain.
+"""Controls of the WaveRNN voice: Mono/Poly, glide time, vibrato depth, attack/decay/sustain, breath.
 
 The panel only emits signals: ``monoChanged(bool)`` and ``settingsChanged(dict)`` with the changed
 ``VoiceSettings`` field (e.g. ``{"glide_s": 0.12}``); the window passes them to the engine and the source.
@@ -31,6 +31,9 @@ CONTROLS = (
     Control("attack_s", "Attack", 1, 1000, "ms", 1e-3, "Loudness attack time"),
     Control("decay_s", "Decay", 10, 2000, "ms", 1e-3, "Time from the peak down to the sustain level"),
     Control("sustain_db", "Sustain", -40, 0, "dB", 1.0, "Sustain level below the peak"),
+    Control(
+        "temperature", "Breath", 5, 100, "%", 1e-2, "Sampling temperature: 100 % is the model's own, breathier sound"
+    ),
 )
 
 

@@ -38,7 +38,6 @@ class WaveRNNSource:
         backend: str = "auto",
         device: str | None = "auto",
         settings: VoiceSettings | None = None,
-        temperature: float = 1.0,
         seed: int = 0,
     ):
         model.eval()
@@ -53,7 +52,6 @@ class WaveRNNSource:
         self.instrument_table = np.stack([np.asarray(p.envelope, np.float32) for p in presets])
         self.device_name = f"{getattr(self.sampler, 'name', backend)} on {describe(select_device(device))}"
         self.settings = settings or VoiceSettings()
-        self.temperature = float(temperature)
         self._seed = int(seed)
         self._calls = 0
         self.prepare(1)
@@ -87,7 +85,7 @@ class WaveRNNSource:
         frames = self.lines.next_frames(idx)
         self._calls += 1
         audio, state = self.sampler.generate(
-            frames, self.state.take(idx), temperature=self.temperature, seed=self._seed + self._calls
+            frames, self.state.take(idx), temperature=self.settings.temperature, seed=self._seed + self._calls
         )
         self.state.put(idx, state)
         return np.asarray(audio, np.float32)

@@ -30,6 +30,9 @@ class VoiceSettings:
     vibrato_cents: float = 15.0
     vibrato_hz: float = 5.5
     vibrato_delay_s: float = 0.4
+    # sampling temperature of the dual softmax: 1 is the model's own distribution (breathier), lower is
+    # cleaner and more tonal; a small voice trained briefly sounds best below 1
+    temperature: float = 0.7
 
     def peak_db(self, velocity: float) -> float:
         v = min(max(float(velocity), 1.0), 127.0) / 127.0
