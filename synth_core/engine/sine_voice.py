@@ -26,6 +26,7 @@ class SineVoiceSettings:
     vibrato_cents: float = 15.0
     vibrato_hz: float = 5.5
     vibrato_delay_s: float = 0.4
+    temperature: float = 0.7  # accepted so the panel can set it; a sine has no noise to shape
 
 
 class SineVoiceSource(SineSource):
