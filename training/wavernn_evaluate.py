@@ -158,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--backend", default="auto", choices=["auto", "numba", "torch"])
     p.add_argument("--resynth-all", action="store_true", help="resynthesise with every checkpoint, not the first")
     p.add_argument("--no-resynth", action="store_true")
+    p.add_argument("--temperature", type=float, default=1.0, help="sampling temperature of the resynthesis")
     p.add_argument("--out", default="runs/voice_eval")
     a = p.parse_args(argv)
     with torch.no_grad():
@@ -173,7 +174,13 @@ def _evaluate(a: argparse.Namespace) -> int:
         print(f"wavernn-evaluate: {exc}", file=sys.stderr)
         return 2
     utts = [u[: int(a.max_seconds * 16000)] for u in utts]
-    report: dict = {"data": str(a.data), "split": a.split, "utterances": len(utts), "models": []}
+    report: dict = {
+        "data": str(a.data),
+        "split": a.split,
+        "utterances": len(utts),
+        "temperature": a.temperature,
+        "models": [],
+    }
     world = None
     for i, path in enumerate(a.checkpoints):
         try:
@@ -191,7 +198,7 @@ def _evaluate(a: argparse.Namespace) -> int:
             if world is None:
                 world = [world_resynthesis(u, sr) for u in utts]
                 report["world"] = _mean([intelligibility(u, w, sr) for u, w in zip(utts, world, strict=True)])
-            gen = [resynthesise(model, u, a.backend, seed=k) for k, u in enumerate(utts)]
+            gen = [resynthesise(model, u, a.backend, seed=k, temperature=a.temperature) for k, u in enumerate(utts)]
             entry.update(_mean([intelligibility(u, g, sr) for u, g in zip(utts, gen, strict=True)]))
             if i == 0:
                 for k in range(min(3, len(utts))):
@@ -217,7 +224,8 @@ def _mean(rows: list[dict[str, float]]) -> dict[str, float]:
 
 def markdown_table(report: dict) -> str:
     lines = [
-        f"{report['utterances']} {report['split']} utterances of `{report['data']}`",
+        f"{report['utterances']} {report['split']} utterances of `{report['data']}`, "
+        f"resynthesis at temperature {report.get('temperature', 1.0)}",
         "",
         "| model | hidden | params | non-zero | GRU sparsity | NLL nats/sample | bits/sample | STOI | PESQ (wb) |",
         "|---|---|---|---|---|---|---|---|---|",
