@@ -27,8 +27,8 @@ def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
 def estimate_f0(x: np.ndarray, sr: int, fmin: float = 25.0, fmax: float = 4200.0) -> float:
     """Fundamental frequency of a (mostly) periodic signal by normalised autocorrelation.
 
-    Picks the first lag whose normalised autocorrelation is within 10% of the best one,
-    which avoids the usual octave-down errors; refines it by parabolic interpolation
+    Searches past the autocorrelation's main lobe and picks the first lag within 10% of the best
+    one, which avoids the usual octave-down errors; refines it by parabolic interpolation
     (within ~10 cents up to 2 kHz at 16 kHz).
     Returns 0.0 for silence.
     """
@@ -41,6 +41,10 @@ def estimate_f0(x: np.ndarray, sr: int, fmin: float = 25.0, fmax: float = 4200.0
     ac = np.fft.irfft(np.abs(spec) ** 2)[:n]
     ac /= ac[0]
     lo, hi = max(1, int(sr / fmax)), min(n - 2, int(sr / fmin))
+    # skip the main lobe around lag 0 (up to the first negative value): noise ripple on it is no period
+    negative = np.flatnonzero(ac[lo:hi] < 0)
+    if len(negative):
+        lo += int(negative[0])
     seg = ac[lo:hi]
     best = seg.max()
     peaks = np.flatnonzero((seg[1:-1] > seg[:-2]) & (seg[1:-1] >= seg[2:]) & (seg[1:-1] > 0.9 * best)) + 1
