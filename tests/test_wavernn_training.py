@@ -102,7 +102,7 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path):
         "--valid-crops 4 --threads 1 --no-progress --sparsity 0.5 --prune-start 2 --prune-end 6 --prune-every 2 "
         "--checkpoint-every 4 --valid-every 4 --log-every 2 --presets 2"
     ).split()
-    assert wavernn_train.main([*common, "--steps", "8"]) == 0
+    assert wavernn_train.main([*common, "--steps", "8", "--lr-decay", "0.5"]) == 0
     ck = load_voice(out / "checkpoint.pt")
     assert ck.training["step"] == 8 and len(ck.presets) == 2
     assert all(abs(s - 0.5) < 0.1 for s in ck.model.sparsity().values())
@@ -112,6 +112,8 @@ def test_cli_trains_checkpoints_and_resumes(tmp_path):
     records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records if "train_nll" in r] == [2, 4, 6, 8, 10, 12]
     assert any("valid_nll" in r for r in records)
+    lr_at_12 = [r["lr"] for r in records if r["step"] == 12 and "lr" in r][0]
+    assert lr_at_12 == pytest.approx(1e-3 / (1 + 0.5 * 11))  # the resumed run keeps the checkpoint's lr decay
 
 
 def test_voice_checkpoints_roundtrip_export_and_corruption(tmp_path):

@@ -44,6 +44,9 @@ from training.speech_data import SAMPLE_RATE, read_audio, read_manifest, synthet
 
 log = logging.getLogger("wavernn_train")
 HOP = 160
+# training arguments a resumed run takes from its checkpoint, whatever the command line says
+RESUMED_ARGS = ("seed", "sparsity", "block", "prune_start", "prune_end", "prune_every", "seq_frames", "batch_size")
+RESUMED_ARGS += ("lr", "lr_decay", "free_clock")
 FEATURES_VERSION = 2  # 2: per-sample fundamental phase
 
 
@@ -250,7 +253,7 @@ class Trainer:
             self.step = int(tr.get("step", 0))
             self.best = math.inf if tr.get("best") is None else float(tr["best"])
             self.optimizer_state = tr.get("optimizer")
-            for k in ("seed", "sparsity", "block", "prune_start", "prune_end", "prune_every", "seq_frames", "lr"):
+            for k in RESUMED_ARGS:
                 if tr.get(k) is not None:
                     setattr(args, k, tr[k])
             self._info(f"resuming at step {self.step} of {args.steps}")
@@ -313,6 +316,8 @@ class Trainer:
             "seq_frames": a.seq_frames,
             "batch_size": a.batch_size,
             "lr": a.lr,
+            "lr_decay": a.lr_decay,
+            "free_clock": a.free_clock,
         }
 
     def save(self, name: str, optimizer: torch.optim.Optimizer | None) -> None:
