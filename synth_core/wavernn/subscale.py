@@ -29,6 +29,7 @@ from .model import (
     WaveRNNConfig,
     excitation,
     join_coarse_fine,
+    phase_excitation,
     scale_byte,
     split_coarse_fine,
 )
@@ -105,9 +106,15 @@ class SubscaleWaveRNN(WaveRNN):
     # -- training -------------------------------------------------------------------------------
 
     def forward(
-        self, features: torch.Tensor, audio: torch.Tensor, h0: torch.Tensor | None = None
+        self,
+        features: torch.Tensor,
+        audio: torch.Tensor,
+        h0: torch.Tensor | None = None,
+        phase: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Teacher-forced logits in the original sample order: ([B, T, 256], [B, T, 256], h_T [B * S, H])."""
+        """Teacher-forced logits in the original sample order: ([B, T, 256], [B, T, 256], h_T [B * S, H]).
+
+        ``phase`` as in `WaveRNN.forward` (an aligned pitch clock, or None for the free-running one)."""
         c, S = self.config, self.subscale
         B, T = audio.shape
         if features.shape[1] * c.hop != T:
@@ -123,7 +130,10 @@ class SubscaleWaveRNN(WaveRNN):
         cs, fs = per_stream(coarse), per_stream(fine)
         prev_c = F.pad(cs, (1, 0), value=128)[:, :-1]
         prev_f = F.pad(fs, (1, 0), value=0)[:, :-1]
-        exc, _ = excitation(features, c.hop, c.sample_rate)
+        if phase is None:
+            exc = excitation(features, c.hop, c.sample_rate)[0]
+        else:
+            exc = phase_excitation(features, phase, c.hop)
         cond = self.condition(features).repeat_interleave(c.hop // S, dim=1)  # [B, L, C]
         cond = cond[:, None].expand(B, S, L, cond.shape[-1]).reshape(B * S, L, -1)
         ctx = self.context(fold(exact, S)).reshape(B * S, L, -1)
