@@ -1,5 +1,5 @@
 """WaveRNN training: pruning schedule and block shape, learning a sine at the requested pitch,
-the wavernn-train CLI (checkpoint, resume), voice checkpoints (corrupt files, fp16 export)."""
+the wavernn-train CLI (checkpoint, resume, subscale), voice checkpoints (corrupt files, fp16 export)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from synth_core.dsp import estimate_f0, hz_to_midi
 from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation
 from synth_core.wavernn.checkpoint import CheckpointError, export_voice, load_voice, save_voice
 from synth_core.wavernn.features import VoicePreset
+from synth_core.wavernn.sampling import make_sampler
+from synth_core.wavernn.subscale import SubscaleWaveRNN
 from training import wavernn_train
 from training.pruning import Pruner, block_mask, density_at, prune_to
 
@@ -140,3 +142,30 @@ def test_voice_checkpoints_roundtrip_export_and_corruption(tmp_path):
     torch.save({"format": "neurosynth-sing"}, tmp_path / "other.pt")
     with pytest.raises(CheckpointError):
         load_voice(tmp_path / "other.pt")
+
+
+def test_cli_trains_a_subscale_voice_that_saves_loads_and_exports(tmp_path):
+    out = tmp_path / "sub"
+    common = (
+        "--synthetic 6 --hidden 32 --cond-channels 8 --head-hidden 16 --batch-size 2 --seq-frames 2 "
+        "--valid-crops 2 --threads 1 --no-progress --sparsity 0.5 --prune-start 1 --prune-end 3 --prune-every 1 "
+        "--valid-every 4 --presets 2"
+    ).split()
+    assert wavernn_train.main([*common, "--out", str(out), "--subscale", "16", "--steps", "4"]) == 0
+    ck = load_voice(out / "checkpoint.pt")
+    assert isinstance(ck.model, SubscaleWaveRNN) and ck.model.subscale == 16
+    assert ck.model.mask_ih.shape[1] == ck.model.gru.weight_ih_l0.shape[1]  # context columns came back
+    assert abs(ck.model.sparsity()["gru.weight_hh_l0"] - 0.5) < 0.1
+    export_voice(out / "checkpoint.pt", tmp_path / "e.pt")
+    e = load_voice(tmp_path / "e.pt").model
+    assert isinstance(e, SubscaleWaveRNN) and (e.context_past, e.context_future) == (2, 2)
+    feats = torch.randn(1, 2, e.config.n_features)
+    audio = torch.rand(1, 2 * HOP) - 0.5
+    with torch.no_grad():
+        assert float(e.loss(feats, audio)[0]) == pytest.approx(float(ck.model.loss(feats, audio)[0]), abs=1e-2)
+    with pytest.raises(RuntimeError, match="subscale"):  # the streaming engine plays plain voices only
+        make_sampler(e)
+    with pytest.raises(SystemExit, match="subscale"):
+        wavernn_train.main([*common, "--out", str(tmp_path / "s1"), "--subscale", "1", "--steps", "1"])
+    with pytest.raises(SystemExit, match="multiple"):  # the 160-sample hop holds 16, 10, 8 ... sub-sequences
+        wavernn_train.main([*common, "--out", str(tmp_path / "s7"), "--subscale", "7", "--steps", "1"])

@@ -58,8 +58,10 @@ def heldout_nll(model, utterances: list[np.ndarray], chunk_frames: int = 200, al
         feats = torch.from_numpy(frames)[None]
         wav = torch.from_numpy(audio[: n * hop].astype(np.float32))[None]
         h = None
-        for f0 in range(0, n, chunk_frames):
-            f1 = min(n, f0 + chunk_frames)
+        # a subscale model's context window reaches across chunk edges: score its utterances whole
+        chunk = n if getattr(model, "subscale", 0) else chunk_frames
+        for f0 in range(0, n, chunk):
+            f1 = min(n, f0 + chunk)
             ph = phase[:, f0 * hop : f1 * hop] if aligned_clock else None
             nll, h = model.loss(feats[:, f0:f1], wav[:, f0 * hop : f1 * hop], h, ph)
             samples = (f1 - f0) * hop
@@ -118,6 +120,8 @@ def resynthesise(model, audio: np.ndarray, backend: str, seed: int = 0, temperat
     hop = model.config.hop
     n = len(audio) // hop
     feats = extract_features(audio[: n * hop], model.config.sample_rate, hop)[None].astype(np.float32)
+    if getattr(model, "subscale", 0):  # 16 samples per step over the whole utterance (torch)
+        return _fit(np.asarray(model.generate(feats, temperature=temperature, seed=seed)[0], np.float32), len(audio))
     sampler = make_sampler(model, backend=backend, device="cpu")
     y, _ = sampler.generate(feats, None, temperature=temperature, seed=seed)
     return _fit(np.asarray(y[0], np.float32), len(audio))

@@ -6,6 +6,7 @@ Examples::
     wavernn-train --data data/speech --out runs/voice --hidden 384 --steps 6000 --sparsity 0.9
     wavernn-train --data data/speech --out runs/voice --resume --steps 12000
     torchrun --nproc_per_node=4 -m training.wavernn_train --data data/speech --out runs/voice
+    wavernn-train --data data/speech --out runs/sub --subscale 16           # 16 samples per GRU step
     wavernn-train --synthetic 16 --out runs/test --hidden 32 --steps 20     # no corpus needed
 
 Features are extracted once and cached in ``<out>/features.npz``. Only rank 0 logs and writes: tqdm,
@@ -35,7 +36,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from synth_core.wavernn.checkpoint import CheckpointError, load_voice, save_voice
+from synth_core.wavernn.checkpoint import CheckpointError, architecture, build_model, load_voice, save_voice
 from synth_core.wavernn.features import FEATURE_NAMES, extract_features, extract_presets, fundamental_phase
 from synth_core.wavernn.model import WaveRNN, WaveRNNConfig
 from training.ddp import DistInfo, barrier, run_training
@@ -62,6 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-excitation", action="store_true", help="do not feed the f0 phase at sample rate")
     p.add_argument(
         "--free-clock", action="store_true", help="train on the free-running pitch clock, not one aligned to the audio"
+    )
+    p.add_argument(
+        "--subscale",
+        type=int,
+        default=0,
+        metavar="S",
+        help="train a subscale WaveRNN (S interleaved sub-sequences, 16 in the paper; 0: plain, sample by sample)",
     )
     p.add_argument("--sparsity", type=float, default=0.95, help="final fraction of pruned weights (0: dense)")
     p.add_argument("--block", default="4x4", help="pruning block ROWSxCOLS: 4x4 or 16x1")
@@ -262,16 +270,19 @@ class Trainer:
         if model is None:
             torch.manual_seed(args.seed)
             block = parse_block(args.block) if isinstance(args.block, str) else tuple(args.block)
-            model = WaveRNN(
-                WaveRNNConfig(
-                    hop=HOP,
-                    hidden=args.hidden,
-                    cond_channels=args.cond_channels,
-                    head_hidden=args.head_hidden,
-                    block=block,
-                    excitation=not args.no_excitation,
-                )
+            config = WaveRNNConfig(
+                hop=HOP,
+                hidden=args.hidden,
+                cond_channels=args.cond_channels,
+                head_hidden=args.head_hidden,
+                block=block,
+                excitation=not args.no_excitation,
             )
+            arch = {"kind": "subscale", "subscale": args.subscale} if args.subscale else None
+            try:
+                model = build_model(config, arch)
+            except ValueError as exc:
+                raise SystemExit(f"wavernn-train: {exc}") from exc
         if model.config.hop != HOP or model.config.sample_rate != SAMPLE_RATE:
             raise SystemExit(f"wavernn-train: the features are {SAMPLE_RATE} Hz / hop {HOP}, the model is not")
         self.model = model.to(self.device)
@@ -294,7 +305,8 @@ class Trainer:
             self._info(
                 f"{len(self.splits['train'].files)} train files ({secs['train'] / 60:.1f} min), "
                 f"{len(self.splits['valid'].files)} valid ({secs['valid'] / 60:.1f} min); "
-                f"hidden {model.config.hidden}, {n_params / 1e6:.2f}M parameters; "
+                f"{architecture(model)['kind']} WaveRNN, hidden {model.config.hidden}, "
+                f"{n_params / 1e6:.2f}M parameters; "
                 f"sparsity {args.sparsity} in {model.config.block} blocks "
                 f"from step {start} to {end}; device {self.device}"
             )
@@ -459,6 +471,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise SystemExit("wavernn-train: --resume and --init exclude each other")
     if args.seq_frames < 1 or args.steps < 0 or args.batch_size < 1:
         raise SystemExit("wavernn-train: --seq-frames and --batch-size must be positive, --steps not negative")
+    if args.subscale < 0 or args.subscale == 1:
+        raise SystemExit("wavernn-train: --subscale is 0 (plain) or the number of sub-sequences (>= 2, e.g. 16)")
     parse_block(args.block)
 
     def train(device: torch.device, dist: DistInfo, resume: bool) -> None:

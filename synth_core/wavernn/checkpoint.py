@@ -15,11 +15,20 @@ from synth_core.sing.checkpoint import CheckpointError, atomic_torch_save, load_
 
 from .features import VoicePreset
 from .model import WaveRNN, WaveRNNConfig
+from .subscale import SubscaleWaveRNN
 
 FORMAT = "neurosynth-wavernn"
 VERSION = 1
 
-__all__ = ["CheckpointError", "VoiceCheckpoint", "export_voice", "load_voice", "save_voice"]
+__all__ = [
+    "CheckpointError",
+    "VoiceCheckpoint",
+    "architecture",
+    "build_model",
+    "export_voice",
+    "load_voice",
+    "save_voice",
+]
 
 
 @dataclass
@@ -34,6 +43,24 @@ class VoiceCheckpoint:
     @property
     def config(self) -> WaveRNNConfig:
         return self.model.config
+
+
+def architecture(model: WaveRNN) -> dict[str, Any]:
+    """What class to rebuild and its extra arguments: {"kind": "plain"} or {"kind": "subscale", "subscale": 16, ...}."""
+    if isinstance(model, SubscaleWaveRNN):
+        return {"kind": "subscale", **model.extra_config()}
+    return {"kind": "plain"}
+
+
+def build_model(config: WaveRNNConfig, arch: dict[str, Any] | None = None) -> WaveRNN:
+    """A fresh model of the architecture `architecture` described (None: a plain WaveRNN, older files)."""
+    arch = dict(arch or {"kind": "plain"})
+    kind = arch.pop("kind", "plain")
+    if kind == "plain":
+        return WaveRNN(config)
+    if kind == "subscale":
+        return SubscaleWaveRNN(config, **{k: int(v) for k, v in arch.items()})
+    raise ValueError(f"unknown architecture {kind!r}")
 
 
 def save_voice(
@@ -53,6 +80,7 @@ def save_voice(
         "format": FORMAT,
         "version": VERSION,
         "config": model.config.to_dict(),
+        "architecture": architecture(model),
         "model": state,
         "presets": [p.to_dict() for p in presets],
         "training": training,
@@ -69,7 +97,7 @@ def load_voice(
     payload = read_payload(path, FORMAT, VERSION, "WaveRNN voice")
     try:
         config = WaveRNNConfig.from_dict(payload["config"])
-        model = WaveRNN(config)
+        model = build_model(config, payload.get("architecture"))
     except (KeyError, TypeError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{path}: invalid config: {exc}") from exc
     load_state_checked(model, payload.get("model"), "model", path)

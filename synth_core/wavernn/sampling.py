@@ -337,6 +337,11 @@ def make_sampler(model: WaveRNN, backend: str = "auto", device: str | torch.devi
     """
     if backend not in ("auto", "numba", "torch"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
+    if getattr(model, "subscale", 0):
+        raise NotImplementedError(
+            "a subscale voice generates whole utterances (SubscaleWaveRNN.generate, wavernn-evaluate); "
+            "the streaming samplers play plain voices"
+        )
     dev = _device(device)
     if backend == "torch" or (backend == "auto" and dev.type == "cuda"):
         return TorchSampler(model, dev)
