@@ -5,7 +5,8 @@
   hidden 512 (project default) and 896 (paper); 4 streams in one call at 95% (4, 4);
 - torch reference sampler (dense) on the CPU, one thread: 1 stream and a batch of 16;
 - torch on CUDA with one frame captured in a CUDA graph: 1 stream and batches of 16 / 64 (when a GPU exists);
-- subscale WaveRNN (16 samples per step as a batch of 16) with torch, CPU and CUDA.
+- subscale WaveRNN (16 samples per step as a batch of 16) with torch, CPU and CUDA: whole sequences
+  (`SubscaleWaveRNN.generate`) and streamed frame by frame as the engine plays it (`SubscaleSampler`).
 
 samples_per_s counts all streams of a call; x_real_time is per stream (samples_per_s / streams / 16,000).
 Random weights with random block masks (speed does not depend on the values). Anchors: real time is
@@ -26,7 +27,7 @@ import numpy as np
 import torch
 
 from synth_core.wavernn import WaveRNN, WaveRNNConfig
-from synth_core.wavernn.sampling import TorchSampler
+from synth_core.wavernn.sampling import TorchSampler, make_sampler
 from synth_core.wavernn.sparse import prune_blocks_random
 from synth_core.wavernn.subscale import SubscaleWaveRNN
 
@@ -69,6 +70,16 @@ def rate(sampler, batch: int, frames: int, repeats: int, sync=None) -> float:
             sync()
         best = min(best, time.perf_counter() - t0)
     return frames * sampler.config.hop / best
+
+
+def stream_rate(sampler, frames: int) -> float:
+    """Samples/s of one stream rendered frame by frame (as the engine plays a voice), after one warm-up frame."""
+    feats = features(1, frames + 1)
+    _, state = sampler.generate(feats[:, :1], seed=0)
+    t0 = time.perf_counter()
+    for k in range(1, frames + 1):
+        _, state = sampler.generate(feats[:, k : k + 1], state, seed=0)
+    return frames * sampler.config.hop / (time.perf_counter() - t0)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -118,6 +129,21 @@ def main(argv: list[str] | None = None) -> None:
                 "hidden": hidden,
                 "block": None,
                 "sparsity": 0.0,
+                "streams": 1,
+                "samples_per_s": sps,
+                "x_real_time": sps / REAL_TIME,
+            }
+        )
+    # the subscale voice as the engine streams it (SubscaleSampler: 16 samples per step, 240-sample delay)
+    for hidden in (256, *hiddens):
+        sampler = make_sampler(pruned(hidden, (4, 4), 0.9, SubscaleWaveRNN), device="cpu")
+        sps = stream_rate(sampler, 10 if args.quick else 30)
+        rows.append(
+            {
+                "sampler": "subscale streaming torch cpu (frame by frame, B=16)",
+                "hidden": hidden,
+                "block": [4, 4],
+                "sparsity": 0.9,
                 "streams": 1,
                 "samples_per_s": sps,
                 "x_real_time": sps / REAL_TIME,

@@ -101,17 +101,20 @@ def test_missing_or_bad_voice_checkpoint_exits_2(tmp_path, capsys):
     assert not wav.exists()
 
 
-def test_tiny_random_wavernn_voice_renders(tmp_path):
-    """The real WaveRNNSource with a tiny untrained model (runs once the sampler and checkpoint modules exist)."""
+@pytest.mark.parametrize("subscale", [0, 16])
+def test_tiny_random_wavernn_voice_renders(tmp_path, subscale):
+    """The real WaveRNNSource with a tiny untrained model, plain or subscale (16 samples per step)."""
     ckpt_mod = pytest.importorskip("synth_core.wavernn.checkpoint")
     pytest.importorskip("synth_core.wavernn.sampling")
     features = pytest.importorskip("synth_core.wavernn.features")
     import torch
 
     from synth_core.wavernn import WaveRNN, WaveRNNConfig
+    from synth_core.wavernn.subscale import SubscaleWaveRNN
 
     torch.manual_seed(0)
-    model = WaveRNN(WaveRNNConfig(hidden=32, cond_channels=16, head_hidden=16))
+    config = WaveRNNConfig(hidden=32, cond_channels=16, head_hidden=16)
+    model = SubscaleWaveRNN(config, subscale=subscale) if subscale else WaveRNN(config)
     presets = [
         features.VoicePreset(name=f"tone {i}", envelope=np.full(20, 0.1 * i, np.float32), midi=60.0, loudness_db=-20.0)
         for i in range(2)
@@ -123,4 +126,4 @@ def test_tiny_random_wavernn_voice_renders(tmp_path):
     args = ["--voice", str(path), "--device", "cpu", "--note", "60", "--instrument", "tone 1", "--duration", "0.2"]
     assert main([*args, "--tail", "0.1", "--mono", "-o", str(wav), "-q"]) == 0
     y, sr = sf.read(wav)
-    assert len(y) == round(0.3 * sr) and np.isfinite(y).all()
+    assert len(y) == round(0.3 * sr) and np.isfinite(y).all() and np.abs(y).max() > 0

@@ -1,4 +1,4 @@
-"""Subscale WaveRNN: folding, the availability mask, and teacher forcing == generation."""
+"""Subscale WaveRNN: folding, the availability mask, teacher forcing == generation, the streaming sampler."""
 
 from __future__ import annotations
 
@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from synth_core.wavernn import WaveRNNConfig, join_coarse_fine, split_coarse_fine
+from synth_core.dsp import estimate_f0, hz_to_midi
+from synth_core.wavernn import WaveRNNConfig, excitation, join_coarse_fine, split_coarse_fine
+from synth_core.wavernn.sampling import make_sampler
 from synth_core.wavernn.subscale import SubscaleWaveRNN, context_mask, fold, generation_order, unfold
+from synth_core.wavernn.subscale_sampling import SubscaleSampler
 
 S = 16
 
@@ -98,3 +101,80 @@ def test_subscale_training_step_lowers_the_loss():
         m.apply_masks()
         first = first if first is not None else loss.item()
     assert loss.item() < first
+
+
+# -- streaming sampler ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("past,future", [(2, 2), (1, 0)])
+def test_streaming_sampler_is_the_offline_generation_delayed(past, future):
+    m = tiny(context_past=past, context_future=future)
+    sampler = make_sampler(m, device="cpu")
+    assert isinstance(sampler, SubscaleSampler) and sampler.delay == (S - 1) * S
+    feats = np.random.default_rng(0).normal(0, 0.5, (2, 20, 23)).astype(np.float32)
+    y, _ = sampler.generate(feats, temperature=0)
+    assert y.shape == (2, 20 * 32) and not y[:, : sampler.delay].any()
+    offline = m.generate(feats, temperature=0)
+    n = y.shape[1] - sampler.delay
+    assert np.array_equal(y[:, sampler.delay :], offline[:, :n])  # same samples, 240 later
+    assert np.abs(offline[:, :n]).max() > 0.1
+
+
+def test_streaming_sampler_gives_the_same_samples_however_a_stream_is_split():
+    m = tiny()
+    sampler = make_sampler(m, device="cpu")
+    feats = np.random.default_rng(1).normal(0, 0.5, (2, 12, 23)).astype(np.float32)
+    whole, end = sampler.generate(feats, seed=5)
+    state, parts = None, []
+    for k in range(0, 12, 5):
+        part, state = sampler.generate(feats[:, k : k + 5], state, seed=5)
+        parts.append(part)
+    assert np.array_equal(np.concatenate(parts, 1), whole)
+    assert np.array_equal(state.h, end.h) and np.array_equal(state.rows, end.rows)
+    # stream 1 alone, started while stream 0 has played 4 frames, equals stream 1 of the batch
+    pool, alone = sampler.zero_state(2), []
+    _, s0 = sampler.generate(feats[:1, :4], pool.take([0]), seed=5)
+    pool.put([0], s0)
+    for k in range(12):
+        part, s = sampler.generate(feats[:, k : k + 1], pool.take([0, 1]), seed=5)
+        pool.put([0, 1], s)
+        alone.append(part[1])
+    assert np.array_equal(np.concatenate(alone), whole[1])
+    with pytest.raises(ValueError):
+        make_sampler(m, backend="numba")
+
+
+def test_a_subscale_voice_trained_on_a_sine_streams_it_at_the_requested_pitch():
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    m = SubscaleWaveRNN(WaveRNNConfig(hidden=32, cond_channels=8, head_hidden=32))
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(m.parameters(), 1e-2)
+
+    def frames(midi: torch.Tensor, n: int) -> torch.Tensor:
+        f = torch.zeros(len(midi), n, 23)
+        f[..., 0] = ((midi - 60) / 24)[:, None]
+        f[..., 1] = 1.0
+        f[..., 2] = 40 / 25
+        return f
+
+    losses = []
+    for _ in range(120):
+        f = frames(torch.rand(8, generator=gen) * 24 + 48, 2)
+        audio = 0.5 * excitation(f, 160, 16000)[0][..., 0]
+        loss, _ = m.loss(f, audio)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        m.apply_masks()
+        losses.append(float(loss.detach()))
+    assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 1.5
+    midi = 57.0
+    sampler = make_sampler(m.eval(), device="cpu")
+    state, parts = None, []
+    for _ in range(10):  # frame by frame, as the engine plays it
+        part, state = sampler.generate(frames(torch.tensor([midi]), 1).numpy(), state, temperature=0)
+        parts.append(part[0])
+    y = np.concatenate(parts)[sampler.delay + 2 * 160 :]
+    assert y.std() > 0.05
+    assert abs(hz_to_midi(estimate_f0(y, 16000, fmin=60, fmax=1000)) - midi) < 1.0

@@ -19,7 +19,7 @@ from ..device import describe, select_device
 from ..sing.checkpoint import InstrumentInfo
 from ..wavernn.checkpoint import load_voice
 from ..wavernn.model import WaveRNN
-from ..wavernn.sampling import SamplerState, make_sampler
+from ..wavernn.sampling import make_sampler
 from ..wavernn.voice import VoiceLines, VoiceSettings
 
 DEFAULT_VOICE = Path(__file__).resolve().parents[2] / "assets" / "voice_default.pt"
@@ -70,12 +70,12 @@ class WaveRNNSource:
 
     def prepare(self, n_slots: int) -> None:
         self.lines = VoiceLines(n_slots, self.hop / self.sample_rate, self.instrument_table.shape[1], self.settings)
-        self.state = SamplerState.zeros(n_slots, self.model.config.hidden)
+        self.state = self.sampler.zero_state(n_slots)
 
     def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None, glide_from=None) -> None:
         slots = list(slots)
         glide_from = glide_from or [None] * len(slots)
-        fresh = SamplerState.zeros(len(slots), self.model.config.hidden)
+        fresh = self.sampler.zero_state(len(slots))
         self.state.put(np.asarray(slots), fresh)
         for i, s in enumerate(slots):
             self.lines.start(s, float(pitches[i]), float(velocities[i]), vecs[i], glide_from[i])

@@ -10,6 +10,7 @@ samplers given the same seed draw the same uniforms.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -51,25 +52,22 @@ class SamplerState:
     def batch(self) -> int:
         return int(self.h.shape[0])
 
+    def _arrays(self) -> dict[str, np.ndarray]:
+        return {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+
     def copy(self) -> SamplerState:
-        arrays = (self.h, self.prev_c, self.prev_f, self.phase, self.t, self.key)
-        return SamplerState(*(a.copy() for a in arrays))
+        return type(self)(**{k: a.copy() for k, a in self._arrays().items()})
 
     def take(self, idx) -> SamplerState:
         """The states of streams ``idx`` (a copy)."""
         idx = np.asarray(idx, np.int64)
-        arrays = (self.h, self.prev_c, self.prev_f, self.phase, self.t, self.key)
-        return SamplerState(*(a[idx] for a in arrays))
+        return type(self)(**{k: a[idx] for k, a in self._arrays().items()})
 
     def put(self, idx, other: SamplerState) -> None:
         """Write ``other``'s streams into streams ``idx``."""
         idx = np.asarray(idx, np.int64)
-        self.h[idx] = other.h
-        self.prev_c[idx] = other.prev_c
-        self.prev_f[idx] = other.prev_f
-        self.phase[idx] = other.phase
-        self.t[idx] = other.t
-        self.key[idx] = other.key
+        for k, a in self._arrays().items():
+            a[idx] = getattr(other, k)
 
 
 def draw_uniforms(seed: int | None, keys: np.ndarray, t0: np.ndarray, n: int) -> np.ndarray:
@@ -111,15 +109,19 @@ class Sampler:
         feats = self._check_features(features)
         B, F = feats.shape[:2]
         if state is None:
-            state = SamplerState.zeros(B, self.config.hidden)
+            state = self.zero_state(B)
         else:
-            if state.batch != B or state.h.shape[1] != self.config.hidden:
-                raise ValueError(f"state is for {state.batch} streams of {state.h.shape[1]} units, features for {B}")
+            if state.batch != B or state.h.shape[1:] != self.zero_state(1).h.shape[1:]:
+                raise ValueError(f"state is for {state.batch} streams of {state.h.shape[1:]} units, features for {B}")
             state = state.copy()
         n = F * self.config.hop
         audio = self.generate_with_uniforms(feats, draw_uniforms(seed, state.key, state.t, n), state, temperature)
         state.t = state.t + n
         return audio, state
+
+    def zero_state(self, batch: int) -> SamplerState:
+        """The state of ``batch`` streams that have not started (silence before them)."""
+        return SamplerState.zeros(batch, self.config.hidden)
 
     def generate_with_uniforms(
         self, features: np.ndarray, uniforms: np.ndarray, state: SamplerState, temperature: float = 1.0
@@ -334,15 +336,17 @@ def make_sampler(model: WaveRNN, backend: str = "auto", device: str | torch.devi
     backend "torch": `TorchSampler` on ``device``; "numba": `NumbaSparseSampler` (CPU only);
     "auto": torch on CUDA, else numba when the model's recurrent matrix is sparse enough to pay
     off (>= 50% of its blocks pruned) and numba works, else the torch sampler on the CPU.
+    A `SubscaleWaveRNN` gets the `SubscaleSampler` (torch, output delayed by (S - 1) S samples).
     """
     if backend not in ("auto", "numba", "torch"):
         raise ValueError(f"backend must be 'auto', 'numba' or 'torch', got {backend!r}")
-    if getattr(model, "subscale", 0):
-        raise NotImplementedError(
-            "a subscale voice generates whole utterances (SubscaleWaveRNN.generate, wavernn-evaluate); "
-            "the streaming samplers play plain voices"
-        )
     dev = _device(device)
+    if getattr(model, "subscale", 0):  # 16 samples per step, torch on the CPU or CUDA
+        if backend == "numba":
+            raise ValueError("the numba kernel samples plain voices; a subscale voice uses the torch sampler")
+        from .subscale_sampling import SubscaleSampler
+
+        return SubscaleSampler(model, dev)
     if backend == "torch" or (backend == "auto" and dev.type == "cuda"):
         return TorchSampler(model, dev)
     if backend == "numba":
