@@ -178,3 +178,23 @@ def test_a_subscale_voice_trained_on_a_sine_streams_it_at_the_requested_pitch():
     y = np.concatenate(parts)[sampler.delay + 2 * 160 :]
     assert y.std() > 0.05
     assert abs(hz_to_midi(estimate_f0(y, 16000, fmin=60, fmax=1000)) - midi) < 1.0
+
+
+def test_streaming_sampler_regenerates_on_the_cpu_after_a_gpu_failure(monkeypatch):
+    m = tiny()
+    feats = np.random.default_rng(2).normal(0, 0.5, (1, 12, 23)).astype(np.float32)
+    expected, _ = SubscaleSampler(m).generate(feats, seed=4)
+    sampler = SubscaleSampler(m)
+    real, calls = SubscaleSampler._generate, []
+
+    def fail_once(self, *args):
+        calls.append(self.device.type)
+        if len(calls) == 1:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real(self, *args)
+
+    sampler.device = torch.device("cuda")  # pretend it ran on a GPU
+    monkeypatch.setattr(SubscaleSampler, "_generate", fail_once)
+    out, _ = sampler.generate(feats, seed=4)
+    assert calls == ["cuda", "cpu"] and sampler.device.type == "cpu" and sampler.name == "subscale torch cpu"
+    assert np.array_equal(out, expected)

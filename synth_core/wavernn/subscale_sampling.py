@@ -12,15 +12,20 @@ rendered in one call or frame by frame. Excitation and uniforms follow the plain
 
 from __future__ import annotations
 
+import copy
+import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ..device import is_gpu_failure
 from .model import excitation, join_coarse_fine
 from .sampling import Sampler, SamplerState, TorchSampler, _device
 from .subscale import SubscaleWaveRNN
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -48,15 +53,24 @@ class SubscaleSampler(Sampler):
         # frames whose rows are still needed when a call ends: S - 1 unfinished rows + the past context
         self.keep = -(-(S - 1 + model.context_past) // self.rows_per_frame)
         self.delay = (S - 1) * S
-        self.device = _device(device)
-        self.model = model.to(self.device).eval()
-        self.name = f"subscale torch {self.device.type}"
-        self._core = TorchSampler(self.model, self.device, cuda_graphs=False)  # masked weights, prepared once
+        # a host copy to fall back to: after a GPU failure the model's GPU memory may be unreadable
+        on_cpu = next(model.parameters()).device.type == "cpu"
+        self._host = model.eval() if on_cpu else copy.deepcopy(model).cpu().eval()
+        self._load(_device(device))
+
+    @property
+    def name(self) -> str:
+        return f"subscale torch {self.device.type}"
+
+    def _load(self, device: torch.device) -> None:
+        self.device = device
+        self.model = self._host if device.type == "cpu" else copy.deepcopy(self._host).to(device)
+        self._core = TorchSampler(self.model, device, cuda_graphs=False)  # masked weights, prepared once
         with torch.no_grad():
-            self.w_ctx = model._context_weight().detach()
-            R = model.context_past + 1 + model.context_future
-            self.window = torch.arange(R, device=self.device) - model.context_past  # row offsets
-            self.avail = model.context_avail
+            self.w_ctx = self.model._context_weight().detach()
+            m = self.model
+            self.window = torch.arange(m.context_past + 1 + m.context_future, device=device) - m.context_past
+            self.avail = m.context_avail
 
     def zero_state(self, batch: int) -> SubscaleState:
         c, S, K = self.config, self.subscale, self.keep
@@ -73,8 +87,18 @@ class SubscaleSampler(Sampler):
             draws=np.zeros((batch, K * c.hop, 2), np.float32),
         )
 
-    @torch.no_grad()
     def generate_with_uniforms(self, features, uniforms, state, temperature=1.0):
+        try:
+            return self._generate(features, uniforms, state, temperature)
+        except Exception as e:  # noqa: BLE001 - only GPU failures are handled, the rest re-raised
+            if self.device.type != "cuda" or not is_gpu_failure(e):
+                raise
+            log.warning("GPU failed while sampling the subscale voice (%s); continuing on the CPU", e)
+            self._load(torch.device("cpu"))  # the state is written only at the end: regenerate the call
+            return self._generate(features, uniforms, state, temperature)
+
+    @torch.no_grad()
+    def _generate(self, features, uniforms, state, temperature):
         m, c, S, dev = self.model, self.config, self.subscale, self.device
         B, n_frames = features.shape[:2]
         hop, rpf, K = c.hop, self.rows_per_frame, self.keep
