@@ -63,6 +63,11 @@ class SamplerState:
         idx = np.asarray(idx, np.int64)
         return type(self)(**{k: a[idx] for k, a in self._arrays().items()})
 
+    def restore(self, other: SamplerState) -> None:
+        """Take all of ``other``'s arrays (e.g. a copy saved before a failed call)."""
+        for k, a in other._arrays().items():
+            setattr(self, k, a)
+
     def put(self, idx, other: SamplerState) -> None:
         """Write ``other``'s streams into streams ``idx``."""
         idx = np.asarray(idx, np.int64)
@@ -200,14 +205,14 @@ class TorchSampler(Sampler):
         return lin(torch.relu(lin(x, self.heads[a], self.head_b[a])), self.heads[b], self.head_b[b])
 
     def generate_with_uniforms(self, features, uniforms, state, temperature=1.0):
-        saved = (state.h.copy(), state.prev_c.copy(), state.prev_f.copy(), state.phase.copy())
+        saved = state.copy()
         try:
             return self._generate(features, uniforms, state, temperature)
         except Exception as e:  # noqa: BLE001 - only GPU failures are handled, the rest re-raised
             if self.device.type != "cuda" or not is_gpu_failure(e):
                 raise
             log.warning("GPU failed while sampling (%s); continuing on the CPU", e)
-            state.h, state.prev_c, state.prev_f, state.phase = saved
+            state.restore(saved)
             self.device = torch.device("cpu")
             self._load()
             return self._generate(features, uniforms, state, temperature)

@@ -12,39 +12,36 @@ rendered in one call or frame by frame. Excitation and uniforms follow the plain
 
 from __future__ import annotations
 
-import copy
-import logging
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..device import is_gpu_failure
 from .model import excitation, join_coarse_fine
-from .sampling import Sampler, SamplerState, TorchSampler, _device
+from .sampling import SamplerState, TorchSampler
 from .subscale import SubscaleWaveRNN
 
-log = logging.getLogger(__name__)
 
-
-@dataclass
+@dataclass(kw_only=True)
 class SubscaleState(SamplerState):
     """`SamplerState` of a subscale stream: h [B, S, H], prev_c / prev_f [B, S] (per sub-sequence);
     rows [B, keep * hop / S, S] the last rows' values (0 where not generated yet), gates [B, keep, 3H],
     exc [B, keep * hop, 2] and draws [B, keep * hop, 2] the conditioning of the last ``keep`` frames."""
 
-    rows: np.ndarray = None  # type: ignore[assignment]
-    gates: np.ndarray = None  # type: ignore[assignment]
-    exc: np.ndarray = None  # type: ignore[assignment]
-    draws: np.ndarray = None  # type: ignore[assignment]
+    rows: np.ndarray
+    gates: np.ndarray
+    exc: np.ndarray
+    draws: np.ndarray
 
 
-class SubscaleSampler(Sampler):
-    """Torch sampler (CPU or CUDA) for `SubscaleWaveRNN`; output delayed by `delay` samples."""
+class SubscaleSampler(TorchSampler):
+    """Torch sampler (CPU or CUDA) for `SubscaleWaveRNN`; output delayed by `delay` samples.
+
+    The GRU step, the weights prepared once and the CPU fallback after a GPU failure are `TorchSampler`'s;
+    this class adds the sub-sequence bookkeeping and the context window."""
 
     def __init__(self, model: SubscaleWaveRNN, device: str | torch.device | None = "cpu") -> None:
-        super().__init__(model)
         c = model.config
         self.subscale = S = model.subscale
         if S < 2 or c.hop % S:
@@ -53,23 +50,18 @@ class SubscaleSampler(Sampler):
         # frames whose rows are still needed when a call ends: S - 1 unfinished rows + the past context
         self.keep = -(-(S - 1 + model.context_past) // self.rows_per_frame)
         self.delay = (S - 1) * S
-        # a host copy to fall back to: after a GPU failure the model's GPU memory may be unreadable
-        on_cpu = next(model.parameters()).device.type == "cpu"
-        self._host = model.eval() if on_cpu else copy.deepcopy(model).cpu().eval()
-        self._load(_device(device))
+        super().__init__(model, device, cuda_graphs=False)
 
     @property
     def name(self) -> str:
         return f"subscale torch {self.device.type}"
 
-    def _load(self, device: torch.device) -> None:
-        self.device = device
-        self.model = self._host if device.type == "cpu" else copy.deepcopy(self._host).to(device)
-        self._core = TorchSampler(self.model, device, cuda_graphs=False)  # masked weights, prepared once
+    def _load(self) -> None:
+        super()._load()
+        m = self.net
         with torch.no_grad():
-            self.w_ctx = self.model._context_weight().detach()
-            m = self.model
-            self.window = torch.arange(m.context_past + 1 + m.context_future, device=device) - m.context_past
+            self.w_ctx = m._context_weight().detach()
+            self.window = torch.arange(m.context_past + 1 + m.context_future, device=self.device) - m.context_past
             self.avail = m.context_avail
 
     def zero_state(self, batch: int) -> SubscaleState:
@@ -87,19 +79,9 @@ class SubscaleSampler(Sampler):
             draws=np.zeros((batch, K * c.hop, 2), np.float32),
         )
 
-    def generate_with_uniforms(self, features, uniforms, state, temperature=1.0):
-        try:
-            return self._generate(features, uniforms, state, temperature)
-        except Exception as e:  # noqa: BLE001 - only GPU failures are handled, the rest re-raised
-            if self.device.type != "cuda" or not is_gpu_failure(e):
-                raise
-            log.warning("GPU failed while sampling the subscale voice (%s); continuing on the CPU", e)
-            self._load(torch.device("cpu"))  # the state is written only at the end: regenerate the call
-            return self._generate(features, uniforms, state, temperature)
-
     @torch.no_grad()
     def _generate(self, features, uniforms, state, temperature):
-        m, c, S, dev = self.model, self.config, self.subscale, self.device
+        m, c, S, dev = self.net, self.config, self.subscale, self.device
         B, n_frames = features.shape[:2]
         hop, rpf, K = c.hop, self.rows_per_frame, self.keep
         feats = torch.from_numpy(features).to(dev)
@@ -132,7 +114,7 @@ class SubscaleSampler(Sampler):
             sample = w * S + ks  # working sample index of each sub-sequence's sample
             e = exc_w[:, sample].reshape(B * S, 2)
             d = draws_w[:, sample].reshape(B * S, 2)
-            c_t, f_t, h_new = self._core._step(h, prev_c, prev_f, g, e, d, temperature)
+            c_t, f_t, h_new = self._step(h, prev_c, prev_f, g, e, d, temperature)
             h = torch.where(active[:, None], h_new, h)
             prev_c = torch.where(active, c_t, prev_c)
             prev_f = torch.where(active, f_t, prev_f)
