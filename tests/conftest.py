@@ -82,6 +82,57 @@ def one_thread():
     torch.set_num_threads(n)
 
 
+def sine_frames(midi: torch.Tensor, n: int) -> torch.Tensor:
+    """WaveRNN features [len(midi), n, 23] of a steady voiced tone at each pitch (loudness 40, flat envelope)."""
+    f = torch.zeros(len(midi), n, 23)
+    f[..., 0] = ((midi - 60) / 24)[:, None]
+    f[..., 1] = 1.0
+    f[..., 2] = 40 / 25
+    return f
+
+
+def train_on_sines(model, steps: int) -> list[float]:
+    """Teacher-force ``model`` on sines at random pitches 48-72 (their own pitch clock); the losses per step."""
+    from synth_core.wavernn import excitation
+
+    gen = torch.Generator().manual_seed(0)
+    opt = torch.optim.Adam(model.parameters(), 1e-2)
+    losses = []
+    for _ in range(steps):
+        f = sine_frames(torch.rand(8, generator=gen) * 24 + 48, 2)
+        audio = 0.5 * excitation(f, model.config.hop, model.config.sample_rate)[0][..., 0]
+        loss, _ = model.loss(f, audio)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        model.apply_masks()
+        losses.append(float(loss.detach()))
+    return losses
+
+
+@pytest.fixture
+def sampler_gpu_fails_once(monkeypatch):
+    """``arm(sampler)``: the sampler pretends to run on a GPU and its next ``_generate`` raises a CUDA error.
+
+    Returns the list of devices ``_generate`` was called on, so tests can check the retry on the CPU."""
+
+    def arm(sampler):
+        cls = type(sampler)
+        real, calls = cls._generate, []
+
+        def fail_once(self, *args):
+            calls.append(self.device.type)
+            if len(calls) == 1:
+                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            return real(self, *args)
+
+        sampler.device = torch.device("cuda")
+        monkeypatch.setattr(cls, "_generate", fail_once)
+        return calls
+
+    return arm
+
+
 def pull(engine, seconds: float, block: int = 256) -> np.ndarray:
     """Call render() like an audio callback, at roughly real-time pace (the worker renders ahead)."""
     out = []

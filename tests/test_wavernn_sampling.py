@@ -191,22 +191,12 @@ def test_generate_checks_its_input():
         sampler.generate(features(3, 1), state)
 
 
-def test_gpu_failure_regenerates_on_the_cpu(monkeypatch):
+def test_gpu_failure_regenerates_on_the_cpu(sampler_gpu_fails_once):
     m = tiny()
     feats = features(1, 3)
     expected, _ = TorchSampler(m).generate(feats, seed=5)
     sampler = TorchSampler(m)
-    real = TorchSampler._generate
-    calls = []
-
-    def fail_once(self, *args):
-        calls.append(self.device.type)
-        if len(calls) == 1:
-            raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return real(self, *args)
-
-    sampler.device = torch.device("cuda")  # pretend it ran on a GPU
-    monkeypatch.setattr(TorchSampler, "_generate", fail_once)
+    calls = sampler_gpu_fails_once(sampler)
     out, _ = sampler.generate(feats, seed=5)
     assert calls == ["cuda", "cpu"] and sampler.device.type == "cpu"
     assert np.array_equal(out, expected)

@@ -7,10 +7,11 @@ import pytest
 import torch
 
 from synth_core.dsp import estimate_f0, hz_to_midi
-from synth_core.wavernn import WaveRNNConfig, excitation, join_coarse_fine, split_coarse_fine
+from synth_core.wavernn import WaveRNNConfig, join_coarse_fine, split_coarse_fine
 from synth_core.wavernn.sampling import make_sampler
 from synth_core.wavernn.subscale import SubscaleWaveRNN, context_mask, fold, generation_order, unfold
 from synth_core.wavernn.subscale_sampling import SubscaleSampler
+from tests.conftest import sine_frames, train_on_sines
 
 S = 16
 
@@ -148,53 +149,25 @@ def test_a_subscale_voice_trained_on_a_sine_streams_it_at_the_requested_pitch():
     torch.set_num_threads(1)
     torch.manual_seed(0)
     m = SubscaleWaveRNN(WaveRNNConfig(hidden=32, cond_channels=8, head_hidden=32))
-    gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(m.parameters(), 1e-2)
-
-    def frames(midi: torch.Tensor, n: int) -> torch.Tensor:
-        f = torch.zeros(len(midi), n, 23)
-        f[..., 0] = ((midi - 60) / 24)[:, None]
-        f[..., 1] = 1.0
-        f[..., 2] = 40 / 25
-        return f
-
-    losses = []
-    for _ in range(120):
-        f = frames(torch.rand(8, generator=gen) * 24 + 48, 2)
-        audio = 0.5 * excitation(f, 160, 16000)[0][..., 0]
-        loss, _ = m.loss(f, audio)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        m.apply_masks()
-        losses.append(float(loss.detach()))
+    losses = train_on_sines(m, 120)
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 1.5
     midi = 57.0
     sampler = make_sampler(m.eval(), device="cpu")
     state, parts = None, []
     for _ in range(10):  # frame by frame, as the engine plays it
-        part, state = sampler.generate(frames(torch.tensor([midi]), 1).numpy(), state, temperature=0)
+        part, state = sampler.generate(sine_frames(torch.tensor([midi]), 1).numpy(), state, temperature=0)
         parts.append(part[0])
     y = np.concatenate(parts)[sampler.delay + 2 * 160 :]
     assert y.std() > 0.05
     assert abs(hz_to_midi(estimate_f0(y, 16000, fmin=60, fmax=1000)) - midi) < 1.0
 
 
-def test_streaming_sampler_regenerates_on_the_cpu_after_a_gpu_failure(monkeypatch):
+def test_streaming_sampler_regenerates_on_the_cpu_after_a_gpu_failure(sampler_gpu_fails_once):
     m = tiny()
     feats = np.random.default_rng(2).normal(0, 0.5, (1, 12, 23)).astype(np.float32)
     expected, _ = SubscaleSampler(m).generate(feats, seed=4)
     sampler = SubscaleSampler(m)
-    real, calls = SubscaleSampler._generate, []
-
-    def fail_once(self, *args):
-        calls.append(self.device.type)
-        if len(calls) == 1:
-            raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return real(self, *args)
-
-    sampler.device = torch.device("cuda")  # pretend it ran on a GPU
-    monkeypatch.setattr(SubscaleSampler, "_generate", fail_once)
+    calls = sampler_gpu_fails_once(sampler)
     out, _ = sampler.generate(feats, seed=4)
     assert calls == ["cuda", "cpu"] and sampler.device.type == "cpu" and sampler.name == "subscale torch cpu"
     assert np.array_equal(out, expected)

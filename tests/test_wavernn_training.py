@@ -15,6 +15,7 @@ from synth_core.wavernn.checkpoint import CheckpointError, export_voice, load_vo
 from synth_core.wavernn.features import VoicePreset
 from synth_core.wavernn.sampling import make_sampler
 from synth_core.wavernn.subscale import SubscaleWaveRNN
+from tests.conftest import sine_frames, train_on_sines
 from training import wavernn_train
 from training.pruning import Pruner, block_mask, density_at, prune_to
 
@@ -61,30 +62,11 @@ def test_block_mask_keeps_the_strongest_blocks():
 def test_tiny_model_learns_a_sine_at_the_requested_pitch():
     torch.set_num_threads(1)
     m = tiny()
-    gen = torch.Generator().manual_seed(0)
-    opt = torch.optim.Adam(m.parameters(), 1e-2)
-
-    def frames(midi: torch.Tensor, n: int) -> torch.Tensor:
-        f = torch.zeros(len(midi), n, 23)
-        f[..., 0] = ((midi - 60) / 24)[:, None]
-        f[..., 1] = 1.0
-        f[..., 2] = 40 / 25
-        return f
-
-    losses = []
-    for _ in range(100):
-        f = frames(torch.rand(8, generator=gen) * 24 + 48, 2)
-        audio = 0.5 * excitation(f, HOP, 16000)[0][..., 0]
-        loss, _ = m.loss(f, audio)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        m.apply_masks()
-        losses.append(float(loss.detach()))
+    losses = train_on_sines(m, 100)
     assert np.mean(losses[-10:]) < np.mean(losses[:10]) - 1.5
     m.eval()
     midi = 57.0
-    f = frames(torch.tensor([midi]), 8)
+    f = sine_frames(torch.tensor([midi]), 8)
     with torch.no_grad():
         gates, exc = m.cond_gates(f), excitation(f, HOP, 16000)[0]
         h, c, fine = torch.zeros(1, 32), torch.full((1,), 128), torch.zeros(1, dtype=torch.long)
