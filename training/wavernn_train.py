@@ -46,8 +46,10 @@ from training.speech_data import SAMPLE_RATE, read_audio, read_manifest, synthet
 log = logging.getLogger("wavernn_train")
 HOP = 160
 # training arguments a resumed run takes from its checkpoint, whatever the command line says
-RESUMED_ARGS = ("seed", "sparsity", "block", "prune_start", "prune_end", "prune_every", "seq_frames", "batch_size")
-RESUMED_ARGS += ("lr", "lr_decay", "free_clock")
+RESUMED_ARGS = (
+    "seed", "sparsity", "block", "prune_start", "prune_end", "prune_every", "seq_frames", "batch_size",
+    "lr", "lr_decay", "free_clock",
+)  # fmt: skip
 FEATURES_VERSION = 2  # 2: per-sample fundamental phase
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 import logging
 from dataclasses import dataclass
 
@@ -116,7 +117,7 @@ class Sampler:
         if state is None:
             state = self.zero_state(B)
         else:
-            if state.batch != B or state.h.shape[1:] != self.zero_state(1).h.shape[1:]:
+            if state.batch != B or state.h.shape[1:] != self._state_units:
                 raise ValueError(f"state is for {state.batch} streams of {state.h.shape[1:]} units, features for {B}")
             state = state.copy()
         n = F * self.config.hop
@@ -127,6 +128,11 @@ class Sampler:
     def zero_state(self, batch: int) -> SamplerState:
         """The state of ``batch`` streams that have not started (silence before them)."""
         return SamplerState.zeros(batch, self.config.hidden)
+
+    @functools.cached_property
+    def _state_units(self) -> tuple[int, ...]:
+        """Shape of one stream's GRU state (checked on every call, so made once)."""
+        return self.zero_state(1).h.shape[1:]
 
     def generate_with_uniforms(
         self, features: np.ndarray, uniforms: np.ndarray, state: SamplerState, temperature: float = 1.0
