@@ -2,10 +2,10 @@
 
 The app's default settings, nothing tuned for the test: 48 kHz output, 256-frame blocks (5.3 ms),
 ``EngineConfig`` defaults (16 voices, the worker renders 0.25 s ahead of playback, note cache on),
-fp32 model, default small size (LSTM 3 x 512, decoder 1024) with random weights (speed does not
-depend on them). ``--voices`` notes are held at a time; every ``--period`` seconds they are released
-and the next chord starts (the released voices are stolen, so up to twice as many slots run for a
-moment). Reports engine underruns, device underflows, jackd xruns, the render worker's step time per
+fp32 model of the shipped size (LSTM 3 x 256, decoder 512; ``--size small``: 3 x 512, 1024) with random
+weights (speed does not depend on them) or ``--checkpoint``. ``--voices`` notes are held at a time; every
+``--period`` seconds they are released and the next chord starts (the released voices are stolen, so up to
+twice as many slots run for a moment). Reports engine underruns, device underflows, jackd xruns, the render worker's step time per
 hop (budget 16 ms), its load, the process CPU use, silent stretches and stuck voices at the end.
 
     PYTHONPATH=. python bench/soak.py                # 600 s, 16 voices
@@ -31,6 +31,9 @@ from synth_core.engine.sources import SingSource
 from synth_core.sing import SING, SINGConfig, load_checkpoint
 
 SMALL = SINGConfig(n_instruments=16, lstm_hidden=512, decoder_channels=1024)
+#: The size of the shipped ``assets/sing_default.pt`` (LSTM 3 x 256, decoder 512; checked by its test).
+SHIPPED = SINGConfig(n_instruments=46, lstm_hidden=256, decoder_channels=512)
+SIZES = {"shipped": SHIPPED, "small": SMALL}
 
 
 class TimedSource:
@@ -83,10 +86,14 @@ def chord(k: int, voices: int) -> list[int]:
     return [36 + (3 * i + 5 * (k % 4)) % span for i in range(voices)]
 
 
-def random_small_source(device: str = "auto", seed: int = 0, dtype: torch.dtype = torch.float32) -> SingSource:
-    """A default-small-size SING with random weights on the chosen device (fp32 as the app loads it)."""
+def random_source(
+    device: str = "auto", seed: int = 0, dtype: torch.dtype = torch.float32, size: str = "small"
+) -> SingSource:
+    """A SING of size ``size`` ("shipped" or "small") with random weights on the chosen device (fp32 as the app
+    loads it); speed does not depend on the weights."""
     torch.manual_seed(seed)
-    return SingSource(SING(SINGConfig(**vars(SMALL))).to(select_device(device)), dtype=dtype)
+    return SingSource(SING(SINGConfig(**vars(SIZES[size]))).to(select_device(device)), dtype=dtype)
+
 
 
 def run_soak(
@@ -200,7 +207,8 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--seconds", type=float, default=600.0)
     p.add_argument("--voices", type=int, default=16, help="notes held at a time (max_voices grows to fit)")
     p.add_argument("--period", type=float, default=2.0, help="seconds between chord changes")
-    p.add_argument("--checkpoint", help="play this checkpoint instead of a random-weight small model")
+    p.add_argument("--checkpoint", help="play this checkpoint instead of a random-weight model")
+    p.add_argument("--size", choices=sorted(SIZES), default="shipped", help="random-weight model size")
     p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     args = p.parse_args(argv)
@@ -213,7 +221,7 @@ def main(argv: list[str] | None = None) -> None:
         ckpt = load_checkpoint(args.checkpoint, device, with_training=False)
         source = SingSource(ckpt.model, ckpt.instruments)
     else:
-        source = random_small_source(args.device)
+        source = random_source(args.device, size=args.size)
     config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices))
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
         result = run_soak(source, jack.device["index"], args.seconds, args.voices, args.period, config, jack)

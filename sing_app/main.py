@@ -81,11 +81,20 @@ def main(argv: list[str] | None = None) -> int:
     start = "voice" if args.voice is not None else "sing"
     load_voice = voice_factory(args)
     try:
-        source = load_voice() if start == "voice" else load_source(args)
-    except Exception as e:  # noqa: BLE001 - missing/bad weights: tell the user and stop
+        source, error = (load_voice() if start == "voice" else load_source(args)), None
+    except Exception as e:  # noqa: BLE001 - missing/bad weights: fall back to the voice, else tell the user and stop
+        source, error = None, e
+    if source is None and start == "sing":
+        # SING weights missing or damaged: play the voice; the window's status bar says why SING is off
+        print(f"sing-app: SING unavailable ({error}); starting with the voice", file=sys.stderr)
+        try:
+            source, start = load_voice(), "voice"
+        except Exception as voice_error:  # noqa: BLE001
+            print(f"sing-app: the voice could not be loaded either: {voice_error}", file=sys.stderr)
+    if source is None:
         hint = "Try --voice PATH, or leave out --voice to play SING." if start == "voice" else (
             "Try --checkpoint PATH, or --sine to test the app.")  # fmt: skip
-        msg = f"Could not load the {'voice' if start == 'voice' else 'instrument'} model:\n{e}\n\n{hint}"
+        msg = f"Could not load the {'voice' if start == 'voice' else 'instrument'} model:\n{error}\n\n{hint}"
         print(f"sing-app: {msg}", file=sys.stderr)
         if app.platformName() not in ("offscreen", "minimal"):
             QMessageBox.critical(None, "NeuroSynth", msg)

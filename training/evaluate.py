@@ -2,11 +2,16 @@
 
     python -m training.evaluate CKPT --data data/gm_pack [--max-notes N] [--out report_dir] [--threads 2]
 
-Reports the spectral L1 (SING's loss) of SING and of the pitch-shift baseline on train and test notes (the
-seeded SING split over (instrument, pitch) pairs, seed from the checkpoint's training dict, default 0), and
-pitch accuracy (fraction of notes whose f0 over the held part is within a semitone of the requested pitch).
-Writes ``metrics.json`` and ``spectrograms.png`` (target / SING / baseline for a few test notes) and prints a
-markdown table for the model card. The baseline of a train note uses the nearest *other* training pitch.
+Reports the spectral L1 (SING's loss) of SING, of the pitch-shift baseline and of silence on train and test
+notes (the seeded SING split over (instrument, pitch) pairs, seed from the checkpoint's training dict, default
+0), pitch accuracy (fraction of notes whose f0 over the held part is within a semitone of the requested pitch;
+also over the notes whose target is measurable that way), the output level against the target's, and the
+pitch accuracy of notes from random two-instrument blends (the morph pad). The spectral L1 is computed at the
+model's training gain (``--gain`` overrides): at a quiet pack's own level log(1 + |X|^2) is nearly linear in
+tiny powers and cannot tell a model from silence. Raw training checkpoints are scaled back by their gain
+(exported ones already are). Writes ``metrics.json`` and ``spectrograms.png`` (target / SING / baseline for a
+few test notes) and prints a markdown table for the model card. The baseline of a train note uses the nearest
+*other* training pitch.
 """
 
 from __future__ import annotations
@@ -29,6 +34,25 @@ from training.baseline import PitchShiftBaseline, pitch_shift
 from training.split import split_of
 
 F0_WINDOW = (0.25, 1.25)  # seconds of the held part used for f0 (early: decaying notes are still loud)
+LEVEL_WINDOW = (0.05, 3.0)  # seconds over which output and target levels are compared (the held part)
+LEVEL_FLOOR_DB = -70.0  # targets quieter than this are left out of the level comparison
+
+
+def training_gain(ckpt) -> tuple[float, float]:
+    """(gain the model was trained at, scale that brings its output to the pack's level).
+
+    A raw training checkpoint outputs at its training gain; an exported one has 1/gain folded in and records
+    the gain in ``folded_training_gain``.
+    """
+    raw = float((ckpt.training or {}).get("gain") or 1.0)
+    folded = float((ckpt.metadata or {}).get("folded_training_gain") or 1.0)
+    return raw * folded, 1.0 / raw
+
+
+def level_db(audio: np.ndarray, sample_rate: int) -> float:
+    """Mean power of the held part, in dB (re full scale)."""
+    lo, hi = (int(t * sample_rate) for t in LEVEL_WINDOW)
+    return float(10 * np.log10(np.mean(np.square(audio[lo:hi], dtype=np.float64)) + 1e-12))
 
 
 @dataclass(frozen=True)
@@ -88,6 +112,8 @@ def evaluate(
     out: str | Path | None = None,
     batch_size: int = 8,
     n_plot: int = 4,
+    loss_gain: float | None = None,
+    n_blends: int = 10,
 ) -> dict:
     """Compute the metrics (and write the report files into ``out`` when given)."""
     ckpt = load_checkpoint(ckpt_path, "cpu")
@@ -118,7 +144,19 @@ def evaluate(
         src = min(pitches, key=lambda p: (abs(p - n.pitch), p))
         return pitch_shift(load(n.instrument, src, n.velocity), n.pitch - src, n_samples)
 
-    metrics: dict = {"checkpoint": str(ckpt_path), "data": str(data), "split_seed": seed, "splits": {}}
+    trained_gain, scale = training_gain(ckpt)
+    gain = float(loss_gain or trained_gain)
+
+    def l1(a: torch.Tensor, b: torch.Tensor) -> float:
+        return float(spectral_l1(a[None] * gain, b[None] * gain))
+
+    metrics: dict = {
+        "checkpoint": str(ckpt_path),
+        "data": str(data),
+        "split_seed": seed,
+        "loss_gain": gain,
+        "splits": {},
+    }
     plots = []
     t0 = time.perf_counter()
     for split in ("train", "test"):
@@ -132,31 +170,40 @@ def evaluate(
         velocity = torch.tensor([float(n.velocity) for n in chosen])
         with torch.inference_mode():
             generated = model.generate(vec, pitch, velocity, n_samples=n_samples, batch_size=batch_size).float()
-        sing_l1 = [float(spectral_l1(g[None], t[None])) for g, t in zip(generated, targets, strict=True)]
+        generated = generated * scale
+        sing_l1 = [l1(g, t) for g, t in zip(generated, targets, strict=True)]
+        silence_l1 = [l1(torch.zeros_like(t), t) for t in targets]
         base_l1, base_hits = [], []
         plot_idx = set(spread(list(range(len(chosen))), n_plot))
         for i, n in enumerate(chosen):
             b = baseline_note(n, leave_out=split == "train")
             if b is None:
                 continue
-            base_l1.append(float(spectral_l1(torch.from_numpy(b)[None], targets[i][None])))
+            base_l1.append(l1(torch.from_numpy(b), targets[i]))
             base_hits.append(pitch_hit(b, n.pitch, sr))
             if split == "test" and i in plot_idx:
                 plots.append((n.note_str, targets[i].numpy(), generated[i].numpy(), b))
-        gen_np = generated.numpy()
+        gen_np, tgt_np = generated.numpy(), targets.numpy()
+        sing_hits = np.array([pitch_hit(g, n.pitch, sr) for g, n in zip(gen_np, chosen, strict=True)])
+        target_hits = np.array([pitch_hit(t, n.pitch, sr) for t, n in zip(tgt_np, chosen, strict=True)])
+        levels = [(level_db(g, sr), level_db(t, sr)) for g, t in zip(gen_np, tgt_np, strict=True)]
+        level_err = np.array([g - t for g, t in levels if t > LEVEL_FLOOR_DB])
         metrics["splits"][split] = {
             "notes": len(chosen),
             "sing_spectral_l1": float(np.mean(sing_l1)),
             "baseline_spectral_l1": float(np.mean(base_l1)) if base_l1 else None,
+            "silence_spectral_l1": float(np.mean(silence_l1)),
             "baseline_notes": len(base_l1),
-            "sing_pitch_accuracy": float(
-                np.mean([pitch_hit(g, n.pitch, sr) for g, n in zip(gen_np, chosen, strict=True)])
-            ),
+            "sing_pitch_accuracy": float(np.mean(sing_hits)),
+            "sing_pitch_accuracy_measurable": float(np.mean(sing_hits[target_hits])) if target_hits.any() else None,
+            "measurable_notes": int(target_hits.sum()),
             "baseline_pitch_accuracy": float(np.mean(base_hits)) if base_hits else None,
-            "target_pitch_accuracy": float(
-                np.mean([pitch_hit(t, n.pitch, sr) for t, n in zip(targets.numpy(), chosen, strict=True)])
-            ),
+            "target_pitch_accuracy": float(np.mean(target_hits)),
+            "level_error_db_mean": float(np.mean(level_err)) if len(level_err) else None,
+            "level_error_db_median": float(np.median(level_err)) if len(level_err) else None,
+            "level_error_db_mean_abs": float(np.mean(np.abs(level_err))) if len(level_err) else None,
         }
+    metrics["blends"] = blend_pitch_accuracy(model, sorted({n.pitch for n in known}), n_blends, batch_size, seed)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
     metrics["skipped_unknown_instruments"] = len(notes) - len(known)
     if out is not None:
@@ -166,6 +213,34 @@ def evaluate(
         if plots:
             plot_spectrograms(plots, out / "spectrograms.png")
     return metrics
+
+
+def blend_pitch_accuracy(model, pitches: list[int], n: int, batch_size: int, seed: int = 0) -> dict:
+    """Pitch accuracy of notes from ``n`` random two-instrument blends (the XY pad's interpolation).
+
+    Each blend mixes two random instrument vectors with a random weight in [0.2, 0.8] and plays a random pitch
+    of the pack's range at velocity 100.
+    """
+    if n <= 0:
+        return {"notes": 0}
+    rng = np.random.default_rng(seed + 7)
+    table = model.instrument_table.detach()
+    cfg = model.config
+    pairs = [rng.choice(len(table), 2, replace=False) for _ in range(n)]
+    weights = rng.uniform(0.2, 0.8, n)
+    vec = torch.stack([(1 - w) * table[a] + w * table[b] for (a, b), w in zip(pairs, weights, strict=True)])
+    pitch = torch.tensor(rng.choice(pitches, n))
+    with torch.inference_mode():
+        audio = model.generate(vec, pitch, torch.full((n,), 100.0), n_samples=cfg.note_samples, batch_size=batch_size)
+    hits = [pitch_hit(a, int(p), cfg.sample_rate) for a, p in zip(audio.float().numpy(), pitch, strict=True)]
+    return {
+        "notes": n,
+        "pitch_accuracy": float(np.mean(hits)),
+        "blends": [
+            {"a": int(a), "b": int(b), "weight": round(float(w), 3), "pitch": int(p), "pitched": bool(h)}
+            for (a, b), w, p, h in zip(pairs, weights, pitch, hits, strict=True)
+        ],
+    }
 
 
 def power_db(audio: np.ndarray, n_fft: int = 1024, hop: int = 256) -> np.ndarray:
@@ -205,20 +280,33 @@ def markdown_table(metrics: dict) -> str:
             return "n/a"
         return f"{100 * x:.1f}%" if pct else f"{x:.3f}"
 
+    def db(x: float | None) -> str:
+        return "n/a" if x is None else f"{x:+.1f} dB"
+
     lines = [
-        "| split | notes | SING spectral L1 | baseline spectral L1 "
-        "| SING pitch acc. | baseline pitch acc. | target pitch acc. |",
-        "|---|---|---|---|---|---|---|",
+        f"Spectral L1 at gain {metrics.get('loss_gain', 1.0):g}.",
+        "",
+        "| split | notes | SING spectral L1 | baseline spectral L1 | silence spectral L1 "
+        "| SING pitch acc. | SING pitch acc. (measurable targets) | baseline pitch acc. | target pitch acc. "
+        "| level error (mean / median / mean abs) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for split, m in metrics["splits"].items():
         if not m.get("notes"):
-            lines.append(f"| {split} | 0 | n/a | n/a | n/a | n/a | n/a |")
+            lines.append(f"| {split} | 0 |" + " n/a |" * 8)
             continue
         lines.append(
             f"| {split} | {m['notes']} | {fmt(m['sing_spectral_l1'])} | {fmt(m['baseline_spectral_l1'])} | "
-            f"{fmt(m['sing_pitch_accuracy'], True)} | {fmt(m['baseline_pitch_accuracy'], True)} | "
-            f"{fmt(m['target_pitch_accuracy'], True)} |"
+            f"{fmt(m.get('silence_spectral_l1'))} | {fmt(m['sing_pitch_accuracy'], True)} | "
+            f"{fmt(m.get('sing_pitch_accuracy_measurable'), True)} ({m.get('measurable_notes', 'n/a')} notes) | "
+            f"{fmt(m['baseline_pitch_accuracy'], True)} | {fmt(m['target_pitch_accuracy'], True)} | "
+            f"{db(m.get('level_error_db_mean'))} / {db(m.get('level_error_db_median'))} / "
+            f"{db(m.get('level_error_db_mean_abs'))} |"
         )
+    blends = metrics.get("blends") or {}
+    if blends.get("notes"):
+        acc = fmt(blends["pitch_accuracy"], True)
+        lines += ["", f"Blends of two instruments: {acc} pitched ({blends['notes']} notes)."]
     return "\n".join(lines)
 
 
@@ -230,10 +318,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", default=None, help="folder for metrics.json and spectrograms.png")
     ap.add_argument("--threads", type=int, default=2, help="torch CPU threads")
     ap.add_argument("--batch-size", type=int, default=8)
+    ap.add_argument("--gain", type=float, default=None, help="spectral L1 at this gain (default: the training gain)")
+    ap.add_argument("--blends", type=int, default=10, help="random two-instrument blends to check for pitch")
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     try:
-        metrics = evaluate(args.checkpoint, args.data, args.max_notes or None, args.out, args.batch_size)
+        metrics = evaluate(
+            args.checkpoint, args.data, args.max_notes or None, args.out, args.batch_size, 4, args.gain, args.blends
+        )
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 1

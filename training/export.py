@@ -9,9 +9,11 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json_sidecar
+from synth_core.sing.model import NSYNTH_VELOCITIES, SING, velocity_weights
 
 MAX_BYTES = 40 * 1024 * 1024
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -24,6 +26,32 @@ def _shippable(key: str, value: object) -> bool:
     if any(word in key.lower() for word in DROP_TRAINING) or isinstance(value, torch.Tensor):
         return False
     return isinstance(value, (str, int, float, bool, type(None))) or len(repr(value)) < 4096
+
+
+def fill_velocity_rows(model: SING, velocities: list[int]) -> list[int]:
+    """Give the velocity rows that training never reached values from those it did; returns the filled rows.
+
+    The velocity embedding has one row per NSynth velocity and a MIDI velocity interpolates between its two
+    neighbours, so a pack recorded at a few velocities trains only the rows around them. Untrained rows keep
+    their random initialisation, which would make other velocities play noise: a row between trained rows is
+    interpolated linearly in velocity, a row outside them copies the nearest one.
+    """
+    lo, hi, w = velocity_weights(torch.tensor(velocities, dtype=torch.float32))
+    trained = sorted(
+        {int(i) for i, wt in zip(lo, 1 - w, strict=True) if wt > 0}
+        | {int(i) for i, wt in zip(hi, w, strict=True) if wt > 0}
+    )
+    table = model.generator.velocity_embedding.weight
+    if not trained or len(trained) == len(NSYNTH_VELOCITIES):
+        return []
+    grid = np.array(NSYNTH_VELOCITIES, dtype=np.float64)
+    filled = [r for r in range(len(grid)) if r not in trained]
+    with torch.no_grad():
+        known = table[trained].double().numpy()
+        for r in filled:
+            row = [np.interp(grid[r], grid[trained], known[:, d]) for d in range(known.shape[1])]
+            table[r] = torch.tensor(row, dtype=table.dtype)
+    return filled
 
 
 def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool = False) -> int:
@@ -41,6 +69,11 @@ def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool
             ckpt.model.decoder.synthesis.bias /= gain
         training["gain"] = 1.0
         metadata["folded_training_gain"] = gain
+    velocities = (training or {}).get("velocities")
+    if velocities:
+        filled = fill_velocity_rows(ckpt.model, [int(v) for v in velocities])
+        if filled:
+            metadata["filled_velocity_rows"] = [NSYNTH_VELOCITIES[r] for r in filled]
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.export")
     save_checkpoint(tmp, ckpt.model, ckpt.instruments, training=training, metadata=metadata, dtype=DTYPES[dtype])

@@ -79,6 +79,21 @@ class CropGeometry:
     def random_offsets(self, batch: int, generator: torch.Generator) -> torch.Tensor:
         return torch.randint(0, self.max_offset + 1, (batch,), generator=generator)
 
+    def sounding_offsets(self, wav: torch.Tensor, floor_db: float, generator: torch.Generator) -> torch.Tensor:
+        """Crop starts drawn uniformly among windows that reach within ``floor_db`` of the note's loudest hop.
+
+        Notes end in a long release and silence; crops there teach the model little but cost as much as any
+        other. A note with no sound at all may be cropped anywhere.
+        """
+        hop = self.config.hop
+        energy = wav.detach().float().cpu().unflatten(1, (-1, hop)).pow(2).mean(dim=2)  # [B, hops]
+        peak = energy.max(dim=1, keepdim=True).values
+        loud = energy >= peak * 10 ** (-floor_db / 10)
+        # A window starting at offset o covers hops o .. o + k - 1: does it hold a loud hop?
+        windows = loud.float().unfold(1, self.k, 1).amax(dim=2)[:, : self.max_offset + 1]
+        windows[windows.sum(dim=1) == 0] = 1.0
+        return torch.multinomial(windows, 1, generator=generator)[:, 0]
+
     def latent_windows(self, latents: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """[B, C, T] -> [B, C, n_latents], each row starting at its own first latent."""
         starts = self.first_frame(offsets.to(latents.device))

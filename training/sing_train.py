@@ -65,9 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--gain",
         type=float,
-        default=1.0,
-        help="fixed gain on all training audio: quiet packs give the log-spectral loss little to work with; "
-        "training.export folds 1/gain back into the decoder so exported models play at the pack's level",
+        default=None,
+        help="fixed gain on all training audio (default: the --from/--init checkpoint's, else 1): quiet packs "
+        "give the log-spectral loss little to work with (the GM pack trains at 128); training.export folds "
+        "1/gain back into the decoder so exported models play at the pack's level",
     )
     p.add_argument("--seed", type=int, default=0, help="seeds init, data order, crops and the split")
     p.add_argument("--resume", action="store_true", help="continue from <out>/checkpoint.pt")
@@ -75,6 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--from", dest="start_from", type=Path, help="start from an earlier stage's checkpoint")
     p.add_argument("--checkpoint-every", type=int, default=500, help="steps between checkpoints (and each epoch)")
     p.add_argument("--crop-steps", type=int, default=0, help="ae/e2e: decode a random window of K hops per note")
+    p.add_argument(
+        "--crop-floor-db",
+        type=float,
+        default=40.0,
+        help="crops start where the note is within this many dB of its loudest hop (skips the silent release "
+        "tail); 0 draws crops anywhere",
+    )
+    p.add_argument("--lr-final", type=float, default=None, help="decay the lr linearly to this by --max-steps")
+    p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps instead of every epoch")
     p.add_argument("--lstm-hidden", type=int, default=1024)
     p.add_argument("--lstm-layers", type=int, default=3)
     p.add_argument("--decoder-channels", type=int, default=4096)
@@ -208,6 +218,9 @@ class Trainer:
             model, encoder, vocab = ck.model, ck.encoder, InstrumentVocab.from_infos(ck.instruments)
             if args.init is not None:
                 self.frozen_rows = ck.config.n_instruments
+            self._carry_gain(ck, model, encoder)
+        if args.gain is None:
+            args.gain = 1.0
         n_before = len(vocab)
         self.data = load_data(args, vocab, model.config if model is not None else None)
         self.vocab = self.data.vocab
@@ -251,6 +264,26 @@ class Trainer:
                 f"device {self.device}"
             )
 
+    def _carry_gain(self, ck, model: SING, encoder: Encoder | None) -> None:
+        """Train at the checkpoint's gain unless --gain says otherwise; rescale the model when they differ.
+
+        A training checkpoint records the gain it trained at; an exported one plays at the pack's level and
+        records the gain it was trained at in ``folded_training_gain``. The synthesis layer is linear and the
+        encoder's first layer is linear before its bias, so both rescale exactly to the new gain.
+        """
+        trained = float((ck.training or {}).get("gain") or 1.0)
+        if self.args.gain is None:
+            self.args.gain = float((ck.metadata or {}).get("folded_training_gain") or trained)
+            self._info(f"training at the checkpoint's gain {self.args.gain:g}")
+        ratio = self.args.gain / trained
+        if ratio != 1.0:
+            with torch.no_grad():
+                model.decoder.synthesis.weight *= ratio
+                model.decoder.synthesis.bias *= ratio
+                if encoder is not None:
+                    encoder.analysis.weight /= ratio
+            self._info(f"rescaled the model from gain {trained:g} to {self.args.gain:g}")
+
     def _load(self, path: Path):
         try:
             return load_checkpoint(path, "cpu")
@@ -283,6 +316,7 @@ class Trainer:
             "batch_size": self.args.batch_size,
             "lr": self.args.lr,
             "crop_steps": self.args.crop_steps,
+            "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
         }
 
@@ -330,7 +364,7 @@ class Trainer:
         for name, ds in self.splits.items():
             if len(ds) == 0:
                 continue
-            total, mse, count = 0.0, 0.0, 0
+            total, mse, silence, count = 0.0, 0.0, 0.0, 0
             loader = DataLoader(self.eval_subset(ds), batch_size=self.args.eval_batch_size)
             for wav, inst, pitch, vel in loader:
                 wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
@@ -344,8 +378,10 @@ class Trainer:
                     latents = self.model.generator(self.model.instrument_vectors(inst), pitch, vel, target.shape[2])
                     mse += float(torch.nn.functional.mse_loss(latents, target)) * len(wav)
                 total += float(spectral_l1(out, wav)) * len(wav)
+                silence += float(spectral_l1(torch.zeros_like(wav), wav)) * len(wav)
                 count += len(wav)
             result[f"{name}_spectral_l1"] = total / count
+            result[f"{name}_silence_l1"] = silence / count  # the loss of outputting nothing, for scale
             if stage == "lstm":
                 result[f"{name}_latent_mse"] = mse / count
         return result
@@ -411,9 +447,11 @@ class Trainer:
                 dynamic_ncols=True,
             )
             running, n_running = 0.0, 0
+            epoch_total, epoch_n = 0.0, 0
             for wav, inst, pitch, vel in bar:
                 wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
                 wav = wav * self.gain
+                self._set_lr(optimizer)
                 optimizer.zero_grad(set_to_none=True)
                 loss = self.train_step(stage, wrapped, wav, inst, pitch, vel)
                 if self.frozen_rows and emb.weight.grad is not None:
@@ -424,28 +462,49 @@ class Trainer:
                 self.state["batch"] += 1
                 running += loss
                 n_running += 1
+                epoch_total += loss
+                epoch_n += 1
                 bar.set_postfix(loss=f"{loss:.4f}")
                 if self.state["step"] % args.log_every == 0:
-                    self.metric({"train_loss": running / n_running})
+                    self.metric({"train_loss": running / n_running, "lr": optimizer.param_groups[0]["lr"]})
                     running, n_running = 0.0, 0
-                if args.checkpoint_every and self.state["step"] % args.checkpoint_every == 0:
+                if args.eval_every and self.state["stage_step"] % args.eval_every == 0:
+                    metrics = self.evaluate_and_save(stage, optimizer)
+                elif args.checkpoint_every and self.state["step"] % args.checkpoint_every == 0:
                     self.save("checkpoint.pt", optimizer)
                     barrier(self.dist)
                 if self._stage_done():
                     break
-            if n_running:
-                self.metric({"train_loss": running / n_running})
-            if not self._stage_done():
+            done = self._stage_done()
+            if not done:
                 self.state["epoch"] += 1
                 self.state["batch"] = 0
-            metrics = self.end_of_epoch(stage, optimizer)
+                if epoch_n:  # whole-epoch average (logged only for complete epochs)
+                    self.metric({"epoch_train_loss": epoch_total / epoch_n})
+            if not args.eval_every:
+                metrics = self.evaluate_and_save(stage, optimizer)
+            else:
+                self.save("checkpoint.pt", optimizer)
+                barrier(self.dist)
+        if args.eval_every and self.state["stage_step"] % args.eval_every:  # the stage's final evaluation
+            metrics = self.evaluate_and_save(stage, optimizer)
         return metrics
+
+    def _set_lr(self, optimizer: torch.optim.Optimizer) -> None:
+        """Linear decay from --lr to --lr-final over the stage's --max-steps (constant without them)."""
+        args = self.args
+        if args.lr_final is None or not args.max_steps:
+            return
+        frac = min(1.0, self.state["stage_step"] / args.max_steps)
+        for group in optimizer.param_groups:
+            group["lr"] = args.lr + (args.lr_final - args.lr) * frac
 
     def _stage_done(self) -> bool:
         m = self.args.max_steps
         return m is not None and self.state["stage_step"] >= m
 
-    def end_of_epoch(self, stage: str, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+    def evaluate_and_save(self, stage: str, optimizer: torch.optim.Optimizer) -> dict[str, float]:
+        """Evaluate, log, write checkpoint.pt (and best.pt when the valid loss improved)."""
         metrics: dict[str, float] = {}
         if self.dist.is_main:
             metrics = self.evaluate(stage)
@@ -477,7 +536,10 @@ class Trainer:
         offsets = None
         if self.crop is not None and stage != "lstm":
             gen = torch.Generator().manual_seed(self.args.seed * 1_000_003 + self.state["step"] * 101 + self.dist.rank)
-            offsets = self.crop.random_offsets(len(wav), gen).to(self.device)
+            if self.args.crop_floor_db > 0:
+                offsets = self.crop.sounding_offsets(wav, self.args.crop_floor_db, gen).to(self.device)
+            else:
+                offsets = self.crop.random_offsets(len(wav), gen).to(self.device)
         if stage == "ae":
             loss = module(wav, offsets)
             loss.backward()
@@ -524,6 +586,8 @@ def _train(args: argparse.Namespace, device: torch.device, dist: DistInfo) -> di
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # A near-silent model (early training) computes in denormal floats: ~3x slower on the CPU, same losses.
+    torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.crop_steps and args.crop_steps < 0:

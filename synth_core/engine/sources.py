@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from ..device import describe, select_device
-from ..sing.checkpoint import InstrumentInfo, load_checkpoint
+from ..sing.checkpoint import CheckpointError, InstrumentInfo, load_checkpoint
 from ..sing.model import SING
 from ..sing.streaming import SingStreamer
 
@@ -209,4 +209,12 @@ def load_default_source(device: str | None = "auto", path: str | os.PathLike | N
             f"default SING weights not found at {path}; train them (sing-train) or pass a checkpoint "
             "path (e.g. sing-render --checkpoint PATH, or set NEUROSYNTH_SING_CHECKPOINT)"
         )
-    return SingSource.from_checkpoint(path, device=device)
+    try:
+        return SingSource.from_checkpoint(path, device=device)
+    except CheckpointError as e:
+        if path != DEFAULT_CHECKPOINT:
+            raise
+        raise CheckpointError(
+            f"{e}. The shipped default weights are damaged: restore them with `git checkout -- "
+            "assets/sing_default.pt` (or reinstall), or retrain them with training/train_default.sh"
+        ) from e
