@@ -5,8 +5,9 @@ The app's default settings, nothing tuned for the test: 48 kHz output, 256-frame
 fp32 model of the shipped size (LSTM 3 x 256, decoder 512; ``--size small``: 3 x 512, 1024) with random
 weights (speed does not depend on them) or ``--checkpoint``. ``--voices`` notes are held at a time; every
 ``--period`` seconds they are released and the next chord starts (the released voices are stolen, so up to
-twice as many slots run for a moment). Reports engine underruns, device underflows, jackd xruns, the render worker's step time per
-hop (budget 16 ms), its load, the process CPU use, silent stretches and stuck voices at the end.
+twice as many slots run for a moment). Reports engine underruns, device underflows, jackd xruns, the
+render worker's step time per hop (budget 16 ms), its load, the process CPU use, silent stretches and stuck
+voices at the end.
 
     PYTHONPATH=. python bench/soak.py                # 600 s, 16 voices
     PYTHONPATH=. python bench/soak.py --seconds 60 --voices 24 --checkpoint assets/sing_default.pt
