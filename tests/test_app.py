@@ -250,11 +250,12 @@ def test_main_runs_offline_with_the_sine_source(qtbot, qapp):
     assert main(["--sine", "--no-audio"]) == 0
 
 
-def test_main_reports_missing_weights(tmp_path, capsys):
+def test_main_reports_missing_weights_when_the_voice_fails_too(tmp_path, capsys):
     from sing_app.main import main
 
-    assert main(["--checkpoint", str(tmp_path / "nope.pt"), "--no-audio"]) == 2
-    assert "Could not load the instrument model" in capsys.readouterr().err
+    missing = ["--checkpoint", str(tmp_path / "nope.pt"), "--no-audio"]
+    assert main([*missing, "--voice", str(tmp_path / "no_voice.pt")]) == 2
+    assert "Could not load the voice model" in capsys.readouterr().err
 
 
 class FakeAudio:

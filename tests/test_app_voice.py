@@ -230,3 +230,55 @@ def test_main_reports_a_bad_voice(tmp_path, capsys):
     assert "Could not load the voice model" in err and "missing.pt" in err
     assert main(["--voice", str(bad), "--no-audio"]) == 2
     assert "Could not load the voice model" in capsys.readouterr().err
+
+
+@pytest.fixture
+def started_windows(qapp, monkeypatch):
+    """Runs ``sing_app.main.main(argv)`` for a moment with a stand-in voice; returns (exit code, window, stderr)."""
+    from PyQt6.QtCore import QTimer
+
+    import sing_app.main_window
+    import sing_app.synths
+    from sing_app.main import main
+
+    windows = []
+    monkeypatch.setattr(sing_app.synths, "load_voice_source", lambda path, device: voice_source())
+    original = sing_app.main_window.MainWindow.__init__
+
+    def spy(self, *a, **kw):
+        original(self, *a, **kw)
+        windows.append(self)
+
+    monkeypatch.setattr(sing_app.main_window.MainWindow, "__init__", spy)
+
+    def start(argv):
+        QTimer.singleShot(300, qapp.quit)
+        code = main(argv)
+        return code, windows[-1]
+
+    yield start
+    for w in windows:
+        w.shutdown()
+
+
+def test_main_without_sing_weights_opens_in_voice_mode(started_windows, tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NEUROSYNTH_SING_CHECKPOINT", str(tmp_path / "deleted.pt"))
+    code, window = started_windows(["--no-audio"])
+    assert code == 0 and window.synth == "voice"
+    assert not window.synth_actions["sing"].isEnabled()
+    assert "deleted.pt" in window.synth_errors["sing"]
+    assert "SING unavailable" in window.statusBar().currentMessage()
+    assert "starting with the voice" in capsys.readouterr().err
+
+
+def test_a_damaged_default_says_how_to_restore_it(started_windows, tmp_path, monkeypatch):
+    import synth_core.engine.sources as sources
+
+    damaged = tmp_path / "sing_default.pt"
+    damaged.write_bytes(b"\x80\x02 truncated download")
+    monkeypatch.delenv("NEUROSYNTH_SING_CHECKPOINT", raising=False)
+    monkeypatch.setattr(sources, "DEFAULT_CHECKPOINT", damaged)
+    code, window = started_windows(["--no-audio"])
+    assert code == 0 and window.synth == "voice"
+    reason = window.synth_errors["sing"]
+    assert "damaged" in reason and "git checkout -- assets/sing_default.pt" in reason

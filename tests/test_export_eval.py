@@ -115,7 +115,41 @@ def test_evaluate_on_tiny_pack(tmp_path, tiny_model, tiny_instruments):
     png = (tmp_path / "report" / "spectrograms.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 1000
     table = markdown_table(metrics)
-    assert table.count("\n") == 3 and "| test |" in table
+    assert "| train | 3 |" in table and "| test |" in table and "Blends of two instruments" in table
+    assert metrics["loss_gain"] == 1.0 and metrics["blends"]["notes"] == 10
+    assert all(b["a"] != b["b"] and 0.2 <= b["weight"] <= 0.8 for b in metrics["blends"]["blends"])
+
+
+def test_evaluate_scales_a_raw_checkpoint_by_its_gain_and_scores_at_it(tmp_path, tiny_model, tiny_instruments):
+    """A raw checkpoint trained at gain 8 outputs 8x the pack's level: evaluate brings it back, measures its level
+    error, and computes the spectral L1 at gain 8 (where silence scores clearly worse than a sine)."""
+    names = [i.name for i in tiny_instruments]
+    write_sine_pack(tmp_path / "pack", names, list(range(55, 67)))
+    plain, raw = tmp_path / "plain.pt", tmp_path / "raw.pt"
+    save_checkpoint(plain, tiny_model, tiny_instruments, training={"seed": 0})
+    loud = load_checkpoint(plain).model
+    with torch.no_grad():
+        loud.decoder.synthesis.weight *= 8
+        loud.decoder.synthesis.bias *= 8
+    save_checkpoint(raw, loud, tiny_instruments, training={"seed": 0, "gain": 8.0})
+    a = evaluate(plain, tmp_path / "pack", max_notes=3, n_blends=0)["splits"]["train"]
+    b = evaluate(raw, tmp_path / "pack", max_notes=3, n_blends=0)["splits"]["train"]
+    assert b["level_error_db_mean"] == pytest.approx(a["level_error_db_mean"], abs=0.01)
+    assert b["silence_spectral_l1"] > 2 * a["silence_spectral_l1"]  # the same notes, scored at gain 8
+
+
+def test_export_calibrates_the_output_level(tmp_path, tiny_model, tiny_instruments):
+    from training.evaluate import median_level_error
+
+    names = [i.name for i in tiny_instruments]
+    write_sine_pack(tmp_path / "pack", names, list(range(55, 67)))
+    src, dst = tmp_path / "run.pt", tmp_path / "ship.pt"
+    save_checkpoint(src, tiny_model, tiny_instruments, training={"seed": 0})
+    before = median_level_error(tiny_model, tiny_instruments, tmp_path / "pack", 0, n_notes=8)
+    export_mod.export(src, dst, dtype="float32", calibrate=tmp_path / "pack", calibrate_notes=8)
+    shipped = load_checkpoint(dst)
+    assert shipped.metadata["level_calibration_db"] == pytest.approx(-before, abs=0.01)
+    assert abs(median_level_error(shipped.model, tiny_instruments, tmp_path / "pack", 0, n_notes=8)) < 0.01
 
 
 def test_export_folds_training_gain(tmp_path, tiny_model, tiny_instruments):

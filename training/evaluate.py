@@ -215,6 +215,33 @@ def evaluate(
     return metrics
 
 
+def median_level_error(
+    model, instruments, data: str | Path, seed: int, n_notes: int = 64, batch_size: int = 8
+) -> float:
+    """Median level error (dB, output minus target) of ``model``'s notes over ``n_notes`` train-split notes of the
+    pack at ``data`` (targets quieter than ``LEVEL_FLOOR_DB`` left out)."""
+    names = {info.name: k for k, info in enumerate(instruments)}
+    train = [n for n in read_pack(data) if n.instrument in names and split_of(n.instrument, n.pitch, seed) == "train"]
+    chosen = spread(train, n_notes)
+    if not chosen:
+        raise ValueError(f"no training notes of the model's instruments in {data}")
+    cfg = model.config
+    targets = [load_audio(n.path, cfg.note_samples, cfg.sample_rate) for n in chosen]
+    vec = model.instrument_table[torch.tensor([names[n.instrument] for n in chosen])].detach()
+    pitch = torch.tensor([n.pitch for n in chosen])
+    velocity = torch.tensor([float(n.velocity) for n in chosen])
+    with torch.inference_mode():
+        out = model.generate(vec, pitch, velocity, n_samples=cfg.note_samples, batch_size=batch_size).float().numpy()
+    errors = [
+        level_db(o, cfg.sample_rate) - level_db(t, cfg.sample_rate)
+        for o, t in zip(out, targets, strict=True)
+        if level_db(t, cfg.sample_rate) > LEVEL_FLOOR_DB
+    ]
+    if not errors:
+        raise ValueError("every calibration target is silent")
+    return float(np.median(errors))
+
+
 def blend_pitch_accuracy(model, pitches: list[int], n: int, batch_size: int, seed: int = 0) -> dict:
     """Pitch accuracy of notes from ``n`` random two-instrument blends (the XY pad's interpolation).
 

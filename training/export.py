@@ -14,6 +14,7 @@ import torch
 
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json_sidecar
 from synth_core.sing.model import NSYNTH_VELOCITIES, SING, velocity_weights
+from training.evaluate import median_level_error
 
 MAX_BYTES = 40 * 1024 * 1024
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -54,8 +55,20 @@ def fill_velocity_rows(model: SING, velocities: list[int]) -> list[int]:
     return filled
 
 
-def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool = False) -> int:
-    """Write ``dst`` (and ``dst`` with a .json suffix) from checkpoint ``src``; returns the file size in bytes."""
+def export(
+    src: str | Path,
+    dst: str | Path,
+    dtype: str = "float16",
+    force: bool = False,
+    calibrate: str | Path | None = None,
+    calibrate_notes: int = 64,
+) -> int:
+    """Write ``dst`` (and ``dst`` with a .json suffix) from checkpoint ``src``; returns the file size in bytes.
+
+    ``calibrate``: a pack (NSynth format) whose training notes set the output level: the median level error of
+    the model's notes against them is folded into the synthesis layer (recorded as ``level_calibration_db``).
+    The log-spectral loss leaves a model quieter than its targets while its spectra are still blurred.
+    """
     if dtype not in DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(DTYPES)}")
     ckpt = load_checkpoint(src, "cpu")
@@ -74,6 +87,13 @@ def export(src: str | Path, dst: str | Path, dtype: str = "float16", force: bool
         filled = fill_velocity_rows(ckpt.model, [int(v) for v in velocities])
         if filled:
             metadata["filled_velocity_rows"] = [NSYNTH_VELOCITIES[r] for r in filled]
+    if calibrate is not None:
+        seed = int((training or {}).get("split_seed", (training or {}).get("seed", 0)))
+        error_db = median_level_error(ckpt.model.eval(), ckpt.instruments, calibrate, seed, calibrate_notes)
+        with torch.no_grad():
+            ckpt.model.decoder.synthesis.weight *= 10 ** (-error_db / 20)
+            ckpt.model.decoder.synthesis.bias *= 10 ** (-error_db / 20)
+        metadata["level_calibration_db"] = round(-error_db, 2)
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.export")
     save_checkpoint(tmp, ckpt.model, ckpt.instruments, training=training, metadata=metadata, dtype=DTYPES[dtype])
@@ -93,10 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-o", "--out", default="assets/sing_default.pt", help="exported weights")
     ap.add_argument("--dtype", default="float16", choices=sorted(DTYPES), help="weight dtype")
     ap.add_argument("--force", action="store_true", help=f"write even if larger than {MAX_BYTES // 2**20} MiB")
+    ap.add_argument("--calibrate", metavar="PACK", help="set the output level from this pack's training notes")
+    ap.add_argument("--calibrate-notes", type=int, default=64, help="notes used for --calibrate")
     args = ap.parse_args(argv)
     try:
-        size = export(args.checkpoint, args.out, args.dtype, args.force)
-    except (CheckpointError, ValueError) as exc:
+        size = export(args.checkpoint, args.out, args.dtype, args.force, args.calibrate, args.calibrate_notes)
+    except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"export: error: {exc}", file=sys.stderr)
         return 1
     src_size = Path(args.checkpoint).stat().st_size

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Train the default SING (assets/sing_default.pt) on a 2-core CPU, from the FluidR3 SoundFont to the shipped file.
+#
+#   bash training/train_default.sh            # every stage; rerun to resume after an interruption
+#   RUN=runs/default THREADS=1 bash training/train_default.sh
+#
+# Each stage writes RUN/<stage>/ (checkpoint.pt, metrics.jsonl, tb/) and is skipped once its stage_<name>.pt
+# exists; an interrupted stage resumes from its checkpoint.pt. The recipe and its measurements are in
+# assets/MODEL_CARD.md. One thread per job: on two shared cores more threads only slow a run down.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+RUN=${RUN:-runs/default}
+PACK=${PACK:-data/gm_pack}
+THREADS=${THREADS:-1}
+SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
+AE_STEPS=${AE_STEPS:-8000}
+LSTM_STEPS=${LSTM_STEPS:-2000}
+E2E_STEPS=${E2E_STEPS:-20000}
+# --max-steps ends each stage (and sets its lr decay); --epochs only has to be large enough
+COMMON=(--data "$PACK" --threads "$THREADS" --no-progress --eval-notes 48 --log-every 50 --epochs 1000)
+
+# 1. the pack: 46 GM programs (all 11 NSynth families), MIDI 36-84, velocities 50 and 127 (4,508 notes, ~15 s)
+[ -f "$PACK/examples.json" ] || python -m training.make_pack --soundfont "$SOUNDFONT" --out "$PACK" \
+    --pitches 36-84 --velocities 50,127 --no-progress
+
+stage() {  # stage NAME FROM ARGS...: run (or resume) one stage into $RUN/NAME, starting from FROM, unless done
+    local name=$1 from=$2; shift 2
+    local out="$RUN/$name"
+    [ -f "$out/stage_$name.pt" ] && { echo "stage $name: done"; return; }
+    local start=()
+    if [ -f "$out/checkpoint.pt" ]; then start=(--resume); elif [ -n "$from" ]; then start=(--from "$from"); fi
+    python -m training.sing_train "${COMMON[@]}" --out "$out" --stage "$name" "${start[@]}" "$@"
+}
+
+# 2. autoencoder: spectral loss on 16-hop crops of the sounding part, audio x128 (off the silence plateau)
+stage ae "" --lstm-hidden 256 --decoder-channels 512 --gain 128 --crop-steps 16 --batch-size 32 \
+    --lr 1e-3 --lr-final 2e-4 --max-steps "$AE_STEPS" --eval-every 1000
+# 3. LSTM to the frozen encoder's latents (MSE, truncated BPTT 32), whole notes
+stage lstm "$RUN/ae/stage_ae.pt" --batch-size 16 --lr 1e-3 --lr-final 3e-4 --max-steps "$LSTM_STEPS" \
+    --eval-every 500
+# 4. end to end: LSTM + decoder with the spectral loss on 16-hop crops
+stage e2e "$RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 --lr 3e-4 --lr-final 5e-5 \
+    --max-steps "$E2E_STEPS" --eval-every 1000
+
+# 5. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
+python -m training.export "$RUN/e2e/stage_e2e.pt" -o assets/sing_default.pt
+python -m training.evaluate assets/sing_default.pt --data "$PACK" --max-notes 200 --threads "$THREADS" \
+    --out "$RUN/eval"
