@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -92,3 +94,15 @@ def test_add_instruments_keeps_table(tiny_model):
     assert after.shape == (5, 16)
     assert torch.equal(after[:3], before)
     assert tiny_model.config.n_instruments == 5
+
+
+def test_training_loss_level_term_measures_the_level_in_nats():
+    from synth_core.sing.loss import spectral_l1, training_loss
+
+    torch.manual_seed(0)
+    target = torch.randn(2, 8192) * 30  # loud: log(1 + E) ~ log(E)
+    quiet = target / 10  # 20 dB too quiet: 2 ln 10 nats per frame
+    assert torch.equal(training_loss(quiet, target), spectral_l1(quiet, target))
+    level = float(training_loss(quiet, target, level_weight=1.0) - spectral_l1(quiet, target))
+    assert abs(level - 2 * math.log(10)) < 0.01
+    assert float(training_loss(target, target, level_weight=1.0)) == 0.0

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_core.sing.loss import spectral_l1
+from synth_core.sing.loss import training_loss
 from synth_core.sing.model import SING, Decoder, Encoder, SequenceGenerator, SINGConfig
 
 STAGES = ("ae", "lstm", "e2e")
@@ -125,19 +125,20 @@ class CropGeometry:
 class AutoencoderStage(nn.Module):
     """Stage 1: encoder + decoder, spectral loss against the input note."""
 
-    def __init__(self, encoder: Encoder, decoder: Decoder, crop: CropGeometry | None = None):
+    def __init__(self, encoder: Encoder, decoder: Decoder, crop: CropGeometry | None = None, level_weight: float = 0.0):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.crop = crop
+        self.level_weight = level_weight
 
     def forward(self, wav: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
         c = self.decoder.config
         if self.crop is not None and offsets is not None:
             out = self.crop.decode(self.decoder, self.crop.encode(self.encoder, wav, offsets))
-            return spectral_l1(out, self.crop.target(wav, offsets))
+            return training_loss(out, self.crop.target(wav, offsets), self.level_weight)
         out = self.decoder(self.encoder(wav))[:, c.trim : c.trim + wav.shape[1]]
-        return spectral_l1(out, wav)
+        return training_loss(out, wav, self.level_weight)
 
 
 class LSTMChunkStage(nn.Module):
@@ -168,12 +169,13 @@ class LSTMChunkStage(nn.Module):
 class EndToEndStage(nn.Module):
     """Stage 3: sequence generator + decoder, spectral loss against the note."""
 
-    def __init__(self, model: SING, crop: CropGeometry | None = None):
+    def __init__(self, model: SING, crop: CropGeometry | None = None, level_weight: float = 0.0):
         super().__init__()
         self.generator = model.generator
         self.decoder = model.decoder
         self.config = model.config
         self.crop = crop
+        self.level_weight = level_weight
 
     def forward(
         self,
@@ -190,10 +192,10 @@ class EndToEndStage(nn.Module):
             n = int(self.crop.first_frame(offsets).max()) + self.crop.n_latents
             latents = self.generator(vec, pitch, velocity, n)
             out = self.crop.decode(self.decoder, self.crop.latent_windows(latents, offsets))
-            return spectral_l1(out, self.crop.target(wav, offsets))
+            return training_loss(out, self.crop.target(wav, offsets), self.level_weight)
         latents = self.generator(vec, pitch, velocity, c.steps_for(wav.shape[1]))
         out = self.decoder(latents)[:, c.trim : c.trim + wav.shape[1]]
-        return spectral_l1(out, wav)
+        return training_loss(out, wav, self.level_weight)
 
 
 def tbptt_chunks(n_steps: int, chunk: int = 32) -> list[tuple[int, int]]:

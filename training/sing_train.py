@@ -83,6 +83,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="crops start where the note is within this many dB of its loudest hop (skips the silent release "
         "tail); 0 draws crops anywhere",
     )
+    p.add_argument(
+        "--level-weight",
+        type=float,
+        default=0.0,
+        help="ae/e2e: add this times the L1 between log frame energies (output level) to the spectral loss",
+    )
     p.add_argument("--lr-final", type=float, default=None, help="decay the lr linearly to this by --max-steps")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps instead of every epoch")
     p.add_argument("--lstm-hidden", type=int, default=1024)
@@ -316,6 +322,7 @@ class Trainer:
             "batch_size": self.args.batch_size,
             "lr": self.args.lr,
             "crop_steps": self.args.crop_steps,
+            "level_weight": self.args.level_weight,
             "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
         }
@@ -403,11 +410,11 @@ class Trainer:
         for p in (*self.model.parameters(), *self.encoder.parameters()):
             p.requires_grad_(False)
         if stage == "ae":
-            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop)
+            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop, self.args.level_weight)
         elif stage == "lstm":
             module = LSTMChunkStage(self.model.generator)
         else:
-            module = EndToEndStage(self.model, self.crop)
+            module = EndToEndStage(self.model, self.crop, self.args.level_weight)
         params = list(module.parameters())
         for p in params:
             p.requires_grad_(True)

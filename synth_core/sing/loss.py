@@ -6,8 +6,8 @@ import torch
 from torch import nn
 
 
-def log_power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
-    """log(1 + |X|^2) with a Hann window and no centering: [B, n_fft // 2 + 1, frames].
+def power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """|X|^2 with a Hann window and no centering: [B, n_fft // 2 + 1, frames].
 
     Half-precision input (bf16 autocast) is computed in fp32: the FFTs do not take bf16.
     """
@@ -15,12 +15,32 @@ def log_power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) 
         wav = wav.float()
     window = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
     spec = torch.stft(wav, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
-    return torch.log1p(spec.real.square() + spec.imag.square())
+    return spec.real.square() + spec.imag.square()
+
+
+def log_power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """log(1 + |X|^2): [B, n_fft // 2 + 1, frames]."""
+    return torch.log1p(power_spectrogram(wav, n_fft, hop))
 
 
 def spectral_l1(output: torch.Tensor, target: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
     """Mean L1 distance between log-power spectrograms (scalar)."""
     return (log_power_spectrogram(output, n_fft, hop) - log_power_spectrogram(target, n_fft, hop)).abs().mean()
+
+
+def training_loss(
+    output: torch.Tensor, target: torch.Tensor, level_weight: float = 0.0, n_fft: int = 1024, hop: int = 256
+) -> torch.Tensor:
+    """SING's spectral L1, plus ``level_weight`` times the L1 between log(1 + frame energy) of output and target.
+
+    The level term compares each STFT frame's total power (the loudness envelope, in nats): the spectral L1
+    alone leaves a model whose spectra are still blurred well below its targets' level.
+    """
+    out, tgt = power_spectrogram(output, n_fft, hop), power_spectrogram(target, n_fft, hop)
+    loss = (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
+    if level_weight:
+        loss = loss + level_weight * (torch.log1p(out.sum(1)) - torch.log1p(tgt.sum(1))).abs().mean()
+    return loss
 
 
 class SpectralLoss(nn.Module):
