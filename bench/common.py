@@ -28,6 +28,7 @@ ANCHORS = {
 SIZES: dict[str, dict] = {
     "reference": {},
     "small": {"lstm_hidden": 512, "decoder_channels": 1024},
+    "shipped": {"lstm_hidden": 256, "decoder_channels": 512},  # assets/sing_default.pt (checked by its test)
 }
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

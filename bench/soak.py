@@ -24,17 +24,12 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.common import anchor, machine_info
+from bench.common import SIZES, anchor, machine_info
 from synth_core.device import select_device
 from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import AudioOutput
 from synth_core.engine.sources import SingSource
 from synth_core.sing import SING, SINGConfig, load_checkpoint
-
-SMALL = SINGConfig(n_instruments=16, lstm_hidden=512, decoder_channels=1024)
-#: The size of the shipped ``assets/sing_default.pt`` (LSTM 3 x 256, decoder 512; checked by its test).
-SHIPPED = SINGConfig(n_instruments=46, lstm_hidden=256, decoder_channels=512)
-SIZES = {"shipped": SHIPPED, "small": SMALL}
 
 
 class TimedSource:
@@ -88,12 +83,12 @@ def chord(k: int, voices: int) -> list[int]:
 
 
 def random_source(
-    device: str = "auto", seed: int = 0, dtype: torch.dtype = torch.float32, size: str = "small"
+    device: str = "auto", seed: int = 0, dtype: torch.dtype = torch.float32, size: str = "shipped"
 ) -> SingSource:
-    """A SING of size ``size`` ("shipped" or "small") with random weights on the chosen device (fp32 as the app
+    """A SING of size ``size`` (see ``bench.common.SIZES``) with random weights on the chosen device (fp32 as the app
     loads it); speed does not depend on the weights."""
     torch.manual_seed(seed)
-    return SingSource(SING(SINGConfig(**vars(SIZES[size]))).to(select_device(device)), dtype=dtype)
+    return SingSource(SING(SINGConfig(n_instruments=16, **SIZES[size])).to(select_device(device)), dtype=dtype)
 
 
 
