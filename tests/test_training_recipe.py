@@ -99,3 +99,15 @@ def test_recipe_learns_below_silence_on_rendered_notes(tmp_path):
     )  # fmt: skip
     final = [r for r in records(out) if "train_spectral_l1" in r][-1]
     assert final["train_spectral_l1"] < 0.7 * final["train_silence_l1"], final
+
+
+def test_plot_curves_draws_a_run_and_reports_a_missing_one(tmp_path, capsys):
+    pytest.importorskip("matplotlib", reason="the curves need matplotlib (pip install matplotlib)")
+    from training.plot_curves import main as plot_main
+
+    pack = write_pack(tmp_path / "pack", instruments=(("sine", 1),), pitches=(48, 60))
+    run(pack, tmp_path / "ae", "--stage", "ae", "--max-steps", "4", "--eval-every", "2")
+    assert plot_main([str(tmp_path / "ae"), "-o", str(tmp_path / "curves.png")]) == 0
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert plot_main([str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")]) == 1
+    assert "metrics.jsonl not found" in capsys.readouterr().err
