@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 import torch
 
 from synth_core.sing import SING, Encoder, load_checkpoint, save_checkpoint
