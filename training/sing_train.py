@@ -274,14 +274,17 @@ class Trainer:
         """Train at the checkpoint's gain unless --gain says otherwise; rescale the model when they differ.
 
         A training checkpoint records the gain it trained at; an exported one plays at the pack's level and
-        records the gain it was trained at in ``folded_training_gain``. The synthesis layer is linear and the
-        encoder's first layer is linear before its bias, so both rescale exactly to the new gain.
+        records the gain it was trained at in ``folded_training_gain`` (and its level calibration, undone here).
+        The synthesis layer is linear and the encoder's first layer is linear before its bias, so both rescale
+        exactly to the new gain.
         """
+        metadata = ck.metadata or {}
         trained = float((ck.training or {}).get("gain") or 1.0)
         if self.args.gain is None:
-            self.args.gain = float((ck.metadata or {}).get("folded_training_gain") or trained)
+            self.args.gain = float(metadata.get("folded_training_gain") or trained)
             self._info(f"training at the checkpoint's gain {self.args.gain:g}")
-        ratio = self.args.gain / trained
+        # an exported model's level calibration is undone: training starts from the state the loss left
+        ratio = self.args.gain / trained * 10 ** (-float(metadata.get("level_calibration_db") or 0.0) / 20)
         if ratio != 1.0:
             with torch.no_grad():
                 model.decoder.synthesis.weight *= ratio
