@@ -108,8 +108,11 @@ class XYPad(QWidget):
             Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
             Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
         )
+        half = int(r.width() / 2 - 2 * m)  # two labels share a side: each gets half of it, elided in the middle
+        metrics = p.fontMetrics()
         for label, align in zip(self._labels, aligns, strict=False):
-            p.drawText(r.adjusted(m, m, -m, -m), align, label)
+            text = metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, max(half, 0))
+            p.drawText(r.adjusted(m, m, -m, -m), align, text)
         # puck
         c = self.point_for(self._x, self._y)
         p.setPen(QPen(QColor(255, 255, 255, 60), 1, Qt.PenStyle.DashLine))
