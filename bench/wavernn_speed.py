@@ -27,7 +27,8 @@ import numpy as np
 import torch
 
 from synth_core.wavernn import WaveRNN, WaveRNNConfig
-from synth_core.wavernn.sampling import TorchSampler, make_sampler
+from synth_core.wavernn.sampler_factory import make_sampler
+from synth_core.wavernn.sampling import TorchSampler
 from synth_core.wavernn.sparse import prune_blocks_random
 from synth_core.wavernn.subscale import SubscaleWaveRNN
 

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 
 from synth_core.wavernn import WaveRNN, WaveRNNConfig
-from synth_core.wavernn.sampling import make_sampler
+from synth_core.wavernn.sampler_factory import make_sampler
 from synth_core.wavernn.subscale import SubscaleWaveRNN
 
 SR, HOP = 16000, 160

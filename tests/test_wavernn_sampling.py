@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation, join_coarse_fine, split_coarse_fine
-from synth_core.wavernn.sampling import SamplerState, TorchSampler, make_sampler
+from synth_core.wavernn.sampler_factory import make_sampler
+from synth_core.wavernn.sampling import SamplerState, TorchSampler
 from synth_core.wavernn.sparse import density, pack_bsr, prune_blocks_random
 
 numba_kernel = pytest.importorskip("synth_core.wavernn.numba_kernel")

@@ -8,7 +8,7 @@ import torch
 
 from synth_core.dsp import estimate_f0, hz_to_midi
 from synth_core.wavernn import WaveRNNConfig, join_coarse_fine, split_coarse_fine
-from synth_core.wavernn.sampling import make_sampler
+from synth_core.wavernn.sampler_factory import make_sampler
 from synth_core.wavernn.subscale import SubscaleWaveRNN, context_mask, fold, generation_order, unfold
 from synth_core.wavernn.subscale_sampling import SubscaleSampler
 from tests.conftest import sine_frames, train_on_sines

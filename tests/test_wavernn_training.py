@@ -13,7 +13,7 @@ from synth_core.dsp import estimate_f0, hz_to_midi
 from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation
 from synth_core.wavernn.checkpoint import CheckpointError, export_voice, load_voice, save_voice
 from synth_core.wavernn.features import VoicePreset
-from synth_core.wavernn.sampling import make_sampler
+from synth_core.wavernn.sampler_factory import make_sampler
 from synth_core.wavernn.subscale import SubscaleWaveRNN
 from tests.conftest import sine_frames, train_on_sines
 from training import wavernn_train

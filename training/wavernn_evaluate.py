@@ -27,7 +27,7 @@ import torch
 from synth_core.sing.checkpoint import CheckpointError
 from synth_core.wavernn.checkpoint import load_voice
 from synth_core.wavernn.features import extract_features, fundamental_phase
-from synth_core.wavernn.sampling import make_sampler
+from synth_core.wavernn.sampler_factory import make_sampler
 
 from .speech_data import load_split
 

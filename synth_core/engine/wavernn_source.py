@@ -19,7 +19,7 @@ from ..device import describe, select_device
 from ..sing.checkpoint import InstrumentInfo
 from ..wavernn.checkpoint import load_voice
 from ..wavernn.model import WaveRNN
-from ..wavernn.sampling import make_sampler
+from ..wavernn.sampler_factory import make_sampler
 from ..wavernn.voice import VoiceLines, VoiceSettings
 
 DEFAULT_VOICE = Path(__file__).resolve().parents[2] / "assets" / "voice_default.pt"
