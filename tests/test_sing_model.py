@@ -106,3 +106,12 @@ def test_training_loss_level_term_measures_the_level_in_nats():
     level = float(training_loss(quiet, target, level_weight=1.0) - spectral_l1(quiet, target))
     assert abs(level - 2 * math.log(10)) < 0.01
     assert float(training_loss(target, target, level_weight=1.0)) == 0.0
+
+
+def test_training_loss_adds_longer_ffts():
+    from synth_core.sing.loss import training_loss
+
+    torch.manual_seed(0)
+    out, target = torch.randn(2, 8192), torch.randn(2, 8192) * 3
+    expected = spectral_l1(out, target) + spectral_l1(out, target, 2048, 512)
+    torch.testing.assert_close(training_loss(out, target, extra_ffts=(2048,)), expected)

@@ -125,20 +125,27 @@ class CropGeometry:
 class AutoencoderStage(nn.Module):
     """Stage 1: encoder + decoder, spectral loss against the input note."""
 
-    def __init__(self, encoder: Encoder, decoder: Decoder, crop: CropGeometry | None = None, level_weight: float = 0.0):
+    def __init__(
+        self,
+        encoder: Encoder,
+        decoder: Decoder,
+        crop: CropGeometry | None = None,
+        level_weight: float = 0.0,
+        extra_ffts: tuple[int, ...] = (),
+    ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.crop = crop
-        self.level_weight = level_weight
+        self.loss_kw = {"level_weight": level_weight, "extra_ffts": tuple(extra_ffts)}
 
     def forward(self, wav: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
         c = self.decoder.config
         if self.crop is not None and offsets is not None:
             out = self.crop.decode(self.decoder, self.crop.encode(self.encoder, wav, offsets))
-            return training_loss(out, self.crop.target(wav, offsets), self.level_weight)
+            return training_loss(out, self.crop.target(wav, offsets), **self.loss_kw)
         out = self.decoder(self.encoder(wav))[:, c.trim : c.trim + wav.shape[1]]
-        return training_loss(out, wav, self.level_weight)
+        return training_loss(out, wav, **self.loss_kw)
 
 
 class LSTMChunkStage(nn.Module):
@@ -169,13 +176,15 @@ class LSTMChunkStage(nn.Module):
 class EndToEndStage(nn.Module):
     """Stage 3: sequence generator + decoder, spectral loss against the note."""
 
-    def __init__(self, model: SING, crop: CropGeometry | None = None, level_weight: float = 0.0):
+    def __init__(
+        self, model: SING, crop: CropGeometry | None = None, level_weight: float = 0.0, extra_ffts: tuple[int, ...] = ()
+    ):
         super().__init__()
         self.generator = model.generator
         self.decoder = model.decoder
         self.config = model.config
         self.crop = crop
-        self.level_weight = level_weight
+        self.loss_kw = {"level_weight": level_weight, "extra_ffts": tuple(extra_ffts)}
 
     def forward(
         self,
@@ -192,10 +201,10 @@ class EndToEndStage(nn.Module):
             n = int(self.crop.first_frame(offsets).max()) + self.crop.n_latents
             latents = self.generator(vec, pitch, velocity, n)
             out = self.crop.decode(self.decoder, self.crop.latent_windows(latents, offsets))
-            return training_loss(out, self.crop.target(wav, offsets), self.level_weight)
+            return training_loss(out, self.crop.target(wav, offsets), **self.loss_kw)
         latents = self.generator(vec, pitch, velocity, c.steps_for(wav.shape[1]))
         out = self.decoder(latents)[:, c.trim : c.trim + wav.shape[1]]
-        return training_loss(out, wav, self.level_weight)
+        return training_loss(out, wav, **self.loss_kw)
 
 
 def tbptt_chunks(n_steps: int, chunk: int = 32) -> list[tuple[int, int]]:

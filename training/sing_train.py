@@ -89,6 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="ae/e2e: add this times the L1 between log frame energies (output level) to the spectral loss",
     )
+    p.add_argument(
+        "--extra-fft",
+        default="",
+        help="ae/e2e: comma list of extra STFT sizes whose spectral L1 is added (hop size / 4), e.g. 2048",
+    )
     p.add_argument("--lr-final", type=float, default=None, help="decay the lr linearly to this by --max-steps")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps instead of every epoch")
     p.add_argument("--lstm-hidden", type=int, default=1024)
@@ -326,6 +331,7 @@ class Trainer:
             "lr": self.args.lr,
             "crop_steps": self.args.crop_steps,
             "level_weight": self.args.level_weight,
+            "extra_fft": self.args.extra_fft,
             "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
         }
@@ -413,15 +419,19 @@ class Trainer:
         for p in (*self.model.parameters(), *self.encoder.parameters()):
             p.requires_grad_(False)
         if stage == "ae":
-            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop, self.args.level_weight)
+            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop, *self._loss_args())
         elif stage == "lstm":
             module = LSTMChunkStage(self.model.generator)
         else:
-            module = EndToEndStage(self.model, self.crop, self.args.level_weight)
+            module = EndToEndStage(self.model, self.crop, *self._loss_args())
         params = list(module.parameters())
         for p in params:
             p.requires_grad_(True)
         return module, params
+
+    def _loss_args(self) -> tuple[float, tuple[int, ...]]:
+        """(level weight, extra FFT sizes) of the ae/e2e training loss."""
+        return self.args.level_weight, tuple(int(t) for t in _csv(self.args.extra_fft) or ())
 
     def run_stage(self, stage: str) -> dict[str, float]:
         args = self.args

@@ -29,17 +29,26 @@ def spectral_l1(output: torch.Tensor, target: torch.Tensor, n_fft: int = 1024, h
 
 
 def training_loss(
-    output: torch.Tensor, target: torch.Tensor, level_weight: float = 0.0, n_fft: int = 1024, hop: int = 256
+    output: torch.Tensor,
+    target: torch.Tensor,
+    level_weight: float = 0.0,
+    n_fft: int = 1024,
+    hop: int = 256,
+    extra_ffts: tuple[int, ...] = (),
 ) -> torch.Tensor:
-    """SING's spectral L1, plus ``level_weight`` times the L1 between log(1 + frame energy) of output and target.
+    """SING's spectral L1, plus ``level_weight`` times the L1 between log(1 + frame energy) of output and target,
+    plus the spectral L1 at each of ``extra_ffts`` (hop n_fft / 4), a multi-resolution term.
 
     The level term compares each STFT frame's total power (the loudness envelope, in nats): the spectral L1
-    alone leaves a model whose spectra are still blurred well below its targets' level.
+    alone leaves a model whose spectra are still blurred well below its targets' level. Longer FFTs resolve the
+    harmonics of low notes from the decoder's hop-rate comb (62.5 Hz at 16 kHz).
     """
     out, tgt = power_spectrogram(output, n_fft, hop), power_spectrogram(target, n_fft, hop)
     loss = (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
     if level_weight:
         loss = loss + level_weight * (torch.log1p(out.sum(1)) - torch.log1p(tgt.sum(1))).abs().mean()
+    for size in extra_ffts:
+        loss = loss + spectral_l1(output, target, size, size // 4)
     return loss
 
 
