@@ -44,6 +44,6 @@ stage e2e "$RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 --lr 3e-4 --
     --max-steps "$E2E_STEPS" --eval-every 1000
 
 # 5. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
-python -m training.export "$RUN/e2e/stage_e2e.pt" -o assets/sing_default.pt
+python -m training.export "$RUN/e2e/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
 python -m training.evaluate assets/sing_default.pt --data "$PACK" --max-notes 200 --threads "$THREADS" \
     --out "$RUN/eval"
