@@ -91,7 +91,6 @@ def random_source(
     return SingSource(SING(SINGConfig(n_instruments=16, **SIZES[size])).to(select_device(device)), dtype=dtype)
 
 
-
 def run_soak(
     source,
     audio_device: int | str | None,

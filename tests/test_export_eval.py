@@ -128,9 +128,7 @@ def test_evaluate_scales_a_raw_checkpoint_by_its_gain_and_scores_at_it(tmp_path,
     plain, raw = tmp_path / "plain.pt", tmp_path / "raw.pt"
     save_checkpoint(plain, tiny_model, tiny_instruments, training={"seed": 0})
     loud = load_checkpoint(plain).model
-    with torch.no_grad():
-        loud.decoder.synthesis.weight *= 8
-        loud.decoder.synthesis.bias *= 8
+    loud.decoder.scale_output(8)
     save_checkpoint(raw, loud, tiny_instruments, training={"seed": 0, "gain": 8.0})
     a = evaluate(plain, tmp_path / "pack", max_notes=3, n_blends=0)["splits"]["train"]
     b = evaluate(raw, tmp_path / "pack", max_notes=3, n_blends=0)["splits"]["train"]

@@ -14,7 +14,7 @@ import torch
 
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint, write_json_sidecar
 from synth_core.sing.model import NSYNTH_VELOCITIES, SING, velocity_weights
-from training.evaluate import median_level_error
+from training.evaluate import median_level_error, split_seed
 
 MAX_BYTES = 40 * 1024 * 1024
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -77,9 +77,7 @@ def export(
     metadata.update({"exported_from": Path(src).name, "dtype": dtype})
     gain = float((training or {}).get("gain") or 1.0)
     if gain != 1.0:  # trained on audio scaled by `gain`: fold 1/gain into the (linear) synthesis layer
-        with torch.no_grad():
-            ckpt.model.decoder.synthesis.weight /= gain
-            ckpt.model.decoder.synthesis.bias /= gain
+        ckpt.model.decoder.scale_output(1.0 / gain)
         training["gain"] = 1.0
         metadata["folded_training_gain"] = gain
     velocities = (training or {}).get("velocities")
@@ -88,11 +86,9 @@ def export(
         if filled:
             metadata["filled_velocity_rows"] = [NSYNTH_VELOCITIES[r] for r in filled]
     if calibrate is not None:
-        seed = int((training or {}).get("split_seed", (training or {}).get("seed", 0)))
+        seed = split_seed(training)
         error_db = median_level_error(ckpt.model.eval(), ckpt.instruments, calibrate, seed, calibrate_notes)
-        with torch.no_grad():
-            ckpt.model.decoder.synthesis.weight *= 10 ** (-error_db / 20)
-            ckpt.model.decoder.synthesis.bias *= 10 ** (-error_db / 20)
+        ckpt.model.decoder.scale_output(10 ** (-error_db / 20))
         metadata["level_calibration_db"] = round(-error_db, 2)
     dst = Path(dst)
     tmp = dst.with_name(f".{dst.name}.export")

@@ -291,10 +291,9 @@ class Trainer:
         # an exported model's level calibration is undone: training starts from the state the loss left
         ratio = self.args.gain / trained * 10 ** (-float(metadata.get("level_calibration_db") or 0.0) / 20)
         if ratio != 1.0:
-            with torch.no_grad():
-                model.decoder.synthesis.weight *= ratio
-                model.decoder.synthesis.bias *= ratio
-                if encoder is not None:
+            model.decoder.scale_output(ratio)
+            if encoder is not None:
+                with torch.no_grad():
                     encoder.analysis.weight /= ratio
             self._info(f"rescaled the model from gain {trained:g} to {self.args.gain:g}")
 

@@ -158,6 +158,13 @@ class Decoder(nn.Module):
         self.synthesis = nn.ConvTranspose1d(c.decoder_channels, 1, c.frame, stride=c.hop)
         self.register_buffer("window", hann_squared(c.frame), persistent=False)
 
+    @torch.no_grad()
+    def scale_output(self, factor: float) -> None:
+        """Multiply every output sample by ``factor``: the synthesis layer is linear, so its weight and bias
+        scale exactly (training gains and level calibrations are folded in this way)."""
+        self.synthesis.weight *= factor
+        self.synthesis.bias *= factor
+
     def frame_weight(self) -> torch.Tensor:
         """Windowed synthesis kernel [channels, 1, frame]."""
         return self.synthesis.weight * self.window
