@@ -55,6 +55,18 @@ def level_db(audio: np.ndarray, sample_rate: int) -> float:
     return float(10 * np.log10(np.mean(np.square(audio[lo:hi], dtype=np.float64)) + 1e-12))
 
 
+def level_errors(generated: np.ndarray, targets: np.ndarray, sample_rate: int) -> np.ndarray:
+    """Output minus target level (dB) per note, leaving out targets quieter than ``LEVEL_FLOOR_DB``."""
+    levels = [(level_db(g, sample_rate), level_db(t, sample_rate)) for g, t in zip(generated, targets, strict=True)]
+    return np.array([g - t for g, t in levels if t > LEVEL_FLOOR_DB])
+
+
+def split_seed(training: dict | None) -> int:
+    """The seed of the SING split a checkpoint was trained with (its training dict; default 0)."""
+    training = training or {}
+    return int(training.get("split_seed", training.get("seed", 0)))
+
+
 @dataclass(frozen=True)
 class PackNote:
     note_str: str
@@ -90,6 +102,15 @@ def load_audio(path: Path, n_samples: int, sample_rate: int) -> np.ndarray:
     return out
 
 
+def generate_notes(model, names: dict[str, int], notes: list[PackNote], batch_size: int = 8) -> torch.Tensor:
+    """The model's rendering of ``notes`` (instrument row from ``names``, pitch, velocity): [N, note_samples]."""
+    vec = model.instrument_table[torch.tensor([names[n.instrument] for n in notes])].detach()
+    pitch = torch.tensor([n.pitch for n in notes])
+    velocity = torch.tensor([float(n.velocity) for n in notes])
+    with torch.inference_mode():
+        return model.generate(vec, pitch, velocity, n_samples=model.config.note_samples, batch_size=batch_size).float()
+
+
 def spread(items: list, n: int | None) -> list:
     """At most ``n`` items evenly spread over the (sorted) list: deterministic and covers all instruments."""
     if n is None or len(items) <= n:
@@ -118,8 +139,7 @@ def evaluate(
     """Compute the metrics (and write the report files into ``out`` when given)."""
     ckpt = load_checkpoint(ckpt_path, "cpu")
     model, cfg = ckpt.model.eval(), ckpt.config
-    training = ckpt.training or {}
-    seed = int(training.get("split_seed", training.get("seed", 0)))
+    seed = split_seed(ckpt.training)
     names = {info.name: k for k, info in enumerate(ckpt.instruments)}
     notes = read_pack(data)
     known = [n for n in notes if n.instrument in names]
@@ -165,12 +185,7 @@ def evaluate(
             metrics["splits"][split] = {"notes": 0}
             continue
         targets = torch.from_numpy(np.stack([load_audio(n.path, n_samples, sr) for n in chosen]))
-        vec = model.instrument_table[torch.tensor([names[n.instrument] for n in chosen])].detach()
-        pitch = torch.tensor([n.pitch for n in chosen])
-        velocity = torch.tensor([float(n.velocity) for n in chosen])
-        with torch.inference_mode():
-            generated = model.generate(vec, pitch, velocity, n_samples=n_samples, batch_size=batch_size).float()
-        generated = generated * scale
+        generated = generate_notes(model, names, chosen, batch_size) * scale
         sing_l1 = [l1(g, t) for g, t in zip(generated, targets, strict=True)]
         silence_l1 = [l1(torch.zeros_like(t), t) for t in targets]
         base_l1, base_hits = [], []
@@ -186,8 +201,7 @@ def evaluate(
         gen_np, tgt_np = generated.numpy(), targets.numpy()
         sing_hits = np.array([pitch_hit(g, n.pitch, sr) for g, n in zip(gen_np, chosen, strict=True)])
         target_hits = np.array([pitch_hit(t, n.pitch, sr) for t, n in zip(tgt_np, chosen, strict=True)])
-        levels = [(level_db(g, sr), level_db(t, sr)) for g, t in zip(gen_np, tgt_np, strict=True)]
-        level_err = np.array([g - t for g, t in levels if t > LEVEL_FLOOR_DB])
+        level_err = level_errors(gen_np, tgt_np, sr)
         metrics["splits"][split] = {
             "notes": len(chosen),
             "sing_spectral_l1": float(np.mean(sing_l1)),
@@ -226,18 +240,9 @@ def median_level_error(
     if not chosen:
         raise ValueError(f"no training notes of the model's instruments in {data}")
     cfg = model.config
-    targets = [load_audio(n.path, cfg.note_samples, cfg.sample_rate) for n in chosen]
-    vec = model.instrument_table[torch.tensor([names[n.instrument] for n in chosen])].detach()
-    pitch = torch.tensor([n.pitch for n in chosen])
-    velocity = torch.tensor([float(n.velocity) for n in chosen])
-    with torch.inference_mode():
-        out = model.generate(vec, pitch, velocity, n_samples=cfg.note_samples, batch_size=batch_size).float().numpy()
-    errors = [
-        level_db(o, cfg.sample_rate) - level_db(t, cfg.sample_rate)
-        for o, t in zip(out, targets, strict=True)
-        if level_db(t, cfg.sample_rate) > LEVEL_FLOOR_DB
-    ]
-    if not errors:
+    targets = np.stack([load_audio(n.path, cfg.note_samples, cfg.sample_rate) for n in chosen])
+    errors = level_errors(generate_notes(model, names, chosen, batch_size).numpy(), targets, cfg.sample_rate)
+    if not len(errors):
         raise ValueError("every calibration target is silent")
     return float(np.median(errors))
 
@@ -351,7 +356,13 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(max(1, args.threads))
     try:
         metrics = evaluate(
-            args.checkpoint, args.data, args.max_notes or None, args.out, args.batch_size, 4, args.gain, args.blends
+            args.checkpoint,
+            args.data,
+            args.max_notes or None,
+            args.out,
+            args.batch_size,
+            loss_gain=args.gain,
+            n_blends=args.blends,
         )
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
