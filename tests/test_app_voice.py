@@ -198,26 +198,10 @@ def test_cli_voice_option():
     assert build_parser().parse_args(["--voice", "v.pt"]).voice == "v.pt"
 
 
-def test_main_starts_in_voice_mode(qtbot, qapp, monkeypatch):
-    from PyQt6.QtCore import QTimer
-
-    import sing_app.main_window
-    import sing_app.synths
-    from sing_app.main import main
-
-    calls, windows = [], []
-    monkeypatch.setattr(sing_app.synths, "load_voice_source", lambda path, device: calls.append(path) or voice_source())
-    original = sing_app.main_window.MainWindow.__init__
-
-    def spy(self, *a, **kw):
-        original(self, *a, **kw)
-        windows.append(self)
-
-    monkeypatch.setattr(sing_app.main_window.MainWindow, "__init__", spy)
-    QTimer.singleShot(300, qapp.quit)
-    assert main(["--voice", "--sine", "--no-audio"]) == 0
-    assert calls == [None] and windows[0].synth == "voice" and windows[0].synth_actions["sing"].isEnabled()
-    windows[0].shutdown()
+def test_main_starts_in_voice_mode(started_windows):
+    code, window = started_windows(["--voice", "--sine", "--no-audio"])
+    assert code == 0 and started_windows.voice_paths == [None]
+    assert window.synth == "voice" and window.synth_actions["sing"].isEnabled()
 
 
 def test_main_reports_a_bad_voice(tmp_path, capsys):
@@ -234,15 +218,18 @@ def test_main_reports_a_bad_voice(tmp_path, capsys):
 
 @pytest.fixture
 def started_windows(qapp, monkeypatch):
-    """Runs ``sing_app.main.main(argv)`` for a moment with a stand-in voice; returns (exit code, window, stderr)."""
+    """``start(argv)`` runs ``sing_app.main.main(argv)`` for a moment with a stand-in voice and returns (exit code,
+    window); ``start.voice_paths`` records the paths the voice was loaded from."""
     from PyQt6.QtCore import QTimer
 
     import sing_app.main_window
     import sing_app.synths
     from sing_app.main import main
 
-    windows = []
-    monkeypatch.setattr(sing_app.synths, "load_voice_source", lambda path, device: voice_source())
+    windows, voice_paths = [], []
+    monkeypatch.setattr(
+        sing_app.synths, "load_voice_source", lambda path, device: voice_paths.append(path) or voice_source()
+    )
     original = sing_app.main_window.MainWindow.__init__
 
     def spy(self, *a, **kw):
@@ -256,6 +243,7 @@ def started_windows(qapp, monkeypatch):
         code = main(argv)
         return code, windows[-1]
 
+    start.voice_paths = voice_paths
     yield start
     for w in windows:
         w.shutdown()
