@@ -97,21 +97,42 @@ def test_add_instruments_keeps_table(tiny_model):
 
 
 def test_training_loss_level_term_measures_the_level_in_nats():
-    from synth_core.sing.loss import spectral_l1, training_loss
+    from synth_core.sing.loss import LossConfig, spectral_l1, training_loss
 
     torch.manual_seed(0)
     target = torch.randn(2, 8192) * 30  # loud: log(1 + E) ~ log(E)
     quiet = target / 10  # 20 dB too quiet: 2 ln 10 nats per frame
     assert torch.equal(training_loss(quiet, target), spectral_l1(quiet, target))
-    level = float(training_loss(quiet, target, level_weight=1.0) - spectral_l1(quiet, target))
+    level = float(training_loss(quiet, target, LossConfig(level_weight=1.0)) - spectral_l1(quiet, target))
     assert abs(level - 2 * math.log(10)) < 0.01
-    assert float(training_loss(target, target, level_weight=1.0)) == 0.0
+    assert float(training_loss(target, target, LossConfig(level_weight=1.0))) == 0.0
 
 
 def test_training_loss_adds_longer_ffts():
-    from synth_core.sing.loss import training_loss
+    from synth_core.sing.loss import LossConfig, training_loss
 
     torch.manual_seed(0)
     out, target = torch.randn(2, 8192), torch.randn(2, 8192) * 3
     expected = spectral_l1(out, target) + spectral_l1(out, target, 2048, 512)
-    torch.testing.assert_close(training_loss(out, target, extra_ffts=(2048,)), expected)
+    torch.testing.assert_close(training_loss(out, target, LossConfig(extra_ffts=(2048,))), expected)
+
+
+def _harmonic_tone(f0: float, n: int = 8192, sr: int = 16000) -> torch.Tensor:
+    t = torch.arange(n) / sr
+    return sum(torch.sin(2 * math.pi * f0 * h * t + h) / h for h in range(1, 40) if f0 * h < sr / 2)[None] * 100
+
+
+def test_low_band_term_tells_a_hop_rate_comb_from_a_low_note():
+    """A decoder whose frames repeat at the hop rate plays a 62.5 Hz comb instead of C2 (65.4 Hz): the
+    1024-point loss puts that comb less than half way to silence, the low band nearly as far as silence."""
+    from synth_core.sing.loss import LossConfig, low_band_l1, training_loss
+
+    note, comb = _harmonic_tone(65.41), _harmonic_tone(62.5)
+    silence = torch.zeros_like(note)
+    full = float(spectral_l1(comb, note) / spectral_l1(silence, note))
+    low = float(low_band_l1(comb, note, 2048, 1000.0, 16000) / low_band_l1(silence, note, 2048, 1000.0, 16000))
+    assert full < 0.5 < 0.75 < low
+    assert float(low_band_l1(note, note, 2048, 1000.0, 16000)) == 0.0
+    cfg = LossConfig(low_band_weight=2.0)
+    expected = spectral_l1(comb, note) + 2.0 * low_band_l1(comb, note, 2048, 1000.0, 16000)
+    torch.testing.assert_close(training_loss(comb, note, cfg), expected)

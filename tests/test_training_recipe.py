@@ -112,3 +112,37 @@ def test_plot_curves_draws_a_run_and_reports_a_missing_one(tmp_path, capsys):
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert plot_main([str(tmp_path / "nothing"), "-o", str(tmp_path / "x.png")]) == 1
     assert "metrics.jsonl not found" in capsys.readouterr().err
+
+
+def test_widen_keeps_what_the_model_plays_and_trains_on(tmp_path):
+    from training.widen import main as widen_main
+    from training.widen import widen_model
+
+    torch.manual_seed(0)
+    model, encoder = SING(tiny_config()).eval(), Encoder(tiny_config())
+    wav = torch.randn(2, 4096)
+    args = (torch.tensor([0, 2]), torch.tensor([40, 72]), torch.tensor([50.0, 127.0]))
+    with torch.no_grad():
+        before, latents = model(*args), encoder(wav)
+    widen_model(model, 96, encoder)
+    assert model.decoder.synthesis.weight.shape[0] == 96 and encoder.analysis.weight.shape[0] == 96
+    assert model.config.decoder_channels == 96 == encoder.config.decoder_channels
+    with torch.no_grad():
+        torch.testing.assert_close(model(*args), before, rtol=0, atol=1e-6)
+        torch.testing.assert_close(encoder(wav), latents, rtol=0, atol=1e-6)
+    # the new channels learn from the first step: their output weights get a gradient
+    model.train()(*args).square().mean().backward()
+    assert float(model.decoder.synthesis.weight.grad[48:].abs().sum()) > 0
+    with pytest.raises(ValueError, match="shrink"):
+        widen_model(model, 32)
+
+    # CLI: a trained checkpoint widens, loads at the new size and keeps training with --from
+    pack = write_pack(tmp_path / "pack", instruments=(("sine", 1),), pitches=(48, 60))
+    run(pack, tmp_path / "ae", "--stage", "ae", "--max-steps", "1", "--gain", "16")
+    widen_main([str(tmp_path / "ae/stage_ae.pt"), "--decoder-channels", "64", "-o", str(tmp_path / "wide.pt")])
+    wide = load_checkpoint(tmp_path / "wide.pt")
+    assert wide.config.decoder_channels == 64 and wide.training["gain"] == 16.0
+    assert wide.training["widened_from"]["decoder_channels"] == 48
+    # the checkpoint's size wins over the --decoder-channels 48 of the command line
+    run(pack, tmp_path / "ae2", "--stage", "ae", "--max-steps", "1", "--from", str(tmp_path / "wide.pt"))
+    assert load_checkpoint(tmp_path / "ae2/stage_ae.pt").config.decoder_channels == 64

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from synth_core.sing.loss import training_loss
+from synth_core.sing.loss import LossConfig, training_loss
 from synth_core.sing.model import SING, Decoder, Encoder, SequenceGenerator, SINGConfig
 
 STAGES = ("ae", "lstm", "e2e")
@@ -130,22 +130,21 @@ class AutoencoderStage(nn.Module):
         encoder: Encoder,
         decoder: Decoder,
         crop: CropGeometry | None = None,
-        level_weight: float = 0.0,
-        extra_ffts: tuple[int, ...] = (),
+        loss: LossConfig | None = None,
     ):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
         self.crop = crop
-        self.loss_kw = {"level_weight": level_weight, "extra_ffts": tuple(extra_ffts)}
+        self.loss_config = loss or LossConfig()
 
     def forward(self, wav: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
         c = self.decoder.config
         if self.crop is not None and offsets is not None:
             out = self.crop.decode(self.decoder, self.crop.encode(self.encoder, wav, offsets))
-            return training_loss(out, self.crop.target(wav, offsets), **self.loss_kw)
+            return training_loss(out, self.crop.target(wav, offsets), self.loss_config)
         out = self.decoder(self.encoder(wav))[:, c.trim : c.trim + wav.shape[1]]
-        return training_loss(out, wav, **self.loss_kw)
+        return training_loss(out, wav, self.loss_config)
 
 
 class LSTMChunkStage(nn.Module):
@@ -176,15 +175,13 @@ class LSTMChunkStage(nn.Module):
 class EndToEndStage(nn.Module):
     """Stage 3: sequence generator + decoder, spectral loss against the note."""
 
-    def __init__(
-        self, model: SING, crop: CropGeometry | None = None, level_weight: float = 0.0, extra_ffts: tuple[int, ...] = ()
-    ):
+    def __init__(self, model: SING, crop: CropGeometry | None = None, loss: LossConfig | None = None):
         super().__init__()
         self.generator = model.generator
         self.decoder = model.decoder
         self.config = model.config
         self.crop = crop
-        self.loss_kw = {"level_weight": level_weight, "extra_ffts": tuple(extra_ffts)}
+        self.loss_config = loss or LossConfig()
 
     def forward(
         self,
@@ -201,10 +198,10 @@ class EndToEndStage(nn.Module):
             n = int(self.crop.first_frame(offsets).max()) + self.crop.n_latents
             latents = self.generator(vec, pitch, velocity, n)
             out = self.crop.decode(self.decoder, self.crop.latent_windows(latents, offsets))
-            return training_loss(out, self.crop.target(wav, offsets), **self.loss_kw)
+            return training_loss(out, self.crop.target(wav, offsets), self.loss_config)
         latents = self.generator(vec, pitch, velocity, c.steps_for(wav.shape[1]))
         out = self.decoder(latents)[:, c.trim : c.trim + wav.shape[1]]
-        return training_loss(out, wav, **self.loss_kw)
+        return training_loss(out, wav, self.loss_config)
 
 
 def tbptt_chunks(n_steps: int, chunk: int = 32) -> list[tuple[int, int]]:

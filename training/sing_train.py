@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from synth_core.sing.loss import spectral_l1
+from synth_core.sing.loss import LossConfig, spectral_l1
 from synth_core.sing.model import SING, Encoder, SINGConfig
 from training.datasets import InstrumentVocab, NoteDataset, load_nsynth, load_pack
 from training.ddp import DistInfo, ResumableSampler, barrier, run_training
@@ -94,6 +94,14 @@ def build_parser() -> argparse.ArgumentParser:
         default="",
         help="ae/e2e: comma list of extra STFT sizes whose spectral L1 is added (hop size / 4), e.g. 2048",
     )
+    p.add_argument(
+        "--low-band-weight",
+        type=float,
+        default=0.0,
+        help="ae/e2e: add this times the spectral L1 of the bins below --low-band-hz at 2048 points (the harmonics "
+        "of low notes; the GM pack trains at 1)",
+    )
+    p.add_argument("--low-band-hz", type=float, default=1000.0, help="upper edge of the --low-band-weight term")
     p.add_argument("--lr-final", type=float, default=None, help="decay the lr linearly to this by --max-steps")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps instead of every epoch")
     p.add_argument("--lstm-hidden", type=int, default=1024)
@@ -331,6 +339,8 @@ class Trainer:
             "crop_steps": self.args.crop_steps,
             "level_weight": self.args.level_weight,
             "extra_fft": self.args.extra_fft,
+            "low_band_weight": self.args.low_band_weight,
+            "low_band_hz": self.args.low_band_hz,
             "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
         }
@@ -418,19 +428,26 @@ class Trainer:
         for p in (*self.model.parameters(), *self.encoder.parameters()):
             p.requires_grad_(False)
         if stage == "ae":
-            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop, *self._loss_args())
+            module: nn.Module = AutoencoderStage(self.encoder, self.model.decoder, self.crop, self._loss_config())
         elif stage == "lstm":
             module = LSTMChunkStage(self.model.generator)
         else:
-            module = EndToEndStage(self.model, self.crop, *self._loss_args())
+            module = EndToEndStage(self.model, self.crop, self._loss_config())
         params = list(module.parameters())
         for p in params:
             p.requires_grad_(True)
         return module, params
 
-    def _loss_args(self) -> tuple[float, tuple[int, ...]]:
-        """(level weight, extra FFT sizes) of the ae/e2e training loss."""
-        return self.args.level_weight, tuple(int(t) for t in _csv(self.args.extra_fft) or ())
+    def _loss_config(self) -> LossConfig:
+        """The extra terms of the ae/e2e training loss."""
+        a = self.args
+        return LossConfig(
+            level_weight=a.level_weight,
+            extra_ffts=tuple(int(t) for t in _csv(a.extra_fft) or ()),
+            low_band_weight=a.low_band_weight,
+            low_band_hz=a.low_band_hz,
+            sample_rate=self.model.config.sample_rate,
+        )
 
     def run_stage(self, stage: str) -> dict[str, float]:
         args = self.args

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import nn
 
@@ -28,27 +30,53 @@ def spectral_l1(output: torch.Tensor, target: torch.Tensor, n_fft: int = 1024, h
     return (log_power_spectrogram(output, n_fft, hop) - log_power_spectrogram(target, n_fft, hop)).abs().mean()
 
 
+@dataclass(frozen=True)
+class LossConfig:
+    """The terms of SING's training loss beside the spectral L1 (all off by default).
+
+    ``level_weight``: times the L1 between log(1 + frame energy) of output and target (the loudness envelope).
+    ``extra_ffts``: spectral L1 at each of these STFT sizes (hop size / 4), a multi-resolution term.
+    ``low_band_weight``: times the spectral L1 of the bins below ``low_band_hz`` at ``low_band_fft`` points.
+    The 1024-point loss averages 513 bins, of which a low note's first harmonics fill a handful: a decoder
+    whose frames repeat at the hop rate (a 62.5 Hz comb at 16 kHz) matches its envelope almost as well as the
+    note. The low band, at twice the frequency resolution, is where that comb and the note's harmonics differ.
+    """
+
+    level_weight: float = 0.0
+    extra_ffts: tuple[int, ...] = ()
+    low_band_weight: float = 0.0
+    low_band_hz: float = 1000.0
+    low_band_fft: int = 2048
+    sample_rate: int = 16000
+
+
+def low_band_l1(
+    output: torch.Tensor, target: torch.Tensor, n_fft: int, max_hz: float, sample_rate: int
+) -> torch.Tensor:
+    """Spectral L1 over the bins up to ``max_hz`` (hop n_fft / 4)."""
+    n_bins = int(max_hz * n_fft / sample_rate) + 1
+    out = log_power_spectrogram(output, n_fft, n_fft // 4)[:, :n_bins]
+    tgt = log_power_spectrogram(target, n_fft, n_fft // 4)[:, :n_bins]
+    return (out - tgt).abs().mean()
+
+
 def training_loss(
     output: torch.Tensor,
     target: torch.Tensor,
-    level_weight: float = 0.0,
+    config: LossConfig = LossConfig(),
     n_fft: int = 1024,
     hop: int = 256,
-    extra_ffts: tuple[int, ...] = (),
 ) -> torch.Tensor:
-    """SING's spectral L1, plus ``level_weight`` times the L1 between log(1 + frame energy) of output and target,
-    plus the spectral L1 at each of ``extra_ffts`` (hop n_fft / 4), a multi-resolution term.
-
-    The level term compares each STFT frame's total power (the loudness envelope, in nats): the spectral L1
-    alone leaves a model whose spectra are still blurred well below its targets' level. Longer FFTs resolve the
-    harmonics of low notes from the decoder's hop-rate comb (62.5 Hz at 16 kHz).
-    """
+    """SING's spectral L1 plus the terms of ``config`` (see :class:`LossConfig`)."""
     out, tgt = power_spectrogram(output, n_fft, hop), power_spectrogram(target, n_fft, hop)
     loss = (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
-    if level_weight:
-        loss = loss + level_weight * (torch.log1p(out.sum(1)) - torch.log1p(tgt.sum(1))).abs().mean()
-    for size in extra_ffts:
+    if config.level_weight:
+        loss = loss + config.level_weight * (torch.log1p(out.sum(1)) - torch.log1p(tgt.sum(1))).abs().mean()
+    for size in config.extra_ffts:
         loss = loss + spectral_l1(output, target, size, size // 4)
+    if config.low_band_weight:
+        low = low_band_l1(output, target, config.low_band_fft, config.low_band_hz, config.sample_rate)
+        loss = loss + config.low_band_weight * low
     return loss
 
 
