@@ -324,3 +324,19 @@ def test_gpu_failure_in_worker_falls_back_to_cpu(tiny_model, tiny_instruments, g
         assert np.max(np.abs(y)) > 0  # the note still sounds
     finally:
         e.stop()
+
+
+def test_note_latencies_are_logged_and_cached_notes_start_before_cold_ones():
+    class Source(SineSource):
+        def start_many(self, slots, *args, **kw):  # what had sounded when a warm-up began
+            warmups.append(e.note_latencies()[1].tolist())
+            super().start_many(slots, *args, **kw)
+
+    warmups: list[list[bool]] = []
+    e = Engine(Source(), EngineConfig(sample_rate=SR, cache_prefix_s=0.02))
+    e.render_offline([(0, on(60))], SR // 10)  # cold: computed, then cached
+    e.render_offline([(0, on(62)), (0, on(60)), (0, on(64))], SR // 10)  # 60 from the cache, 62 and 64 cold
+    latencies, cached = e.note_latencies()
+    assert cached.tolist() == [False, True, False, False]
+    assert warmups == [[], [False, True]]  # the cached note was written before the chord's warm-up ran
+    assert np.all(latencies > 0) and e.stats().note_latency_s == latencies[-1]

@@ -32,13 +32,14 @@ import soundfile as sf
 from ..device import is_gpu_failure
 from .cache import CachedNote, NoteCache
 from .config import EngineConfig, EngineStats
-from .resampler import KernelBank, VoiceResampler
+from .resampler import KernelBank, ResamplerBank, VoiceResampler
 from .ring import SampleRing
 
 log = logging.getLogger(__name__)
 
 FREE, WAITING, PLAYING = 0, 1, 2
 MAX_CHUNK = 1024
+LATENCY_LOG = 1024  # note-on latencies kept for note_latencies()
 _DECAY = math.log(1000.0)  # release reaches -60 dB before its final fade to 0
 _DECAY_END = math.exp(-_DECAY)
 
@@ -52,9 +53,9 @@ def release_curve(x: np.ndarray) -> np.ndarray:
 class Voice:
     """Audio-side state of one slot."""
 
-    def __init__(self, slot: int, bank: KernelBank, capacity: int):
+    def __init__(self, slot: int, resampler: VoiceResampler):
         self.slot = slot
-        self.resampler = VoiceResampler(bank, capacity)
+        self.resampler = resampler
         self.state = FREE
         self.gen = -1
         self.note = -1
@@ -100,7 +101,8 @@ class Engine:
         self._bank = KernelBank(c.resampler_taps)
         self._sample_rate = max(22050, int(c.sample_rate))
         cap = 3 * MAX_CHUNK + 4 * c.resampler_taps
-        self.voices = [Voice(s, self._bank, cap) for s in range(self.n_slots)]
+        self._resamplers = ResamplerBank(self._bank, self.n_slots, cap, MAX_CHUNK)
+        self.voices = [Voice(s, self._resamplers.voices[s]) for s in range(self.n_slots)]
         self._ahead = max(2 * self.hop, self.hop * math.ceil(c.render_ahead_s * self.src_rate / self.hop))
         self._prefix = self.hop * max(1, math.ceil(c.cache_prefix_s * self.src_rate / self.hop))
         ring_cap = self._ahead + self._prefix + 8 * self.hop
@@ -125,7 +127,7 @@ class Engine:
         self.program_map: dict[int, int] | None = None
         # audio-side scratch
         self._mix = np.zeros(MAX_CHUNK, np.float32)
-        self._vout = np.zeros(MAX_CHUNK, np.float32)
+        self._vout = np.zeros(self.n_slots * MAX_CHUNK, np.float32)  # one row per voice rendered in a chunk
         self._ramp = np.arange(MAX_CHUNK, dtype=np.float64)
         self._scope = np.zeros(max(1, int(c.scope_s * self._sample_rate)), np.float32)
         self._scope_pos = 0
@@ -136,7 +138,10 @@ class Engine:
         self._start_pos = [0] * self.n_slots
         self._preload: list[tuple[np.ndarray, int] | None] = [None] * self.n_slots
         self._capture: list[list | None] = [None] * self.n_slots
-        self._first_pending: dict[int, float] = {}
+        self._first_pending: dict[int, tuple[float, bool]] = {}  # slot -> (note-on time, from the cache)
+        self._latency_log = np.zeros(LATENCY_LOG, np.float64)
+        self._latency_cached = np.zeros(LATENCY_LOG, bool)
+        self._latency_count = 0
         # threads and stats
         self._thread: threading.Thread | None = None
         self._running = False
@@ -165,7 +170,9 @@ class Engine:
         if int(velocity) <= 0:
             self.note_off(note, channel)
             return
-        self._events.append(("on", _clamp_int(note, 0, 127), _clamp_int(velocity, 1, 127), _ch(channel)))
+        # the time of the call travels with the event: note-on latency counts from here
+        note, velocity = _clamp_int(note, 0, 127), _clamp_int(velocity, 1, 127)
+        self._events.append(("on", note, velocity, _ch(channel), time.perf_counter()))
 
     def note_off(self, note: int, channel: int = 0) -> None:
         self._events.append(("off", _clamp_int(note, 0, 127), _ch(channel)))
@@ -284,6 +291,13 @@ class Engine:
         s.render_load = self._load
         return EngineStats(**vars(s))
 
+    def note_latencies(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last (up to 1024) notes' latencies from ``note_on`` to their first computed sample, in seconds, and
+        whether each started from the note cache (copies; the audio block adds up to one block before it is heard).
+        """
+        n = min(self._latency_count, LATENCY_LOG)
+        return self._latency_log[:n].copy(), self._latency_cached[:n].copy()
+
     def set_output_latency(self, latency_s: float, block_size: int | None = None) -> None:
         self._stats.output_latency_s = float(latency_s)
         if block_size:
@@ -350,6 +364,7 @@ class Engine:
         mix = self._mix[:frames]
         mix[:] = 0.0
         base = self.src_rate / self._sample_rate
+        ready: dict[int, list[Voice]] = {}  # channel -> voices with enough input for this chunk
         for v in self.voices:
             if v.state == FREE:
                 continue
@@ -361,9 +376,13 @@ class Engine:
                 ring.read_pos = mark[1]
                 v.state = PLAYING
             r1 = base * 2.0 ** (self._bend[v.channel] / 12.0)
-            r0 = self._rates_prev[v.channel]
-            if not self._mix_voice(v, mix, r0, r1):
+            if self._refill(v, frames, self._rates_prev[v.channel], r1):
+                ready.setdefault(v.channel, []).append(v)
+            else:
                 self._stats.underruns += 1
+        for ch, voices in ready.items():  # one resampling pass per channel (its voices share the bend)
+            r1 = base * 2.0 ** (self._bend[ch] / 12.0)
+            self._mix_voices(voices, mix, self._rates_prev[ch], r1)
         for ch in range(16):
             self._rates_prev[ch] = base * 2.0 ** (self._bend[ch] / 12.0)
         mix *= self._master
@@ -378,30 +397,33 @@ class Engine:
         if self._recording:
             self._rec_queue.append(mix.copy())
 
-    def _mix_voice(self, v: Voice, mix: np.ndarray, r0: float, r1: float) -> bool:
-        frames = len(mix)
+    def _refill(self, v: Voice, frames: int, r0: float, r1: float) -> bool:
+        """Move the voice's ready samples from its ring into its resampler; False if a chunk's worth is missing."""
         rs = v.resampler
-        ring = self.rings[v.slot]
         need = rs.needed(frames, r0, r1)
         if rs.avail < need:
+            ring = self.rings[v.slot]
             take = min(ring.fill(), rs.space())
             if take > 0:
                 ring.read_into(rs.buf[rs.avail :], take)
                 rs.avail += take
-        if rs.avail < need:
-            return False
-        vout = self._vout[:frames]
-        rs.process(vout, r0, r1)
-        if v.rel_len > 0:
-            x = (self._ramp[:frames] + v.rel_pos) / v.rel_len
-            vout *= (v.rel_level * v.gain) * release_curve(x).astype(np.float32)
-            v.rel_pos += frames
-            if v.rel_pos >= v.rel_len:
-                self._free(v)
-        elif v.gain != 1.0:
-            vout *= v.gain
-        mix += vout
-        return True
+        return rs.avail >= need
+
+    def _mix_voices(self, voices: list[Voice], mix: np.ndarray, r0: float, r1: float) -> None:
+        """Resample ``voices`` (one rate) in one pass, apply each one's gain or release, add them to ``mix``."""
+        frames = len(mix)
+        rows = self._vout[: len(voices) * frames].reshape(len(voices), frames)
+        self._resamplers.process_many([v.slot for v in voices], rows, r0, r1)
+        for vout, v in zip(rows, voices, strict=True):
+            if v.rel_len > 0:
+                x = (self._ramp[:frames] + v.rel_pos) / v.rel_len
+                vout *= (v.rel_level * v.gain) * release_curve(x).astype(np.float32)
+                v.rel_pos += frames
+                if v.rel_pos >= v.rel_len:
+                    self._free(v)
+            elif v.gain != 1.0:
+                vout *= v.gain
+        mix += rows.sum(axis=0)
 
     def _write_scope(self, x: np.ndarray) -> None:
         n, size = len(x), len(self._scope)
@@ -423,10 +445,11 @@ class Engine:
         kind = ev[0]
         sr = self._sample_rate
         if kind == "on":
+            t_event = ev[4] if len(ev) > 4 else None
             if self._mono:
-                self._mono_on(ev[1], ev[2], ev[3])
+                self._mono_on(ev[1], ev[2], ev[3], t_event)
             else:
-                self._start_voice(ev[1], ev[2], ev[3])
+                self._start_voice(ev[1], ev[2], ev[3], t_event=t_event)
         elif kind == "off":
             _, note, ch = ev
             if self._mono and self._mono_off(note, ch):
@@ -491,19 +514,19 @@ class Engine:
         cands = [v for v in self.voices if v.state != FREE and v.channel == ch and v.rel_len == 0 and not v.stolen]
         return max(cands, key=lambda v: v.order) if cands else None
 
-    def _legato(self, cur: Voice, note: int, velocity: int, ch: int) -> None:
+    def _legato(self, cur: Voice, note: int, velocity: int, ch: int, t_event: float | None = None) -> None:
         """Move a mono line to ``note``: the old voice crossfades into a new one that glides from its pitch."""
         cur.release(self.config.steal_fade_s * self._sample_rate)
-        self._start_voice(note, velocity, ch, glide_from=cur.note if self._glides else None)
+        self._start_voice(note, velocity, ch, glide_from=cur.note if self._glides else None, t_event=t_event)
 
-    def _mono_on(self, note: int, velocity: int, ch: int) -> None:
+    def _mono_on(self, note: int, velocity: int, ch: int, t_event: float | None = None) -> None:
         keys = self._held_keys[ch]
         keys[:] = [k for k in keys if k[0] != note] + [(note, velocity)]
         cur = self._mono_voice(ch)
         if cur is None or cur.note == note:
-            self._start_voice(note, velocity, ch)
+            self._start_voice(note, velocity, ch, t_event=t_event)
         else:
-            self._legato(cur, note, velocity, ch)
+            self._legato(cur, note, velocity, ch, t_event)
 
     def _mono_off(self, note: int, ch: int) -> bool:
         """Mono note-off; True if handled (the line went back to an earlier held key)."""
@@ -518,7 +541,9 @@ class Engine:
             return True
         return False
 
-    def _start_voice(self, note: int, velocity: int, ch: int, glide_from: int | None = None) -> None:
+    def _start_voice(
+        self, note: int, velocity: int, ch: int, glide_from: int | None = None, t_event: float | None = None
+    ) -> None:
         sr = self._sample_rate
         for v in self.voices:  # retrigger: release the same key still sounding
             if v.state != FREE and v.note == note and v.channel == ch and (v.held or v.sustained):
@@ -549,7 +574,8 @@ class Engine:
         v.rel_len, v.rel_pos, v.rel_level = 0, 0, 1.0
         v.resampler.reset()
         v.state = WAITING
-        self._commands.append(("start", v.slot, v.gen, vec, note, velocity, time.perf_counter(), glide_from))
+        t_event = time.perf_counter() if t_event is None else t_event
+        self._commands.append(("start", v.slot, v.gen, vec, note, velocity, t_event, glide_from))
 
     # ------------------------------------------------------------------ worker side
     def _worker_loop(self) -> None:
@@ -605,18 +631,8 @@ class Engine:
                 starts[slot] = cmd
         if starts:
             self._begin_notes(list(starts.values()))
+        did = self._write_preloads(self._active) or did
         cap = self.rings[0].capacity
-        for slot in list(self._active):
-            pre = self._preload[slot]
-            if pre is not None:
-                audio, off = pre
-                ring = self.rings[slot]
-                n = min(len(audio) - off, cap - self._fill(slot))
-                if n > 0:
-                    ring.write(audio[off : off + n])
-                    did = True
-                    self._note_first_sample(slot)
-                self._preload[slot] = None if off + n >= len(audio) else (audio, off + n)
         slots = [
             s
             for s in self._active
@@ -641,13 +657,33 @@ class Engine:
                     cap_state[2] = n
         return True
 
+    def _write_preloads(self, slots) -> bool:
+        """Copy what fits of each slot's cached audio into its ring; True if anything was written."""
+        did = False
+        cap = self.rings[0].capacity
+        for slot in list(slots):
+            pre = self._preload[slot]
+            if pre is not None:
+                audio, off = pre
+                n = min(len(audio) - off, cap - self._fill(slot))
+                if n > 0:
+                    self.rings[slot].write(audio[off : off + n])
+                    did = True
+                    self._note_first_sample(slot)
+                self._preload[slot] = None if off + n >= len(audio) else (audio, off + n)
+        return did
+
     def _note_first_sample(self, slot: int) -> None:
-        t = self._first_pending.pop(slot, None)
-        if t is not None:
-            self._stats.note_latency_s = time.perf_counter() - t
+        pending = self._first_pending.pop(slot, None)
+        if pending is not None:
+            latency = time.perf_counter() - pending[0]
+            self._stats.note_latency_s = latency
+            i = self._latency_count % LATENCY_LOG
+            self._latency_log[i], self._latency_cached[i] = latency, pending[1]
+            self._latency_count += 1
 
     def _begin_notes(self, cmds: list[tuple]) -> None:
-        misses = []
+        misses, hits = [], []
         for _, slot, gen, vec, note, vel, t_post, glide_from in cmds:
             ring = self.rings[slot]
             self._start_pos[slot] = ring.write_pos
@@ -663,14 +699,16 @@ class Engine:
                 self.source.load_state(slot, entry.state)
                 self._preload[slot] = (entry.audio, 0)
                 self._stats.cache_hits += 1
+                hits.append(slot)
             else:
                 misses.append((slot, vec, note, vel, glide_from))
                 if key is not None:
                     self._stats.cache_misses += 1
                     self._capture[slot] = [key, np.zeros(self._prefix, np.float32), 0]
-            self._first_pending[slot] = t_post
+            self._first_pending[slot] = (t_post, entry is not None)
             self._active.add(slot)
             ring.mark = (gen, ring.write_pos)
+        self._write_preloads(hits)  # cached notes sound before the others' warm-up
         if misses:
             slots = [m[0] for m in misses]
             args = (
