@@ -33,7 +33,8 @@ def tiny_instruments() -> list[InstrumentInfo]:
 
 @pytest.fixture
 def gpu_fails_once(monkeypatch):
-    """``arm(source)``: the next SingStreamer step raises a CUDA error and the source pretends it ran on a GPU.
+    """``arm(source, after=0)``: after ``after`` good steps, the next SingStreamer step raises a CUDA error (before
+    touching any state, as a failed kernel launch does) and the source pretends it ran on a GPU.
 
     Returns the list that records the failure, so tests can check it happened.
     """
@@ -42,15 +43,18 @@ def gpu_fails_once(monkeypatch):
     real_step = SingStreamer.step
     failures: list[int] = []
 
-    def arm(source):
-        def step_once_failing(self, slots):
-            if not failures:
-                failures.append(1)
+    def arm(source, after: int = 0):
+        good = [0]
+
+        def step_failing_once(self, slots):
+            if not failures and good[0] >= after:
+                failures.append(good[0])
                 source.device = torch.device("cuda")
                 raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            good[0] += 1
             return real_step(self, slots)
 
-        monkeypatch.setattr(SingStreamer, "step", step_once_failing)
+        monkeypatch.setattr(SingStreamer, "step", step_failing_once)
         return failures
 
     return arm

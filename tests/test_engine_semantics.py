@@ -220,36 +220,63 @@ def test_odd_note_and_velocity_values_play_clamped(note, velocity, pitch, vel):
 # ---------------------------------------------------------------- equivalences
 
 
-def test_threaded_engine_plays_what_the_offline_render_plays():
-    """The same notes through the worker thread: the same samples, from the block in which the first hops were
-    ready (render never waits; the test waits for the worker before each block so that nothing underruns).
-    Blocks of 1024 frames, the chunk render_offline uses: the resampler's position sums its steps per chunk, so
-    other block sizes round differently (~1e-4)."""
-    block = 1024
-    config = {"sample_rate": SR, "max_voices": 4}
-    offline = Engine(SineSource(), EngineConfig(**config)).render_offline([(0, on(60)), (0, on(64, 50))], 10 * block)
-    e = Engine(SineSource(), EngineConfig(**config))
-    e.start()
-    try:
-        e.note_on(60, 100)
-        e.note_on(64, 50)
-        blocks = [e.render(block).copy()]  # applies the note-ons
-        need = int(block * e.src_rate / SR) + e.config.resampler_taps + e.hop
-        for _ in range(11):
-            deadline = time.monotonic() + 5.0
-            while time.monotonic() < deadline and not (
-                len(e.note_latencies()[0]) == 2
-                and all(e.rings[v.slot].fill() + v.resampler.avail >= need for v in e.voices if v.state != FREE)
-            ):
-                time.sleep(0.001)
-            blocks.append(e.render(block).copy())
-        assert e.stats().underruns == 0 and e.worker_error is None
-    finally:
-        e.stop()
+def threaded_render(e: Engine, notes: list[tuple[int, int]], n_blocks: int, block: int = 1024) -> np.ndarray:
+    """Play ``notes`` (note, velocity) at once through the started engine's worker thread and return the output
+    from the block where they start. render never waits: this waits for the worker before each block, so nothing
+    underruns. Blocks of 1024 frames, the chunk render_offline uses (the resampler's position sums its steps per
+    chunk: other block sizes round differently, ~1e-4)."""
+    for note, velocity in notes:
+        e.note_on(note, velocity)
+    blocks = [e.render(block).copy()]  # applies the note-ons
+    need = int(block * e.src_rate / e.sample_rate) + e.config.resampler_taps + e.hop
+    for _ in range(n_blocks):
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and not (
+            len(e.note_latencies()[0]) >= len(notes)
+            and all(e.rings[v.slot].fill() + v.resampler.avail >= need for v in e.voices if v.state != FREE)
+        ):
+            time.sleep(0.001)
+        blocks.append(e.render(block).copy())
     y = np.concatenate(blocks)
     start = int(np.flatnonzero(y)[0])
     assert start % block == 0 and start <= block  # voices start on a block boundary, at most one block late
-    np.testing.assert_array_equal(y[start : start + len(offline)], offline)
+    assert e.stats().underruns == 0
+    return y[start : start + n_blocks * block]
+
+
+def test_threaded_engine_plays_what_the_offline_render_plays():
+    config = {"sample_rate": SR, "max_voices": 4}
+    offline = Engine(SineSource(), EngineConfig(**config)).render_offline([(0, on(60)), (0, on(64, 50))], 10 * 1024)
+    e = Engine(SineSource(), EngineConfig(**config))
+    e.start()
+    try:
+        y = threaded_render(e, [(60, 100), (64, 50)], 10)
+        assert e.worker_error is None
+    finally:
+        e.stop()
+    np.testing.assert_array_equal(y, offline)
+
+
+# ---------------------------------------------------------------- fallbacks
+
+
+def test_sing_voice_falling_back_mid_note_continues_the_same_note(tiny_model, tiny_instruments, gpu_fails_once):
+    """A GPU failure after 12 hops: the worker moves every voice's streaming state to the CPU and the note goes on
+    exactly as an uninterrupted one (nothing restarts, nothing is skipped)."""
+    config = EngineConfig(sample_rate=SR, max_voices=2, cache_entries=0)
+    events = [(0, on(60)), (0, on(67, 70))]
+    reference = Engine(SingSource(tiny_model, tiny_instruments), config).render_offline(events, 12 * 1024)
+    source = SingSource(tiny_model, tiny_instruments)
+    failures = gpu_fails_once(source, after=12)
+    e = Engine(source, config)
+    e.start()
+    try:
+        y = threaded_render(e, [(60, 100), (67, 70)], 12)
+        assert failures == [12] and source.device.type == "cpu"
+        assert "GPU failed" in e.stats().device_name
+    finally:
+        e.stop()
+    np.testing.assert_allclose(y, reference, rtol=0, atol=1e-6)
 
 
 def test_engine_sing_path_equals_the_streamer_with_the_sustain_freeze(tiny_model, tiny_instruments):

@@ -104,12 +104,10 @@ def test_missing_or_bad_voice_checkpoint_exits_2(tmp_path, capsys):
 @pytest.mark.parametrize("subscale", [0, 16])
 def test_tiny_random_wavernn_voice_renders(tmp_path, subscale):
     """The real WaveRNNSource with a tiny untrained model, plain or subscale (16 samples per step)."""
-    ckpt_mod = pytest.importorskip("synth_core.wavernn.checkpoint")
-    pytest.importorskip("synth_core.wavernn.sampling")
-    features = pytest.importorskip("synth_core.wavernn.features")
     import torch
 
-    from synth_core.wavernn import WaveRNN, WaveRNNConfig
+    from synth_core.wavernn import WaveRNN, WaveRNNConfig, features
+    from synth_core.wavernn import checkpoint as ckpt_mod
     from synth_core.wavernn.subscale import SubscaleWaveRNN
 
     torch.manual_seed(0)

@@ -103,7 +103,6 @@ def test_recipe_learns_below_silence_on_rendered_notes(tmp_path):
 
 
 def test_plot_curves_draws_a_run_and_reports_a_missing_one(tmp_path, capsys):
-    pytest.importorskip("matplotlib", reason="the curves need matplotlib (pip install matplotlib)")
     from training.plot_curves import main as plot_main
 
     pack = write_pack(tmp_path / "pack", instruments=(("sine", 1),), pitches=(48, 60))

@@ -6,13 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation, join_coarse_fine, split_coarse_fine
+from synth_core.wavernn import WaveRNN, WaveRNNConfig, excitation, join_coarse_fine, numba_kernel, split_coarse_fine
+from synth_core.wavernn.numba_kernel import NumbaSparseSampler
 from synth_core.wavernn.sampler_factory import make_sampler
 from synth_core.wavernn.sampling import SamplerState, TorchSampler
 from synth_core.wavernn.sparse import density, pack_bsr, prune_blocks_random
-
-numba_kernel = pytest.importorskip("synth_core.wavernn.numba_kernel")
-NumbaSparseSampler = numba_kernel.NumbaSparseSampler
 
 HOP = 10
 
@@ -201,6 +199,45 @@ def test_gpu_failure_regenerates_on_the_cpu(sampler_gpu_fails_once):
     out, _ = sampler.generate(feats, seed=5)
     assert calls == ["cuda", "cpu"] and sampler.device.type == "cpu"
     assert np.array_equal(out, expected)
+
+
+def test_gpu_failure_midway_through_a_generation_restores_the_state_and_regenerates(monkeypatch):
+    """The "GPU" (the CPU pretending) fails 15 samples into a 30-sample call, after scribbling on the stream
+    state: the sampler restores the state, moves to the CPU and regenerates the whole call, as if nothing failed."""
+    m = tiny()
+    feats = features(2, 3)
+    expected, expected_end = TorchSampler(m).generate(feats, seed=5)
+    sampler = TorchSampler(m)
+    real_generate, real_step = TorchSampler._generate, TorchSampler._step
+    steps, calls = [0], []
+
+    def step_then_fail(self, *args):
+        steps[0] += 1
+        if steps[0] == 15:
+            raise RuntimeError("CUDA error: an illegal memory access was encountered")
+        return real_step(self, *args)
+
+    def generate_on_a_flaky_gpu(self, features, uniforms, state, temperature):
+        calls.append(self.device.type)
+        if len(calls) > 1:
+            return real_generate(self, features, uniforms, state, temperature)
+        self.device = torch.device("cpu")  # run the first attempt for real, as the GPU would
+        monkeypatch.setattr(TorchSampler, "_step", step_then_fail)
+        try:
+            state.h += 1.0  # a half-written state, as a failure part-way through an update leaves it
+            state.t = state.t + 7
+            return real_generate(self, features, uniforms, state, temperature)
+        finally:
+            monkeypatch.setattr(TorchSampler, "_step", real_step)
+            self.device = torch.device("cuda")
+
+    sampler.device = torch.device("cuda")
+    monkeypatch.setattr(TorchSampler, "_generate", generate_on_a_flaky_gpu)
+    out, end = sampler.generate(feats, seed=5)
+    assert calls == ["cuda", "cpu"] and steps[0] == 15 and sampler.device.type == "cpu"
+    assert np.array_equal(out, expected)
+    for name in ("h", "prev_c", "prev_f", "phase", "t"):
+        assert np.array_equal(getattr(end, name), getattr(expected_end, name)), name
 
 
 @pytest.mark.parametrize("batch", [3, 4])
