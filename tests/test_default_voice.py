@@ -42,3 +42,23 @@ def test_default_voice_sings_the_requested_pitch(pitch):
     held = y[int(0.4 * 22050) : int(1.4 * 22050)]
     assert np.sqrt(np.mean(held**2)) > 1e-3
     assert abs(hz_to_midi(estimate_f0(held, 22050)) - pitch) < 1.0
+
+
+@pytest.mark.parametrize("pitch", [57, 64, 69])
+def test_quiet_notes_are_as_clean_as_loud_ones_and_follow_the_velocity(voice, pitch):
+    """Velocity 30 once played half noise (the model's sampling noise does not follow its loudness feature);
+    now every velocity keeps most of its energy on the note's harmonics, and the level still follows it."""
+    import mido
+
+    from synth_core.dsp import band_energy_ratio, midi_to_hz
+    from synth_core.engine import Engine, EngineConfig
+
+    sr = 22050
+    levels = []
+    for velocity in (30, 64, 100):
+        engine = Engine(voice, EngineConfig(sample_rate=sr, max_voices=1))
+        y = engine.render_offline([(0, mido.Message("note_on", note=pitch, velocity=velocity))], int(1.2 * sr))
+        held = y[int(0.3 * sr) : int(1.1 * sr)]
+        assert band_energy_ratio(held, sr, midi_to_hz(pitch), cents=50) > 0.8, velocity
+        levels.append(10 * np.log10(np.mean(held.astype(np.float64) ** 2)))
+    assert levels[0] + 4 < levels[1] < levels[2] - 3  # about 12 dB from velocity 30 to 100, as designed

@@ -28,7 +28,7 @@ DEFAULT_VOICE = Path(__file__).resolve().parents[2] / "assets" / "voice_default.
 class WaveRNNSource:
     """A WaveRNN voice played from the keyboard (see module doc)."""
 
-    models_velocity = True  # velocity drives the loudness feature
+    models_velocity = True  # velocity drives the loudness feature (and a gain below the clean level)
     supports_glide = True
 
     def __init__(
@@ -88,7 +88,7 @@ class WaveRNNSource:
             frames, self.state.take(idx), temperature=self.settings.temperature, seed=self._seed + self._calls
         )
         self.state.put(idx, state)
-        return np.asarray(audio, np.float32)
+        return np.asarray(audio, np.float32) * self.lines.gain[idx][:, None]
 
     def sustain_step(self, seconds: float | None) -> int | None:
         return None  # a voice sustains for as long as the key is held

@@ -26,6 +26,10 @@ class VoiceSettings:
     floor_db: float = -60.0  # level the attack starts from
     quiet_db: float = -34.0  # peak level at velocity 1
     loud_db: float = -12.0  # peak level at velocity 127
+    # the quietest peak the model is conditioned on: its sampling noise does not follow the loudness feature
+    # (at velocity 30, conditioned at -29 dB, half the energy was noise), so quieter notes are played at this
+    # level and scaled down, noise and all
+    clean_db: float = -17.0
     glide_s: float = 0.08  # legato portamento time
     vibrato_cents: float = 15.0
     vibrato_hz: float = 5.5
@@ -38,6 +42,14 @@ class VoiceSettings:
         v = min(max(float(velocity), 1.0), 127.0) / 127.0
         return self.quiet_db + (self.loud_db - self.quiet_db) * v
 
+    def conditioned_peak_db(self, velocity: float) -> float:
+        """The peak level the model is asked for (never below ``clean_db``)."""
+        return max(self.peak_db(velocity), self.clean_db)
+
+    def output_gain(self, velocity: float) -> float:
+        """The linear gain from the conditioned level down to the velocity's level (1 from ``clean_db`` up)."""
+        return float(10.0 ** ((self.peak_db(velocity) - self.conditioned_peak_db(velocity)) / 20.0))
+
 
 class VoiceLines:
     """Control state of ``n_slots`` voice slots; ``next_frames(slots)`` advances them by one frame."""
@@ -49,6 +61,7 @@ class VoiceLines:
         self.pitch_from = np.zeros(n_slots)
         self.pitch_to = np.zeros(n_slots)
         self.peak_db = np.zeros(n_slots)
+        self.gain = np.ones(n_slots, np.float32)  # output gain below the clean level (see VoiceSettings)
         self.legato = np.zeros(n_slots, bool)  # started from another note: no attack
         self.envelope = np.zeros((n_slots, n_envelope), np.float32)
 
@@ -58,7 +71,8 @@ class VoiceLines:
         self.t[slot] = 0.0
         self.pitch_to[slot] = float(pitch)
         self.pitch_from[slot] = float(pitch if glide_from is None else glide_from)
-        self.peak_db[slot] = self.settings.peak_db(velocity)
+        self.peak_db[slot] = self.settings.conditioned_peak_db(velocity)
+        self.gain[slot] = self.settings.output_gain(velocity)
         self.legato[slot] = glide_from is not None
         self.envelope[slot] = np.asarray(envelope, np.float32).reshape(-1)[: self.envelope.shape[1]]
 
@@ -96,6 +110,7 @@ class VoiceLines:
             self.pitch_from[slot],
             self.pitch_to[slot],
             self.peak_db[slot],
+            self.gain[slot],
             self.legato[slot],
             self.envelope[slot].copy(),
         )
@@ -106,6 +121,7 @@ class VoiceLines:
             self.pitch_from[slot],
             self.pitch_to[slot],
             self.peak_db[slot],
+            self.gain[slot],
             self.legato[slot],
             self.envelope[slot],
         ) = snap
