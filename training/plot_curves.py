@@ -49,7 +49,7 @@ def plot(runs: list[Path], out: Path) -> None:
             ax2.set_ylim(0, 1.05)
             ax2.set_ylabel("spectral L1 / silence L1")
             ax2.legend(fontsize=7, loc="upper right")
-        ax.set_title(f"stage {stage}", fontsize=9)
+        ax.set_title(f"{run.name} (stage {stage})" if run.name != stage else f"stage {stage}", fontsize=9)
         ax.set_xlabel("step")
         ax.set_ylabel("train loss (latent MSE)" if stage == "lstm" else "train loss")
         ax.legend(fontsize=7, loc="lower left")

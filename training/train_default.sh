@@ -17,6 +17,7 @@ SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
 AE_STEPS=${AE_STEPS:-8000}
 LSTM_STEPS=${LSTM_STEPS:-2000}
 E2E_STEPS=${E2E_STEPS:-20000}
+LOW_STEPS=${LOW_STEPS:-16000}
 # --max-steps ends each stage (and sets its lr decay); --epochs only has to be large enough
 COMMON=(--data "$PACK" --threads "$THREADS" --no-progress --eval-notes 48 --log-every 50 --epochs 1000)
 
@@ -24,26 +25,31 @@ COMMON=(--data "$PACK" --threads "$THREADS" --no-progress --eval-notes 48 --log-
 [ -f "$PACK/examples.json" ] || python -m training.make_pack --soundfont "$SOUNDFONT" --out "$PACK" \
     --pitches 36-84 --velocities 50,127 --no-progress
 
-stage() {  # stage NAME FROM ARGS...: run (or resume) one stage into $RUN/NAME, starting from FROM, unless done
-    local name=$1 from=$2; shift 2
-    local out="$RUN/$name"
-    [ -f "$out/stage_$name.pt" ] && { echo "stage $name: done"; return; }
+stage() {  # stage DIR KIND FROM ARGS...: run (or resume) a KIND stage into $RUN/DIR, starting from FROM, unless done
+    local dir=$1 kind=$2 from=$3; shift 3
+    local out="$RUN/$dir"
+    [ -f "$out/stage_$kind.pt" ] && { echo "stage $dir: done"; return; }
     local start=()
     if [ -f "$out/checkpoint.pt" ]; then start=(--resume); elif [ -n "$from" ]; then start=(--from "$from"); fi
-    python -m training.sing_train "${COMMON[@]}" --out "$out" --stage "$name" "${start[@]}" "$@"
+    python -m training.sing_train "${COMMON[@]}" --out "$out" --stage "$kind" "${start[@]}" "$@"
 }
 
 # 2. autoencoder: spectral loss on 16-hop crops of the sounding part, audio x128 (off the silence plateau)
-stage ae "" --lstm-hidden 256 --decoder-channels 512 --gain 128 --crop-steps 16 --batch-size 32 \
+stage ae ae "" --lstm-hidden 256 --decoder-channels 512 --gain 128 --crop-steps 16 --batch-size 32 \
     --lr 1e-3 --lr-final 2e-4 --max-steps "$AE_STEPS" --eval-every 1000
 # 3. LSTM to the frozen encoder's latents (MSE, truncated BPTT 32), whole notes
-stage lstm "$RUN/ae/stage_ae.pt" --batch-size 16 --lr 1e-3 --lr-final 3e-4 --max-steps "$LSTM_STEPS" \
+stage lstm lstm "$RUN/ae/stage_ae.pt" --batch-size 16 --lr 1e-3 --lr-final 3e-4 --max-steps "$LSTM_STEPS" \
     --eval-every 500
 # 4. end to end: LSTM + decoder with the spectral loss on 16-hop crops
-stage e2e "$RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 --lr 3e-4 --lr-final 5e-5 \
+stage e2e e2e "$RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 --lr 3e-4 --lr-final 5e-5 \
     --max-steps "$E2E_STEPS" --eval-every 1000
 
-# 5. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
-python -m training.export "$RUN/e2e/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
-python -m training.evaluate assets/sing_default.pt --data "$PACK" --max-notes 200 --threads "$THREADS" \
+# 5. low notes: the same with the spectral L1 below 1 kHz at 2048 points added (--low-band-weight), which tells
+#    the harmonics of MIDI 36-47 from the decoder's hop-rate comb
+stage e2e_low e2e "$RUN/e2e/stage_e2e.pt" --crop-steps 16 --batch-size 16 --lr 2e-4 --lr-final 5e-5 \
+    --max-steps "$LOW_STEPS" --eval-every 2000 --low-band-weight 3
+
+# 6. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
+python -m training.export "$RUN/e2e_low/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
+python -m training.evaluate assets/sing_default.pt --data "$PACK" --max-notes 496 --threads "$THREADS" \
     --out "$RUN/eval"
