@@ -364,6 +364,7 @@ class Engine:
         mix = self._mix[:frames]
         mix[:] = 0.0
         base = self.src_rate / self._sample_rate
+        rates = [base * 2.0 ** (bend / 12.0) for bend in self._bend]  # per channel, at the end of this chunk
         ready: dict[int, list[Voice]] = {}  # channel -> voices with enough input for this chunk
         for v in self.voices:
             if v.state == FREE:
@@ -375,16 +376,13 @@ class Engine:
                     continue  # not started yet: the first hop is still being computed
                 ring.read_pos = mark[1]
                 v.state = PLAYING
-            r1 = base * 2.0 ** (self._bend[v.channel] / 12.0)
-            if self._refill(v, frames, self._rates_prev[v.channel], r1):
+            if self._refill(v, frames, self._rates_prev[v.channel], rates[v.channel]):
                 ready.setdefault(v.channel, []).append(v)
             else:
                 self._stats.underruns += 1
         for ch, voices in ready.items():  # one resampling pass per channel (its voices share the bend)
-            r1 = base * 2.0 ** (self._bend[ch] / 12.0)
-            self._mix_voices(voices, mix, self._rates_prev[ch], r1)
-        for ch in range(16):
-            self._rates_prev[ch] = base * 2.0 ** (self._bend[ch] / 12.0)
+            self._mix_voices(voices, mix, self._rates_prev[ch], rates[ch])
+        self._rates_prev[:] = rates
         mix *= self._master
         t = self.config.limiter_threshold
         peak = float(np.max(np.abs(mix))) if frames else 0.0

@@ -25,9 +25,13 @@ def log_power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) 
     return torch.log1p(power_spectrogram(wav, n_fft, hop))
 
 
-def spectral_l1(output: torch.Tensor, target: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
-    """Mean L1 distance between log-power spectrograms (scalar)."""
-    return (log_power_spectrogram(output, n_fft, hop) - log_power_spectrogram(target, n_fft, hop)).abs().mean()
+def spectral_l1(
+    output: torch.Tensor, target: torch.Tensor, n_fft: int = 1024, hop: int = 256, n_bins: int | None = None
+) -> torch.Tensor:
+    """Mean L1 distance between log-power spectrograms (scalar), over the first ``n_bins`` bins (default all)."""
+    out = log_power_spectrogram(output, n_fft, hop)[:, :n_bins]
+    tgt = log_power_spectrogram(target, n_fft, hop)[:, :n_bins]
+    return (out - tgt).abs().mean()
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,7 @@ def low_band_l1(
     output: torch.Tensor, target: torch.Tensor, n_fft: int, max_hz: float, sample_rate: int
 ) -> torch.Tensor:
     """Spectral L1 over the bins up to ``max_hz`` (hop n_fft / 4)."""
-    n_bins = int(max_hz * n_fft / sample_rate) + 1
-    out = log_power_spectrogram(output, n_fft, n_fft // 4)[:, :n_bins]
-    tgt = log_power_spectrogram(target, n_fft, n_fft // 4)[:, :n_bins]
-    return (out - tgt).abs().mean()
+    return spectral_l1(output, target, n_fft, n_fft // 4, int(max_hz * n_fft / sample_rate) + 1)
 
 
 def training_loss(
