@@ -8,11 +8,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from synth_core.atomic_file import atomic_write_text
 
 PRESET_FORMAT = "neurosynth-preset"
 PRESET_VERSION = 1
@@ -45,15 +46,7 @@ def save_preset(path: str | os.PathLike, preset: Preset) -> Path:
     if not np.all(np.isfinite(vec)):
         raise PresetError("refusing to save a preset whose vector has NaN/inf values")
     text = json.dumps(preset.to_json(), indent=2)
-    fd, tmp = tempfile.mkstemp(prefix=path.name, suffix=".tmp", dir=path.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, text + "\n")
 
 
 def load_preset(path: str | os.PathLike, dim: int | None = None) -> Preset:

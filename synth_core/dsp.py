@@ -67,3 +67,34 @@ def band_energy_ratio(x: np.ndarray, sr: int, hz: float, cents: float = 50.0) ->
         mask |= np.abs(freqs - f) < width
     total = spec.sum()
     return float(spec[mask].sum() / total) if total > 0 else 0.0
+
+
+#: A note whose harmonics (within 50 cents) hold less of the analysed energy than this has no reliable pitch.
+MIN_HARMONIC_RATIO = 0.5
+
+
+def estimate_note_pitch(x: np.ndarray, sr: int, window: float = 0.5) -> tuple[int | None, float, float]:
+    """(MIDI pitch or None, f0 in Hz, harmonic energy ratio) of a recorded note.
+
+    Analyses ``window`` seconds from just after the loudest 50 ms (past the attack transient). The pitch is
+    None when the note is silent or when less than :data:`MIN_HARMONIC_RATIO` of the window's energy lies on
+    the estimated f0's harmonics (noise, drums, inharmonic bells: the estimate would be a guess).
+    """
+    x = np.asarray(x, dtype=np.float64)
+    hop = max(1, int(0.05 * sr))
+    n_hops = len(x) // hop
+    if n_hops == 0 or not np.any(x):
+        return None, 0.0, 0.0
+    energy = np.square(x[: n_hops * hop]).reshape(n_hops, hop).sum(1)
+    start = (int(energy.argmax()) + 1) * hop
+    length = int(window * sr)
+    start = max(0, min(start, len(x) - length))
+    seg = x[start : start + length]
+    f0 = estimate_f0(seg, sr)
+    if f0 <= 0:
+        return None, 0.0, 0.0
+    ratio = band_energy_ratio(seg, sr, f0)
+    pitch = int(round(hz_to_midi(f0)))
+    if ratio < MIN_HARMONIC_RATIO or not 0 <= pitch <= 127:
+        return None, f0, ratio
+    return pitch, f0, ratio

@@ -11,7 +11,8 @@ import pytest
 import torch
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# NEUROSYNTH_TEST_THREADS=1 for parallel runs (mutation testing), which oversubscribe the cores otherwise.
+torch.set_num_threads(int(os.environ.get("NEUROSYNTH_TEST_THREADS", min(2, os.cpu_count() or 1))))
 
 from synth_core.sing import SING, InstrumentInfo, SINGConfig  # noqa: E402
 

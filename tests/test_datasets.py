@@ -14,6 +14,7 @@ from training.datasets import (
     InstrumentVocab,
     load_nsynth,
     load_pack,
+    note_name,
     parse_note_filename,
     parse_pitch,
     parse_velocity,
@@ -148,13 +149,59 @@ def test_pack_filenames_bad_files_reported_and_skipped(tmp_path):
     sf.write(pack / "organ_Eb2_80.wav", tone(39), SR)
     (pack / "broken_C4_100.wav").write_bytes(b"RIFF\x00\x00garbage" * 10)  # corrupt
     sf.write(pack / "empty_C4_100.wav", np.zeros(0, dtype=np.float32), SR)  # no frames
-    sf.write(pack / "noinfo.wav", tone(60), SR)  # unparsable name
+    sf.write(pack / "noise.wav", np.random.default_rng(0).normal(0, 0.1, SR).astype(np.float32), SR)  # unpitched
     sf.write(pack / "organ_127_100.wav", tone(60), SR)  # pitch out of range
+    sf.write(pack / "quiet_C4_100.wav", tone(60) * 1e-5, SR)  # silent (-90 dBFS)
+    sf.write(pack / "dc_C4_100.wav", np.full(SR, 0.99, np.float32), SR)  # clipped flat
     ds = load_pack(pack)
     assert [(r.instrument, r.pitch, r.velocity) for r in ds.records] == [("organ", 60, 100), ("organ", 39, 80)]
-    bad = {p.split("/")[-1] for p, _ in ds.skipped}
-    assert bad == {"broken_C4_100.wav", "empty_C4_100.wav", "noinfo.wav", "organ_127_100.wav"}
+    reasons = {p.split("/")[-1]: reason for p, reason in ds.skipped}
+    assert set(reasons) == {
+        "broken_C4_100.wav",
+        "empty_C4_100.wav",
+        "noise.wav",
+        "organ_127_100.wav",
+        "quiet_C4_100.wav",
+        "dc_C4_100.wav",
+    }
+    assert "none could be estimated" in reasons["noise.wav"] and "pack.csv" in reasons["noise.wav"]
+    assert reasons["quiet_C4_100.wav"].startswith("silent") and "constant" in reasons["dc_C4_100.wav"]
+    assert "outside" in reasons["organ_127_100.wav"]
     assert all(ds[i].wav.shape == (NOTE_SAMPLES,) for i in range(len(ds)))
+
+
+def harmonic_note(pitch: int, sr: int = SR, seconds: float = 2.0) -> np.ndarray:
+    """A decaying note with 6 harmonics (a weak fundamental, as in many real instruments)."""
+    t = np.arange(int(sr * seconds)) / sr
+    f = midi_to_hz(pitch)
+    x = sum(a * np.sin(2 * np.pi * f * k * t) for k, a in enumerate((0.3, 1.0, 0.6, 0.4, 0.2, 0.1), start=1))
+    return (0.2 * x * np.exp(-t) * np.minimum(1, t / 0.01)).astype(np.float32)
+
+
+@pytest.mark.parametrize("pitch", [36, 45, 60, 71, 84])
+def test_unlabeled_samples_get_their_pitch_estimated(tmp_path, pitch):
+    """Files with no pitch in the name belong to their folder's instrument and have their pitch estimated,
+    at any sample rate, stereo, any length; the manifest may leave the pitch out too."""
+    pack = tmp_path / "my_synth"
+    (pack / "sub").mkdir(parents=True)
+    sf.write(pack / "take 1.wav", harmonic_note(pitch, sr=44100, seconds=5.0), 44100)
+    sf.write(pack / "sub" / "hit.flac", np.stack([harmonic_note(pitch, seconds=0.7)] * 2, axis=1), SR)
+    ds = load_pack(pack)
+    got = sorted((r.instrument, r.pitch, r.velocity, r.pitch_estimated) for r in ds.records)
+    assert got == [("my_synth", pitch, 100, True), ("sub", pitch, 100, True)], ds.skipped
+    named = load_pack(pack, instrument="mine")
+    assert {r.instrument for r in named.records} == {"mine"} and named.vocab.names == ["mine"]
+    manifest = tmp_path / "m"
+    manifest.mkdir()
+    sf.write(manifest / "x.wav", harmonic_note(pitch), SR)
+    (manifest / "pack.csv").write_text("file,instrument,pitch,velocity\nx.wav,lead,,90\n")
+    rec = load_pack(manifest).records[0]
+    assert (rec.instrument, rec.pitch, rec.velocity, rec.pitch_estimated) == ("lead", pitch, 90, True)
+
+
+def test_note_names():
+    assert [note_name(p) for p in (21, 60, 61, 69, 108)] == ["A0", "C4", "C#4", "A4", "C8"]
+    assert all(parse_pitch(note_name(p)) == p for p in range(0, 121))
 
 
 def test_pack_existing_vocab_keeps_rows(tmp_path):

@@ -23,7 +23,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from synth_core.dsp import resample
+from synth_core.dsp import estimate_note_pitch, resample
 from synth_core.sing.checkpoint import InstrumentInfo
 from training.split import sing_split
 
@@ -34,6 +34,7 @@ NOTE_SAMPLES = 64000
 MAX_PITCH = 120
 AUDIO_EXTENSIONS = (".wav", ".flac")
 DEFAULT_VELOCITY = 100
+_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _NOTE_NAME = re.compile(r"^([A-Ga-g])([#b♯♭s]?)(-?\d+)$")
 _SEMITONES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
@@ -57,6 +58,7 @@ class NoteRecord:
     velocity: int
     family: str = "unknown"
     source: str = "unknown"
+    pitch_estimated: bool = False  # no pitch in the file name or manifest: estimated from the audio
 
 
 @dataclass
@@ -128,10 +130,19 @@ def _looks_like_pitch(text: str) -> bool:
     return bool(re.fullmatch(r"-?\d+", text) or _NOTE_NAME.match(text))
 
 
+class NoPitchInName(ValueError):
+    """A file name that does not end in a pitch (the note's pitch is estimated from its audio instead)."""
+
+
+def note_name(pitch: int) -> str:
+    """MIDI pitch -> note name (60 -> 'C4')."""
+    return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
+
+
 def parse_note_filename(path: str | Path) -> tuple[str, int, int]:
     """``<instrument>_<pitch or note name>[_<velocity>].wav`` -> (instrument, pitch, velocity).
 
-    Raises ValueError for names that do not fit or pitches outside 0..120.
+    Raises :class:`NoPitchInName` for names that do not fit, ValueError for pitches outside 0..120.
     """
     stem = Path(path).stem
     parts = stem.rsplit("_", 2)
@@ -140,7 +151,7 @@ def parse_note_filename(path: str | Path) -> tuple[str, int, int]:
     parts = stem.rsplit("_", 1)
     if len(parts) == 2 and parts[0] and _looks_like_pitch(parts[1]):
         return parts[0], parse_pitch(parts[1]), DEFAULT_VELOCITY
-    raise ValueError(f"file name {Path(path).name!r} is not <instrument>_<pitch>_<velocity>")
+    raise NoPitchInName(f"file name {Path(path).name!r} is not <instrument>_<pitch>_<velocity>")
 
 
 def load_note_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, n_samples: int = NOTE_SAMPLES) -> np.ndarray:
@@ -351,41 +362,49 @@ def load_pack(
     vocab: InstrumentVocab | None = None,
     sample_rate: int = SAMPLE_RATE,
     note_samples: int = NOTE_SAMPLES,
+    instrument: str | None = None,
 ) -> NoteDataset:
     """Read a sample pack folder of WAV/FLAC notes.
 
     With ``pack.csv`` (columns file, instrument, pitch, velocity[, family]) the manifest
     describes the notes; without it, file names ``<instrument>_<pitch or note name>_<velocity>``
-    do. Every file is decoded once here so corrupt, empty or unreadable files are reported
+    do. A file whose name (or manifest row) gives no pitch has it estimated from the audio
+    (logged; ``NoteRecord.pitch_estimated``) and belongs to the instrument named after its folder.
+    ``instrument`` names every note's instrument instead. Every file is decoded once here so
+    corrupt, empty, silent or unreadable files, and unpitched ones without a label, are reported
     (``.skipped``) and left out; ``cache`` keeps the decoded audio (int16) for training.
     """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: sample pack folder not found")
     skipped: list[tuple[str, str]] = []
-    candidates: list[tuple[Path, str, str | int, str | None, str]] = []
+    candidates: list[tuple[Path, str, str | int, str | None, str | None]] = []
     manifest = root / "pack.csv"
     if manifest.is_file():
         for n, row in enumerate(_manifest_rows(manifest, skipped), start=2):
             path = root / row.get("file", "")
-            if not row.get("file") or not row.get("instrument"):
+            if not row.get("file") or not (row.get("instrument") or instrument):
                 log.warning("skipping %s line %d: file or instrument missing", manifest, n)
                 skipped.append((f"{manifest}:{n}", "file or instrument missing"))
                 continue
-            candidates.append((path, row["instrument"], row.get("pitch", ""), row.get("velocity"), row.get("family")))
+            name = instrument or row["instrument"]
+            candidates.append((path, name, row.get("pitch", ""), row.get("velocity"), row.get("family")))
     else:
         for path in sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS):
             try:
                 inst, pitch, velocity = parse_note_filename(path)
+            except NoPitchInName:
+                candidates.append((path, instrument or path.parent.name, "", None, None))
+                continue
             except ValueError as exc:
                 log.warning("skipping %s: %s", path, exc)
                 skipped.append((str(path), str(exc)))
                 continue
-            candidates.append((path, inst, pitch, str(velocity), None))
+            candidates.append((path, instrument or inst, pitch, str(velocity), None))
     ds = NoteDataset([], vocab, cache, sample_rate, note_samples, skipped)
     for path, inst, pitch_text, vel_text, family in candidates:
         try:
-            pitch = parse_pitch(pitch_text)
+            pitch = parse_pitch(pitch_text) if str(pitch_text).strip() else None
             velocity = parse_velocity(vel_text)
         except ValueError as exc:
             ds.skip(path, str(exc))
@@ -395,12 +414,42 @@ def load_pack(
             continue
         try:
             wav = load_note_audio(path, sample_rate, note_samples)
+            check_note_audio(wav)
         except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for corrupt files
-            ds.skip(path, f"unreadable: {exc}")
+            ds.skip(path, f"unreadable: {exc}" if not isinstance(exc, UnusableAudio) else str(exc))
             continue
-        rec = NoteRecord(path, inst, pitch, velocity, family or "unknown")
+        estimated = pitch is None
+        if estimated:
+            pitch, f0, ratio = estimate_note_pitch(wav, sample_rate)
+            if pitch is None or pitch > MAX_PITCH:
+                ds.skip(
+                    path,
+                    f"no pitch in its name and none could be estimated ({100 * ratio:.0f} % of the energy on the "
+                    f"harmonics of {f0:.1f} Hz): name it <instrument>_<pitch>.wav or list it in pack.csv",
+                )
+                continue
+            log.info("%s: no pitch in its name; estimated %d (%s, %.1f Hz)", path.name, pitch, note_name(pitch), f0)
+        rec = NoteRecord(path, inst, pitch, velocity, family or "unknown", pitch_estimated=estimated)
         ds.records.append(rec)
         ds.vocab.add(inst, rec.family)
         if cache:
             ds.store(path, wav)
     return ds
+
+
+class UnusableAudio(ValueError):
+    """A readable file that holds no note to learn from (silent, or a constant / flat-clipped signal)."""
+
+
+#: Peaks below this (dBFS) count as silent.
+SILENCE_DB = -80.0
+
+
+def check_note_audio(wav: np.ndarray) -> None:
+    """Raise :class:`UnusableAudio` for silent audio or audio that is only a constant (DC or clipped flat)."""
+    peak = float(np.abs(wav).max()) if wav.size else 0.0
+    if peak < 10 ** (SILENCE_DB / 20):
+        level = 20 * np.log10(peak) if peak > 0 else -np.inf
+        raise UnusableAudio(f"silent (peak {level:.0f} dBFS)")
+    if float(np.std(wav[np.abs(wav) > 0])) < 1e-4 * peak + 1e-9:
+        raise UnusableAudio("no signal: a constant value (DC offset or a flat, clipped recording)")

@@ -6,6 +6,10 @@ Examples::
     sing-train --pack my_pack --out runs/ft --stage e2e --init assets/sing.pt --epochs 5
     torchrun --nproc_per_node=4 -m training.sing_train --data nsynth-train --out runs/sing
     sing-train --data nsynth-train --out runs/sing --resume
+    sing-train --pack my_samples --init assets/sing_default.pt --stage embed --out runs/mine [--name NAME]
+
+``--stage embed`` is the fast path to a custom instrument: it fits one new embedding row per pack instrument
+(every weight and old row frozen; seconds on a CPU) and writes ``<out>/checkpoint.pt`` (see training.embed_fit).
 
 Only rank 0 logs and writes (tqdm, tensorboard in ``<out>/tb``, ``<out>/metrics.jsonl``,
 ``<out>/checkpoint.pt`` latest, ``<out>/best.pt`` best valid, ``<out>/stage_<name>.pt``).
@@ -34,6 +38,7 @@ from synth_core.sing.loss import LossConfig, spectral_l1
 from synth_core.sing.model import SING, Encoder, SINGConfig
 from training.datasets import InstrumentVocab, NoteDataset, load_nsynth, load_pack
 from training.ddp import DistInfo, ResumableSampler, barrier, run_training
+from training.embed_fit import FitCancelled, FitConfig, fit_pack
 from training.sing_steps import (
     STAGES,
     AutoencoderStage,
@@ -54,7 +59,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--data", type=Path, help="NSynth folder (examples.json + audio/)")
     src.add_argument("--pack", type=Path, help="sample pack folder (pack.csv or <instrument>_<pitch>_<velocity>.wav)")
     p.add_argument("--out", type=Path, required=True, help="run folder (checkpoints, tb/, metrics.jsonl)")
-    p.add_argument("--stage", choices=(*STAGES, "all"), default="all")
+    p.add_argument(
+        "--stage",
+        choices=(*STAGES, "all", "embed"),
+        default="all",
+        help="train these stages; 'embed' only fits new instruments' embedding rows (needs --pack and --init)",
+    )
     p.add_argument("--epochs", default=None, help="epochs per stage: N, or ae,lstm,e2e (default 50,50,20)")
     p.add_argument("--max-steps", type=int, default=None, help="stop each stage after this many optimizer steps")
     p.add_argument("--batch-size", type=int, default=64, help="global batch (split across DDP ranks)")
@@ -121,6 +131,14 @@ def build_parser() -> argparse.ArgumentParser:
     nsynth.add_argument("--max-notes", type=int, default=None)
     nsynth.add_argument("--cache", action="store_true", help="decode all NSynth notes into memory (int16) first")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
+    embed = p.add_argument_group("--stage embed")
+    embed.add_argument("--name", help="one new instrument of this name from every file of the pack")
+    embed.add_argument("--embed-starts", type=int, default=FitConfig.starts, help="nearest instruments tried as starts")
+    embed.add_argument("--embed-steps", type=int, default=FitConfig.steps, help="Adam steps per start at most")
+    embed.add_argument("--embed-lr", type=float, default=FitConfig.lr)
+    embed.add_argument(
+        "--embed-seconds", type=float, default=FitConfig.crop_hops * 256 / 16000, help="seconds of each note fitted"
+    )
     return p
 
 
@@ -626,6 +644,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     torch.set_flush_denormal(True)
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.stage == "embed":
+        return embed_stage(args)
     if args.crop_steps and args.crop_steps < 0:
         raise SystemExit("sing-train: --crop-steps must be positive")
     if sum(x is not None and x is not False for x in (args.resume or None, args.init, args.start_from)) > 1:
@@ -636,6 +656,51 @@ def main(argv: Sequence[str] | None = None) -> int:
         _train(args, device, dist)
 
     run_training("sing-train", args.device, args.out, train, args.resume)
+    return 0
+
+
+def embed_stage(args: argparse.Namespace) -> int:
+    """``--stage embed``: fit new instruments' embedding rows; write ``<out>/checkpoint.pt`` and a report."""
+    if args.pack is None or args.init is None:
+        raise SystemExit("sing-train: --stage embed needs --pack FOLDER (your samples) and --init CHECKPOINT")
+    torch.set_num_threads(args.threads or min(2, torch.get_num_threads()))
+    config = FitConfig(
+        starts=args.embed_starts,
+        steps=args.embed_steps,
+        lr=args.embed_lr,
+        crop_hops=max(1, round(args.embed_seconds * 16000 / 256)),
+        seed=args.seed,
+    )
+    out = args.out / "checkpoint.pt"
+    bar = tqdm(total=1000, disable=args.no_progress, desc="embed", dynamic_ncols=True)
+
+    def progress(fraction: float, message: str) -> None:
+        bar.n = int(fraction * 1000)
+        bar.set_postfix_str(message[-60:], refresh=True)
+
+    try:
+        report = fit_pack(args.init, args.pack, out, instrument=args.name, config=config, progress=progress)
+    except (ValueError, CheckpointError) as exc:
+        raise SystemExit(f"sing-train: {exc}") from exc
+    except (FitCancelled, KeyboardInterrupt) as exc:
+        raise SystemExit(f"sing-train: fit stopped; {out} was not written") from exc
+    finally:
+        bar.close()
+    for item in report["skipped"]:
+        log.warning("skipped %s: %s", item["file"], item["reason"])
+    for fit in report["instruments"]:
+        estimated = [n["file"] for n in fit["notes"] if n["pitch_estimated"]]
+        log.info(
+            "%s: %d notes%s, nearest %s (loss %.3f) -> fitted loss %.3f in %.1f s",
+            fit["instrument"],
+            len(fit["notes"]),
+            f" ({len(estimated)} with estimated pitches)" if estimated else "",
+            fit["nearest"],
+            fit["nearest_loss"],
+            fit["loss"],
+            fit["seconds"],
+        )
+    log.info("wrote %s (%.1f s): play it with sing-render/sing-app --checkpoint %s", out, report["seconds"], out)
     return 0
 
 
