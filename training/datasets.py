@@ -402,6 +402,44 @@ def load_pack(
                 continue
             candidates.append((path, instrument or inst, pitch, str(velocity), None))
     ds = NoteDataset([], vocab, cache, sample_rate, note_samples, skipped)
+    _decode(ds, candidates)
+    return ds
+
+
+def load_samples(
+    paths: Iterable[str | Path],
+    instrument: str,
+    sample_rate: int = SAMPLE_RATE,
+    note_samples: int = NOTE_SAMPLES,
+) -> NoteDataset:
+    """Audio files (and the audio files inside folders) as the notes of one ``instrument`` (cached).
+
+    Pitches and velocities come from file names when they end in ``_<pitch>[_<velocity>]``; otherwise the pitch
+    is estimated and the velocity is 100. Files that are not audio, unreadable, silent or unpitched are
+    reported in ``.skipped``, as in :func:`load_pack`.
+    """
+    candidates: list[tuple[Path, str, str | int, str | None, str | None]] = []
+    skipped: list[tuple[str, str]] = []
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
+        else:
+            files.append(p)
+    for path in files:
+        try:
+            _, pitch, velocity = parse_note_filename(path)
+            candidates.append((path, instrument, pitch, str(velocity), None))
+        except ValueError:  # no pitch in the name (or one out of range): estimated from the audio
+            candidates.append((path, instrument, "", None, None))
+    ds = NoteDataset([], None, True, sample_rate, note_samples, skipped)
+    _decode(ds, candidates)
+    return ds
+
+
+def _decode(ds: NoteDataset, candidates: list[tuple[Path, str, str | int, str | None, str | None]]) -> None:
+    """Read each candidate (path, instrument, pitch text, velocity text, family) into ``ds`` or its skipped list."""
+    sample_rate, note_samples, cache = ds.sample_rate, ds.note_samples, ds.cache
     for path, inst, pitch_text, vel_text, family in candidates:
         try:
             pitch = parse_pitch(pitch_text) if str(pitch_text).strip() else None
@@ -434,7 +472,6 @@ def load_pack(
         ds.vocab.add(inst, rec.family)
         if cache:
             ds.store(path, wav)
-    return ds
 
 
 class UnusableAudio(ValueError):

@@ -10,10 +10,12 @@ The samples' level is matched to the model's: a new instrument plays as loud as 
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 
@@ -203,8 +205,10 @@ def _rank(model, targets, pitch, velocity, table, out_scale, gain, loss_config, 
 
     Each instrument's notes are compared with the samples at the samples' level, note by note, so the ranking
     judges timbre, not loudness (the log-spectral loss favours quiet pairs: bringing the samples to each
-    instrument's level would rank the quietest, fastest-decaying instruments first). The samples are then
-    brought to the nearest instrument's level with one gain (keeping their relative levels).
+    instrument's level would rank the quietest, fastest-decaying instruments first). The samples then keep
+    their level when it lies within the levels the instruments play at those pitches; quieter or louder ones
+    (a recording normalised to full scale) are brought to the nearest instrument's level, with one gain that
+    keeps their relative levels.
     """
     n = len(targets)
     idx = torch.linspace(0, n - 1, min(n, config.rank_notes)).round().long().unique()
@@ -214,14 +218,16 @@ def _rank(model, targets, pitch, velocity, table, out_scale, gain, loss_config, 
     for row in range(len(table)):
         vec = table[row].expand(len(idx), -1)
         out = model(None, pitch[idx], velocity[idx], instrument_vec=vec, n_samples=targets.shape[1]) * out_scale
-        level = float((_rms(out).median() / chosen_rms.median()).clamp(1e-2, 1e2))
+        ratio = float((_rms(out).median() / chosen_rms.median()).clamp(1e-2, 1e2))
         matched = out * (chosen_rms / _rms(out).clamp_min(1e-8))[:, None]
         per_note = [
             training_loss(matched[i : i + 1] * gain, chosen[i : i + 1] * gain, loss_config) for i in range(len(idx))
         ]
-        scores.append((row, float(torch.stack(per_note).mean()), level))
+        scores.append((row, float(torch.stack(per_note).mean()), ratio))
+    ratios = [r for _, _, r in scores]
     scores.sort(key=lambda s: s[1])
-    return [(row, score) for row, score, _ in scores], scores[0][2]
+    level = 1.0 if min(ratios) <= 1.0 <= max(ratios) else scores[0][2]
+    return [(row, score) for row, score, _ in scores], level
 
 
 # ---- a pack of samples -> a checkpoint with new instruments ------------------------------------------------
@@ -238,6 +244,68 @@ def loss_config_of(ckpt) -> LossConfig:
         low_band_hz=float(tr.get("low_band_hz") or 1000.0),
         sample_rate=ckpt.config.sample_rate,
     )
+
+
+def fit_dataset(
+    ckpt,
+    ds,
+    *,
+    config: FitConfig = FitConfig(),
+    max_notes: int | None = None,
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> list[dict]:
+    """Fit one vector per instrument of note dataset ``ds`` to checkpoint ``ckpt``'s model.
+
+    Returns one report per instrument (``training.datasets.NoteDataset`` order): its name, notes (file, pitch,
+    velocity, whether the pitch was estimated) and the :class:`FitResult` fields (``vector`` as a list).
+    ValueError for an empty dataset or a name the checkpoint already has.
+    """
+    from training.datasets import note_name
+    from training.evaluate import training_gain
+
+    if len(ds) == 0:
+        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in ds.skipped[:5]) or "no WAV or FLAC files"
+        raise ValueError(f"no usable notes ({reasons})")
+    existing = {i.name.lower(): i.name for i in ckpt.instruments}
+    clash = [existing[n.lower()] for n in ds.vocab.names if n.lower() in existing]
+    if clash:
+        named = ", ".join(map(repr, clash))
+        raise ValueError(f"the checkpoint already has an instrument named {named}: pick another name")
+    gain, out_scale = training_gain(ckpt)
+    loss = loss_config_of(ckpt)
+    names = [i.name for i in ckpt.instruments]
+    groups = ds.vocab.names
+    fits = []
+    for g, name in enumerate(groups):
+        idx = [i for i, r in enumerate(ds.records) if r.instrument == name][: max_notes or None]
+        recs = [ds.records[i] for i in idx]
+        notes = torch.stack([torch.from_numpy(ds.audio(i)) for i in idx])
+
+        def sub(fraction: float, message: str, g=g, name=name) -> None:
+            if progress is not None:
+                progress((g + fraction) / len(groups), f"{name}: {message}")
+
+        result = fit_embedding(
+            ckpt.model,
+            notes,
+            torch.tensor([r.pitch for r in recs]),
+            torch.tensor([r.velocity for r in recs]),
+            names,
+            gain=gain,
+            out_scale=out_scale,
+            loss=loss,
+            config=config,
+            progress=sub,
+            should_stop=should_stop,
+        )
+        notes_report = [
+            {"file": r.path.name, "pitch": r.pitch, "note": note_name(r.pitch), "velocity": r.velocity,
+             "pitch_estimated": r.pitch_estimated}
+            for r in recs
+        ]  # fmt: skip
+        fits.append({"instrument": name, "notes": notes_report, **result.report()})
+    return fits
 
 
 def fit_pack(
@@ -259,78 +327,24 @@ def fit_pack(
     names every note's instrument (one new instrument from a folder of samples). ValueError for an empty pack
     or a name the checkpoint already has; :class:`FitCancelled` leaves ``out`` as it was.
     """
-    import json
-    from pathlib import Path
-
     from synth_core.atomic_file import atomic_write_text
     from synth_core.sing.checkpoint import InstrumentInfo, load_checkpoint, save_checkpoint
-    from training.datasets import load_pack, note_name
-    from training.evaluate import training_gain
+    from training.datasets import load_pack
 
     t0 = time.monotonic()
     ckpt = load_checkpoint(init, "cpu")
     cfg = ckpt.config
     ds = load_pack(pack, cache=True, sample_rate=cfg.sample_rate, note_samples=cfg.note_samples, instrument=instrument)
-    if len(ds) == 0:
-        reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in ds.skipped[:5]) or "no WAV or FLAC files"
-        raise ValueError(f"{pack}: no usable notes ({reasons})")
-    existing = {i.name.lower(): i.name for i in ckpt.instruments}
-    clash = [existing[n.lower()] for n in ds.vocab.names if n.lower() in existing]
-    if clash:
-        named = ", ".join(map(repr, clash))
-        raise ValueError(f"the checkpoint already has an instrument named {named}: pick another name")
-    gain, out_scale = training_gain(ckpt)
-    loss = loss_config_of(ckpt)
-    names = [i.name for i in ckpt.instruments]
-    fits, vectors = [], []
-    groups = ds.vocab.names
-    for g, name in enumerate(groups):
-        idx = [i for i, r in enumerate(ds.records) if r.instrument == name][: max_notes or None]
-        recs = [ds.records[i] for i in idx]
-        notes = torch.stack([torch.from_numpy(ds.audio(i)) for i in idx])
-        pitch = torch.tensor([r.pitch for r in recs])
-        velocity = torch.tensor([r.velocity for r in recs])
-
-        def sub(fraction: float, message: str, g=g, name=name) -> None:
-            if progress is not None:
-                progress((g + fraction) / len(groups), f"{name}: {message}")
-
-        result = fit_embedding(
-            ckpt.model,
-            notes,
-            pitch,
-            velocity,
-            names,
-            gain=gain,
-            out_scale=out_scale,
-            loss=loss,
-            config=config,
-            progress=sub,
-            should_stop=should_stop,
-        )
-        vectors.append(result.vector)
-        fits.append(
-            {
-                "instrument": name,
-                "notes": [
-                    {
-                        "file": r.path.name,
-                        "pitch": r.pitch,
-                        "note": note_name(r.pitch),
-                        "velocity": r.velocity,
-                        "pitch_estimated": r.pitch_estimated,
-                    }
-                    for r in recs
-                ],
-                **result.report(),
-            }
-        )
+    try:
+        fits = fit_dataset(ckpt, ds, config=config, max_notes=max_notes, progress=progress, should_stop=should_stop)
+    except ValueError as exc:
+        raise ValueError(f"{pack}: {exc}") from exc
     model = ckpt.model
-    model.add_instruments(len(vectors), init=torch.stack(vectors))
-    infos = [*ckpt.instruments, *(InstrumentInfo(n, family) for n in groups)]
+    model.add_instruments(len(fits), init=torch.tensor([f["vector"] for f in fits], dtype=torch.float32))
+    infos = [*ckpt.instruments, *(InstrumentInfo(f["instrument"], family) for f in fits)]
     dtype = {"float16": torch.float16, "bfloat16": torch.bfloat16}.get(str((ckpt.metadata or {}).get("dtype")))
     metadata = dict(ckpt.metadata or {})
-    metadata["embedding_fit"] = {"from": Path(init).name, "instruments": list(groups)}
+    metadata["embedding_fit"] = {"from": Path(init).name, "instruments": [f["instrument"] for f in fits]}
     training = dict(ckpt.training or {})
     training.pop("optimizer", None)  # the source run's optimizer does not fit the grown table
     report = {
@@ -346,3 +360,25 @@ def fit_pack(
     save_checkpoint(out, model, infos, encoder=ckpt.encoder, training=training, metadata=metadata, dtype=dtype)
     atomic_write_text(Path(str(out) + ".embed.json"), json.dumps(report, indent=1))
     return report
+
+
+def fit_samples(
+    init,
+    files,
+    name: str,
+    *,
+    config: FitConfig = FitConfig(),
+    progress: Progress | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict:
+    """One new instrument ``name`` fitted to audio ``files`` (and folders) for checkpoint ``init``; writes nothing.
+
+    Returns the instrument's report (see :func:`fit_dataset`) plus the files skipped and why.
+    """
+    from synth_core.sing.checkpoint import load_checkpoint
+    from training.datasets import load_samples
+
+    ckpt = load_checkpoint(init, "cpu")
+    ds = load_samples(files, name, sample_rate=ckpt.config.sample_rate, note_samples=ckpt.config.note_samples)
+    (fit,) = fit_dataset(ckpt, ds, config=config, progress=progress, should_stop=should_stop)
+    return {**fit, "skipped": [{"file": str(p), "reason": r} for p, r in ds.skipped]}
