@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
     QLabel,
     QLineEdit,
     QMainWindow,
+    QMenu,
     QMessageBox,
     QSlider,
     QSpinBox,
@@ -40,12 +41,15 @@ from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_output_devices
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
+from .custom_instruments import CustomInstrumentStore, default_custom_dir
 from .presets import Preset, PresetError, load_preset, save_preset
 from .synths import SING, SYNTHS, VOICE
 from .widgets.bend_wheel import BendWheel
+from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
 from .widgets.meter import LevelMeter
+from .widgets.new_instrument_dialog import dropped_paths
 from .widgets.piano import PianoWidget, note_name
 from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
@@ -131,6 +135,7 @@ class MainWindow(QMainWindow):
         list_devices: Callable[[], list[dict]] = list_output_devices,
         list_ports: Callable[[], list[str]] = list_midi_ports,
         audio_factory: Callable[..., AudioOutput] = AudioOutput,
+        custom_instruments: CustomInstrumentsViewModel | None = None,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
@@ -144,8 +149,10 @@ class MainWindow(QMainWindow):
         self.synth_errors: dict[str, str] = {}
         self._max_voices = max_voices
         self.source = source
-        self.instruments = list(source.instruments)
-        self.table = np.asarray(source.instrument_table, dtype=np.float32)
+        self.custom = custom_instruments or CustomInstrumentsViewModel(CustomInstrumentStore(default_custom_dir()))
+        self.custom.setParent(self)
+        self._bind_custom()
+        self.instruments, self.table = self._instrument_rows()
         self.engine = self._make_engine(source)
         self.audio: AudioOutput | None = None
         self.audio_message = ""
@@ -163,6 +170,7 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self._build_statusbar()
         self._connect()
+        self.setAcceptDrops(True)
         self._show_synth()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(1000 // DISPLAY_FPS)
@@ -246,8 +254,8 @@ class MainWindow(QMainWindow):
         self.engine.start()
         self.open_audio()
         # 3. the new instrument table in the list, the faders and the morph pad
-        self.instruments = list(source.instruments)
-        self.table = np.asarray(source.instrument_table, dtype=np.float32)
+        self._bind_custom()
+        self.instruments, self.table = self._instrument_rows()
         self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
         self._replace_embedding()
         self.morph.set_instruments([i.name for i in self.instruments], self.table)
@@ -259,6 +267,57 @@ class MainWindow(QMainWindow):
         self.update_status()
         self.statusBar().showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
         return True
+
+    # ------------------------------------------------------------------ the user's own instruments
+    def _bind_custom(self) -> None:
+        """Point the custom instruments at the current synth's model (fitting needs SING and its file)."""
+        path = getattr(self.source, "checkpoint_path", None) if self.synth == SING else None
+        reason = "" if self.synth == SING else "new instruments are fitted to the SING model"
+        self.custom.blockSignals(True)
+        self.custom.bind([i.name for i in self.source.instruments], self.source.instrument_table, path, reason)
+        self.custom.blockSignals(False)
+
+    def _instrument_rows(self):
+        """The model's instruments followed by the user's (names and one table of vectors)."""
+        infos, vectors = self.custom.rows()
+        table = np.asarray(self.source.instrument_table, dtype=np.float32)
+        return [*self.source.instruments, *infos], np.concatenate([table, vectors]) if len(infos) else table
+
+    def refresh_instruments(self) -> None:
+        """Show the instruments again after the user's changed (the selection follows its name)."""
+        current = self.instrument_list.current_index()
+        name = self.instruments[current].name if current is not None and current < len(self.instruments) else None
+        self.instruments, self.table = self._instrument_rows()
+        self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
+        self.morph.set_instruments([i.name for i in self.instruments], self.table)
+        names = [i.name for i in self.instruments]
+        if name in names:
+            self.instrument_list.select(names.index(name), emit=False)
+
+    def new_instrument(self, files=()) -> None:
+        """"New instrument from samples…" (also what dropping files or folders on the window does)."""
+        self.custom.new_instrument_dialog(self, files)
+
+    def _instrument_menu(self, index: int, pos) -> None:  # noqa: ANN001 - QPoint
+        name = self.instruments[index].name
+        menu = QMenu(self)
+        if self.custom.is_custom(name):
+            menu.addAction("Rename…", lambda: self.custom.rename_dialog(self, name))
+            menu.addAction("Export…", lambda: self.custom.export_dialog(self, name))
+            menu.addAction("Remove…", lambda: self.custom.remove_dialog(self, name))
+            menu.addSeparator()
+        menu.addAction("New instrument from samples…", self.new_instrument)
+        menu.addAction("Import instrument…", lambda: self.custom.import_dialog(self))
+        menu.popup(pos)
+
+    def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt signature
+        if dropped_paths(event.mimeData()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt signature
+        paths = dropped_paths(event.mimeData())
+        if paths:
+            self.new_instrument(paths)
 
     def _replace_embedding(self) -> None:
         old = self.embedding
@@ -393,11 +452,16 @@ class MainWindow(QMainWindow):
         self.act_load.setShortcut(QKeySequence.StandardKey.Open)
         self.act_reset = QAction("Reset sound", self)
         self.act_reset.setToolTip("Back to the selected table instrument")
+        self.act_new_instrument = QAction("New instrument…", self)
+        self.act_new_instrument.setToolTip("A new instrument from your own samples (or drop files on the window)")
+        self.act_import_instrument = QAction("Import…", self)
+        self.act_import_instrument.setToolTip("Import an instrument file (.nsinst)")
         self.act_sustain = QAction("Sustain", self)
         self.act_sustain.setCheckable(True)
         self.act_sustain.setToolTip("Sustain pedal (CC64)")
         for a in (self.act_settings, None, self.act_panic, self.act_record, None, self.act_save, self.act_load,
-                  self.act_reset, None, self.act_sustain):  # fmt: skip
+                  self.act_reset, None, self.act_new_instrument, self.act_import_instrument, None,
+                  self.act_sustain):  # fmt: skip
             tb.addSeparator() if a is None else tb.addAction(a)
         tb.widgetForAction(self.act_panic).setStyleSheet(
             "QToolButton { background: #7a1f1f; color: white; font-weight: bold; padding: 3px 10px; }"
@@ -448,13 +512,17 @@ class MainWindow(QMainWindow):
         self.act_reset.triggered.connect(self._reset_sound)
         self.act_settings.triggered.connect(self.open_settings)
         self.act_sustain.toggled.connect(lambda on: self.engine.set_sustain(on))
+        self.act_new_instrument.triggered.connect(lambda: self.new_instrument())
+        self.act_import_instrument.triggered.connect(lambda: self.custom.import_dialog(self))
+        self.instrument_list.menuRequested.connect(self._instrument_menu)
+        self.custom.changed.connect(self.refresh_instruments)
         self.voice_panel.monoChanged.connect(self._voice_mono)
         self.voice_panel.settingsChanged.connect(self._voice_settings)
 
     # ------------------------------------------------------------------ sound selection
     def select_instrument(self, index: int) -> None:
         self.base_instrument = index
-        self.engine.set_instrument(index)
+        self.engine.set_instrument_vector(self.table[index])
         self.embedding.set_vector(self.table[index])
         self._set_sound_label(self.instruments[index].name)
 
@@ -705,6 +773,8 @@ class MainWindow(QMainWindow):
             self.audio = None
         self.midi.close()
         self.engine.stop()
+        if self.custom.dialog is not None:
+            self.custom.dialog.close()  # a fit still running stops; nothing of it is kept
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
         self.shutdown()

@@ -14,7 +14,11 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 # NEUROSYNTH_TEST_THREADS=1 for parallel runs (mutation testing), which oversubscribe the cores otherwise.
 torch.set_num_threads(int(os.environ.get("NEUROSYNTH_TEST_THREADS", min(2, os.cpu_count() or 1))))
 
+from PyQt6.QtCore import QStandardPaths  # noqa: E402
+
 from synth_core.sing import SING, InstrumentInfo, SINGConfig  # noqa: E402
+
+QStandardPaths.setTestModeEnabled(True)  # windows save custom instruments under ~/.qttest, not the user's folder
 
 
 def tiny_config(n_instruments: int = 3, **kw) -> SINGConfig:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from PyQt6.QtCore import QSortFilterProxyModel, Qt, pyqtSignal
+from PyQt6.QtCore import QPoint, QSortFilterProxyModel, Qt, pyqtSignal
 from PyQt6.QtGui import QStandardItem, QStandardItemModel
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
@@ -12,12 +12,14 @@ INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 class InstrumentList(QWidget):
-    """Emits ``instrumentSelected(table_index)`` when the user picks an instrument.
+    """Emits ``instrumentSelected(table_index)`` when the user picks an instrument, and
+    ``menuRequested(table_index, global_pos)`` on a right-click over one.
 
     The filter matches the name or the family (case-insensitive substring).
     """
 
     instrumentSelected = pyqtSignal(int)
+    menuRequested = pyqtSignal(int, QPoint)
 
     def __init__(self, parent: QWidget | None = None):
         super().__init__(parent)
@@ -48,6 +50,13 @@ class InstrumentList(QWidget):
         lay.addWidget(self.view)
         self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._menu)
+
+    def _menu(self, pos: QPoint) -> None:
+        idx = self.view.indexAt(pos)
+        if idx.isValid():
+            self.menuRequested.emit(int(idx.data(INDEX_ROLE)), self.view.viewport().mapToGlobal(pos))
 
     def set_instruments(self, instruments: Sequence[tuple[str, str]]) -> None:
         """``instruments``: (name, family) per table row, in table order."""

@@ -130,6 +130,7 @@ class SingSource:
         n = model.config.n_instruments
         self.instruments = instruments or [InstrumentInfo(f"instrument {i}") for i in range(n)]
         self.instrument_table = model.instrument_table.detach().float().cpu().numpy().copy()
+        self.checkpoint_path: Path | None = None  # the file it was loaded from (new instruments are fitted to it)
         self.device = next(model.parameters()).device
         self.device_name = device_name or describe(self.device)
         self.dtype = dtype
@@ -143,7 +144,9 @@ class SingSource:
         """Load a checkpoint (``CheckpointError`` when unreadable) onto ``device`` ("auto": GPU if any)."""
         dev = select_device(device)
         ckpt = load_checkpoint(path, dev, with_training=False)
-        return cls(ckpt.model, ckpt.instruments, dtype=dtype, device_name=describe(dev))
+        source = cls(ckpt.model, ckpt.instruments, dtype=dtype, device_name=describe(dev))
+        source.checkpoint_path = Path(path)
+        return source
 
     def prepare(self, n_slots: int) -> None:
         if self.streamer is None or self.streamer.max_voices != n_slots:

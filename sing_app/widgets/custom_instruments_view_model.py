@@ -1,0 +1,152 @@
+"""State and actions of the user's own instruments beside the model's: create (fit), rename, remove, export,
+import. The window shows ``rows()`` after each ``changed`` signal; errors come back as InstrumentFileError
+from the plain methods and as message boxes from the ``*_dialog`` ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+import numpy as np
+from PyQt6.QtCore import QObject, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+
+from synth_core.sing.checkpoint import InstrumentInfo
+
+from ..custom_instruments import (
+    SUFFIX,
+    CustomInstrument,
+    CustomInstrumentStore,
+    InstrumentFileError,
+    model_fingerprint,
+)
+from .new_instrument_dialog import NewInstrumentDialog
+
+FAMILY = "custom"
+
+
+class CustomInstrumentsViewModel(QObject):
+    changed = pyqtSignal()
+
+    def __init__(self, store: CustomInstrumentStore, start_fit: Callable[..., object] | None = None, parent=None):
+        """``start_fit(checkpoint, files, name)`` returns a fit job (default: a ``FitProcess``)."""
+        super().__init__(parent)
+        self.store = store
+        self._start_fit = start_fit
+        self.base_names: list[str] = []
+        self.fingerprint = ""
+        self.dim = 0
+        self.checkpoint: Path | None = None
+        self.fit_unavailable = "no model"
+        self.dialog: NewInstrumentDialog | None = None
+
+    def bind(self, names: list[str], table: np.ndarray, checkpoint: str | Path | None, reason: str = "") -> None:
+        """Follow the model played now: its instrument names and table, and the checkpoint fits start from
+        (None: fitting is unavailable, for ``reason``)."""
+        self.base_names = list(names)
+        self.fingerprint = model_fingerprint(table)
+        self.dim = int(np.asarray(table).shape[1])
+        self.checkpoint = Path(checkpoint) if checkpoint else None
+        self.fit_unavailable = "" if self.checkpoint else (reason or "this synth's model was not loaded from a file")
+        self.changed.emit()
+
+    def instruments(self) -> list[CustomInstrument]:
+        if not self.fingerprint:
+            return []
+        return [i for i in self.store.for_model(self.fingerprint) if i.vector.size == self.dim]
+
+    def rows(self) -> tuple[list[InstrumentInfo], np.ndarray]:
+        """The custom instruments' names (family "custom") and vectors [n, dim]."""
+        insts = self.instruments()
+        table = np.array([i.vector for i in insts], dtype=np.float32).reshape(len(insts), self.dim)
+        return [InstrumentInfo(i.name, FAMILY) for i in insts], table
+
+    def names(self) -> set[str]:
+        return {*self.base_names, *(i.name for i in self.instruments())}
+
+    # ---------------------------------------------------------------- plain actions
+    def add_from_report(self, report: dict) -> CustomInstrument:
+        """Keep the instrument a fit produced (``report``: ``training.embed_fit.fit_samples``'s)."""
+        info = {k: v for k, v in report.items() if k != "vector"}
+        inst = CustomInstrument(str(report["instrument"]), np.asarray(report["vector"], np.float32), self.fingerprint,
+                                info={"fit": info})  # fmt: skip
+        self.store.add(inst, taken=set(self.base_names))
+        self.changed.emit()
+        return inst
+
+    def rename(self, name: str, new_name: str) -> None:
+        self.store.rename(name, new_name, self.fingerprint, taken=set(self.base_names) - {name})
+        self.changed.emit()
+
+    def remove(self, name: str) -> None:
+        self.store.remove(name, self.fingerprint)
+        self.changed.emit()
+
+    def export(self, name: str, dest: str | Path) -> Path:
+        return self.store.export(name, self.fingerprint, dest)
+
+    def import_file(self, path: str | Path) -> CustomInstrument:
+        inst = self.store.import_file(path, self.fingerprint, self.dim, taken=set(self.base_names))
+        self.changed.emit()
+        return inst
+
+    def is_custom(self, name: str) -> bool:
+        return any(i.name == name for i in self.instruments())
+
+    # ---------------------------------------------------------------- dialogs
+    def new_instrument_dialog(self, parent: QWidget, files: Iterable[str | Path] = ()) -> NewInstrumentDialog | None:
+        """Open "New instrument from samples" (None, with the reason shown, when fitting is unavailable)."""
+        if self.checkpoint is None:
+            QMessageBox.information(parent, "New instrument", f"Not available: {self.fit_unavailable}.")
+            return None
+        if self.dialog is not None and self.dialog.isVisible():
+            self.dialog.add_paths(files)
+            self.dialog.raise_()
+            return self.dialog
+        checkpoint = self.checkpoint
+
+        def start(paths: list[Path], name: str):
+            if self._start_fit is not None:
+                return self._start_fit(checkpoint, paths, name)
+            from ..fit_process import FitProcess
+
+            return FitProcess(checkpoint, paths, name)
+
+        self.dialog = NewInstrumentDialog(start, taken_names=self.names(), files=files, parent=parent)
+        self.dialog.created.connect(lambda report: self._created(parent, report))
+        self.dialog.show()
+        return self.dialog
+
+    def _created(self, parent: QWidget, report: dict) -> None:
+        try:
+            self.add_from_report(report)
+        except InstrumentFileError as exc:
+            QMessageBox.warning(parent, "New instrument", str(exc))
+
+    def rename_dialog(self, parent: QWidget, name: str) -> None:
+        new, ok = QInputDialog.getText(parent, "Rename instrument", "New name", text=name)
+        if ok and new.strip() and new.strip() != name:
+            self._try(parent, "Rename", lambda: self.rename(name, new))
+
+    def remove_dialog(self, parent: QWidget, name: str) -> None:
+        answer = QMessageBox.question(parent, "Remove instrument", f"Remove '{name}'? (Export it first to keep it.)")
+        if answer == QMessageBox.StandardButton.Yes:
+            self._try(parent, "Remove", lambda: self.remove(name))
+
+    def export_dialog(self, parent: QWidget, name: str) -> None:
+        path, _ = QFileDialog.getSaveFileName(parent, "Export instrument", f"{name}{SUFFIX}", f"Instrument (*{SUFFIX})")
+        if path:
+            self._try(parent, "Export", lambda: self.export(name, path))
+
+    def import_dialog(self, parent: QWidget) -> None:
+        path, _ = QFileDialog.getOpenFileName(parent, "Import instrument", "", f"Instrument (*{SUFFIX})")
+        if path:
+            self._try(parent, "Import", lambda: self.import_file(path))
+
+    @staticmethod
+    def _try(parent: QWidget, what: str, action: Callable[[], object]) -> None:
+        try:
+            action()
+        except (InstrumentFileError, OSError) as exc:
+            QMessageBox.warning(parent, f"{what} instrument", str(exc))
