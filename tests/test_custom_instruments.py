@@ -197,7 +197,8 @@ def test_new_instrument_from_samples_plays_persists_and_can_be_renamed_and_remov
     dialog.name.setText("My Cello")
     qtbot.mouseClick(dialog.create_button, Qt.MouseButton.LeftButton)
     assert jobs[0].started and jobs[0].files == [tmp_path / "cello_C3.wav", tmp_path / "cello_G3.wav"]
-    qtbot.waitUntil(lambda: "My Cello" in names(win), timeout=5000)
+    dialog.timer.stop()  # polled here: another test's app.quit() can leave Qt timers idle in this process
+    qtbot.waitUntil(lambda: (dialog.poll(), "My Cello" in names(win))[1], timeout=5000)
     assert not dialog.isVisible()
     i = names(win).index("My Cello")
     assert win.instruments[i].family == "custom" and i == 4
