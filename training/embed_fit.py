@@ -38,7 +38,7 @@ class FitConfig:
     crop_hops: int = 125  # hops decoded per note from its start (125 = 2 s): attack and sustain
     rank_notes: int = 6  # notes (spread over the pitches) used to rank the existing instruments
     batch_notes: int = 24  # notes per step (a random subset when there are more)
-    margin: float = 0.25  # how far (times the table's spread) the vector may leave the table's range
+    margin: float = 0.0  # how far (times the table's spread) the vector may leave the table's range
     seed: int = 0
 
 

@@ -32,7 +32,7 @@ from synth_core.sing.checkpoint import load_checkpoint
 from synth_core.sing.loss import spectral_l1
 from training.baseline import pitch_shift
 from training.embed_fit import FitConfig, fit_embedding, loss_config_of
-from training.evaluate import load_audio, pitch_hit, read_pack, spread, training_gain
+from training.evaluate import level_errors, load_audio, pitch_hit, read_pack, spread, training_gain
 
 log = logging.getLogger("embed_measure")
 FIT_SIZES = (1, 3, 10)
@@ -198,11 +198,18 @@ def finetune(checkpoint, inst: str, files: dict[int, Path], out: Path, steps: in
     )
     seconds = time.monotonic() - t0
     ft = load_checkpoint(run / "checkpoint.pt", "cpu")
-    init = load_checkpoint(checkpoint, "cpu")
     _, scale = training_gain(ft)
-    scale *= 10 ** (float((init.metadata or {}).get("level_calibration_db") or 0.0) / 20)  # as the init plays
     vec = ft.model.instrument_table[[i.name for i in ft.instruments].index(inst)].detach()
-    return {**tests.score(tests.play(ft.model, vec, scale)), "seconds": seconds, "steps": steps}
+    # calibrate its level on its own training notes, as `training.export --calibrate` would
+    cfg = ft.config
+    pitches = sorted(files)
+    own = np.stack([load_audio(files[p], cfg.note_samples, cfg.sample_rate) for p in pitches])
+    played = ft.model.generate(vec.expand(len(pitches), -1), torch.tensor(pitches), torch.full((len(pitches),), 100.0))
+    errors = level_errors((played * scale).numpy(), own, cfg.sample_rate)
+    calibration_db = -float(np.median(errors)) if len(errors) else 0.0
+    scale *= 10 ** (calibration_db / 20)
+    return {**tests.score(tests.play(ft.model, vec, scale)), "seconds": seconds, "steps": steps,
+            "calibration_db": calibration_db}  # fmt: skip
 
 
 def summarise(results: list[dict]) -> dict:
