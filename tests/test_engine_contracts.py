@@ -341,3 +341,60 @@ def test_note_cache_keeps_the_most_recent_entries():
     off_ = NoteCache(max_entries=0)
     off_.put("a", entry(1))
     assert len(off_) == 0 and off_.get("a") is None
+
+
+# ---------------------------------------------------------------- the sources
+
+
+def test_the_sine_source_plays_its_documented_tone():
+    """``--sine`` (no weights needed): harmonics 1..4 at 1/k, 0.25 * velocity / 127, phase-continuous hops."""
+    src = SineSource()
+    assert (src.sample_rate, src.hop, src.harmonics, len(src.instruments)) == (16000, 256, 4, 2)
+    assert [(i.name, i.family) for i in src.instruments] == [("sine0", "synth_lead"), ("sine1", "synth_lead")]
+    np.testing.assert_array_equal(src.instrument_table, np.eye(2, 16, dtype=np.float32))
+    assert src.instrument_table.dtype == np.float32 and src.device_name == "CPU (sine test source)"
+    assert len(src.freq) == 1  # prepared for one slot until the engine says otherwise
+    src.prepare(3)
+    src.start_many([1, 2], None, [69, 57], [127, 64])
+    a, b = src.step([1, 2]), src.step([1, 2])
+    t = np.arange(512) / 16000
+    for row, (f, amp) in enumerate([(440.0, 0.25), (220.0, 0.25 * 64 / 127)]):
+        want = amp * sum(np.sin(2 * np.pi * f * k * t) / k for k in range(1, 5))
+        np.testing.assert_allclose(np.concatenate([a[row], b[row]]), want, atol=1e-6)
+    assert a.dtype == np.float32
+    state = src.save_state(1)
+    src.start_many([1], None, [60], [1])
+    src.load_state(1, state)
+    np.testing.assert_array_equal(src.step([1])[0], src_step_after(state))
+    assert state[2] == 512
+
+
+def src_step_after(state) -> np.ndarray:
+    """The hop a fresh sine source plays from a saved state (freq, amp, samples so far)."""
+    ref = SineSource()
+    ref.load_state(0, state)
+    return ref.step([0])[0]
+
+
+def test_sing_source_loads_names_and_plays_a_checkpoint(tiny_model, tiny_instruments, tmp_path):
+    from synth_core.engine import SingSource
+    from synth_core.engine.sources import load_default_source
+    from synth_core.sing import save_checkpoint
+    from synth_core.sing.checkpoint import CheckpointError
+
+    src = SingSource(tiny_model)
+    assert [i.name for i in src.instruments] == ["instrument 0", "instrument 1", "instrument 2"]
+    assert src.streamer.max_voices == 1 and src.checkpoint_path is None
+    path = tmp_path / "m.pt"
+    save_checkpoint(path, tiny_model, tiny_instruments)
+    loaded = load_default_source("cpu", path)
+    assert loaded.checkpoint_path == path and [i.name for i in loaded.instruments] == [i.name for i in tiny_instruments]
+    np.testing.assert_array_equal(loaded.instrument_table, tiny_model.instrument_table.detach().numpy())
+    loaded.prepare(4)
+    assert loaded.streamer.max_voices == 4 and loaded.streamer.dtype == loaded.dtype
+    with pytest.raises(FileNotFoundError, match="default SING weights not found at .*nope.pt; train them"):
+        load_default_source("cpu", tmp_path / "nope.pt")
+    (tmp_path / "bad.pt").write_bytes(b"junk")
+    with pytest.raises(CheckpointError, match="not a readable checkpoint") as err:
+        load_default_source("cpu", tmp_path / "bad.pt")
+    assert "restore them" not in str(err.value)  # only the shipped file gets the restore hint

@@ -57,6 +57,16 @@ def test_streaming_equals_whole_note(tiny_model, velocity):
     assert whole.abs().max() > 1e-3  # not trivially zero
 
 
+def test_streaming_a_three_layer_lstm_equals_whole_note():
+    """The shipped LSTM has three layers (the tiny one two): the streamer must feed the top layer's output on."""
+    torch.manual_seed(1)
+    model = SING(SINGConfig(n_instruments=2, lstm_hidden=32, lstm_layers=3, decoder_channels=48)).eval()
+    vec = model.instrument_table[0]
+    with torch.no_grad():
+        whole = model(None, torch.tensor([60]), torch.tensor([100.0]), instrument_vec=vec[None])[0]
+    assert torch.allclose(stream_note(model, vec, 60, 100.0, whole.shape[0]), whole, atol=1e-5, rtol=0)
+
+
 def test_streamer_slots_are_independent(tiny_model):
     s = SingStreamer(tiny_model, max_voices=4)
     table = tiny_model.instrument_table
