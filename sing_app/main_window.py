@@ -42,6 +42,7 @@ from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_o
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
 from .custom_instruments import CustomInstrumentStore, default_custom_dir
+from .midi_map import MidiMap
 from .presets import Preset, PresetError, load_preset, save_preset
 from .synths import SING, SYNTHS, VOICE
 from .widgets.bend_wheel import BendWheel
@@ -49,6 +50,7 @@ from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
 from .widgets.meter import LevelMeter
+from .widgets.midi_learn_view_model import MidiLearnViewModel
 from .widgets.new_instrument_dialog import dropped_paths
 from .widgets.piano import PianoWidget, note_name
 from .widgets.scope import ScopeWidget
@@ -136,6 +138,7 @@ class MainWindow(QMainWindow):
         list_ports: Callable[[], list[str]] = list_midi_ports,
         audio_factory: Callable[..., AudioOutput] = AudioOutput,
         custom_instruments: CustomInstrumentsViewModel | None = None,
+        midi_map: MidiMap | None = None,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
@@ -167,6 +170,8 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self._build_widgets()
+        self.midi_learn = MidiLearnViewModel(midi_map or MidiMap(default_custom_dir().parent / "midi_map.json"), self)
+        self._register_learn_targets()
         self._build_toolbar()
         self._build_statusbar()
         self._connect()
@@ -325,6 +330,30 @@ class MainWindow(QMainWindow):
         self._sound_layout.replaceWidget(old, self.embedding)
         old.setParent(None)
         old.deleteLater()
+        self.midi_learn.unregister_prefix("embed.")
+        self.midi_learn.unregister_prefix("timbre.")
+        self._register_embedding_targets()
+
+    # ------------------------------------------------------------------ MIDI learn
+    def _register_learn_targets(self) -> None:
+        """Every fader, the volume and the morph pad's axes can follow a MIDI controller (right-click)."""
+        learn = self.midi_learn
+        learn.register_slider("volume", "Volume", self.volume)
+        for field, s in self.voice_panel.sliders.items():
+            learn.register_slider(f"voice.{field}", f"Voice {s.control.caption.lower()}", s.slider, s.caption)
+        pad = self.morph.pad
+        learn.register("morph.x", "Morph pad X", lambda v: pad.set_position(v, pad.position()[1]))
+        learn.register("morph.y", "Morph pad Y", lambda v: pad.set_position(pad.position()[0], v))
+        pad.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        pad.customContextMenuRequested.connect(lambda pos: learn.show_menu(["morph.x", "morph.y"], pad, pos))
+        self._register_embedding_targets()
+        learn.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+
+    def _register_embedding_targets(self) -> None:
+        for i, f in enumerate(self.embedding.dim_faders):
+            self.midi_learn.register_slider(f"embed.{i + 1}", f"Embedding {i + 1}", f.slider, f.caption)
+        for k, f in enumerate(self.embedding.timbre_faders):
+            self.midi_learn.register_slider(f"timbre.{k + 1}", f"Timbre PC{k + 1}", f.slider, f.caption)
 
     def _new_embedding(self) -> EmbeddingPanel:
         title = SYNTHS[self.synth].vector_name.format(dim=self.table.shape[1])
@@ -694,6 +723,8 @@ class MainWindow(QMainWindow):
         self.bridge.message.emit(msg)
 
     def _show_midi(self, msg: mido.Message) -> None:
+        """GUI thread: the piano shows notes; mapped controllers move their controls (MIDI learn)."""
+        self.midi_learn.handle(msg)
         if msg.type == "note_on" and msg.velocity > 0:
             self.piano.set_external_note(msg.note, True)
         elif msg.type in ("note_off", "note_on"):
