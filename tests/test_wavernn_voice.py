@@ -154,3 +154,32 @@ def test_the_source_passes_temperature_glide_and_slots_through():
     assert hot.lines.settings.temperature == 1.0
     with pytest.raises(ValueError, match="^a voice needs at least one timbre preset$"):
         tiny_source(presets=[])
+
+
+def test_the_voice_loads_from_a_checkpoint_the_environment_or_says_what_is_missing(tmp_path, monkeypatch):
+    from synth_core.engine import wavernn_source as ws
+    from synth_core.wavernn.checkpoint import save_voice
+
+    src = tiny_source()
+    path = tmp_path / "voice.pt"
+    save_voice(path, src.model, _presets("warm"))
+    loaded = ws.WaveRNNSource.from_checkpoint(path, backend="torch", device="cpu", seed=5)
+    assert [i.name for i in loaded.instruments] == ["warm"] and loaded._seed == 5
+    assert loaded.device_name.startswith("torch cpu on CPU (")
+    numba = ws.WaveRNNSource.from_checkpoint(path, backend="numba", device="cuda")  # numba runs on the CPU
+    assert " on CPU (" in numba.device_name
+    monkeypatch.setenv("NEUROSYNTH_VOICE_CHECKPOINT", str(path))
+    assert [i.name for i in ws.load_default_voice("cpu", backend="torch").instruments] == ["warm"]
+    monkeypatch.delenv("NEUROSYNTH_VOICE_CHECKPOINT")
+    assert [i.name for i in ws.load_default_voice("cpu", path=path, backend="torch").instruments] == ["warm"]
+    with pytest.raises(FileNotFoundError, match=r"default voice weights not found at .*nope\.pt; train them"):
+        ws.load_default_voice("cpu", path=tmp_path / "nope.pt")
+    monkeypatch.setattr(ws, "DEFAULT_VOICE", tmp_path / "missing_default.pt")
+    with pytest.raises(FileNotFoundError, match="missing_default.pt"):
+        ws.load_default_voice("cpu")
+
+
+def _presets(*names):
+    from synth_core.wavernn.features import VoicePreset
+
+    return [VoicePreset(n) for n in names]
