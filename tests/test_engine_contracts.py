@@ -398,3 +398,45 @@ def test_sing_source_loads_names_and_plays_a_checkpoint(tiny_model, tiny_instrum
     with pytest.raises(CheckpointError, match="not a readable checkpoint") as err:
         load_default_source("cpu", tmp_path / "bad.pt")
     assert "restore them" not in str(err.value)  # only the shipped file gets the restore hint
+
+
+def test_sing_source_clamps_pitches_to_what_sing_knows_and_freezes_at_the_frame_centred_on_the_time(tiny_model):
+    from synth_core.engine import SingSource
+
+    src = SingSource(tiny_model)
+    src.prepare(6)
+    vec = np.repeat(tiny_model.instrument_table[:1].detach().numpy(), 6, axis=0)
+    src.start_many(range(6), vec, [120, 130, 119, -5, 0, 1], [100] * 6)
+    out = np.concatenate([src.step(range(6)) for _ in range(12)], axis=1)
+    np.testing.assert_allclose(out[1], out[0], atol=1e-6)  # above MIDI 120: 120
+    np.testing.assert_allclose(out[3], out[4], atol=1e-6)  # below 0: 0
+    assert np.abs(out[0] - out[2]).max() > 1e-4 and np.abs(out[4] - out[5]).max() > 1e-4  # a random tiny model
+    c = tiny_model.config
+    for seconds in (0.5, 1.0, 3.0):
+        k = src.sustain_step(seconds)
+        centre = k * c.hop - c.pad + c.frame // 2  # the output sample at the centre of step k's frame
+        assert abs(centre - seconds * c.sample_rate) < c.hop
+    assert src.sustain_step(0.0) == c.context and src.sustain_step(None) is None
+    assert src.fall_back_to_cpu() is False and src.device.type == "cpu"  # already there: nothing to do
+
+
+def test_the_sing_checkpoint_comes_from_the_environment_and_a_damaged_default_says_how_to_restore_it(
+    tiny_model, tiny_instruments, tmp_path, monkeypatch
+):
+    from synth_core.engine import sources
+    from synth_core.sing import save_checkpoint
+    from synth_core.sing.checkpoint import CheckpointError
+
+    path = tmp_path / "env.pt"
+    save_checkpoint(path, tiny_model, tiny_instruments)
+    monkeypatch.setenv("NEUROSYNTH_SING_CHECKPOINT", str(path))
+    assert sources.load_default_source("cpu").checkpoint_path == path
+    monkeypatch.delenv("NEUROSYNTH_SING_CHECKPOINT")
+    junk = tmp_path / "sing_default.pt"
+    junk.write_bytes(b"junk")
+    monkeypatch.setattr(sources, "DEFAULT_CHECKPOINT", junk)
+    with pytest.raises(CheckpointError, match="restore them with `git checkout -- assets/sing_default.pt`"):
+        sources.load_default_source("cpu")
+    monkeypatch.setattr(sources, "DEFAULT_CHECKPOINT", tmp_path / "gone.pt")
+    with pytest.raises(FileNotFoundError, match=r"or set NEUROSYNTH_SING_CHECKPOINT\)$"):
+        sources.load_default_source("cpu")

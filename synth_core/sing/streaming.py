@@ -28,7 +28,6 @@ class LSTMCellStack:
             w_hh = getattr(lstm, f"weight_hh_l{k}").detach()
             bias = (getattr(lstm, f"bias_ih_l{k}") + getattr(lstm, f"bias_hh_l{k}")).detach()
             self.layers.append((torch.cat([w_ih, w_hh], 1).t().contiguous().to(dtype), bias.to(dtype)))
-        self.hidden = lstm.hidden_size
         self.dtype = dtype
 
     def step(
