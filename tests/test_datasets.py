@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -14,6 +15,7 @@ from training.datasets import (
     InstrumentVocab,
     load_nsynth,
     load_pack,
+    load_samples,
     note_name,
     parse_note_filename,
     parse_pitch,
@@ -233,3 +235,22 @@ def test_split_keeps_pairs_together(tmp_path):
     assert len(parts["valid"]) and len(parts["test"])
     assert {p[0] for p in seen["test"]} <= {p[0] for p in seen["train"]}  # test: known instruments
     assert parts["train"].vocab is ds.vocab
+
+
+def test_dropped_files_and_folders_become_one_instrument(tmp_path):
+    """The app's "New instrument" reads whatever was dropped: files and folders, named or not; the rest is reported."""
+    (tmp_path / "folder").mkdir()
+    sf.write(tmp_path / "folder" / "a.wav", harmonic_note(55), SR)
+    sf.write(tmp_path / "cello_C3_80.wav", harmonic_note(48), SR)  # the name says pitch and velocity
+    sf.write(tmp_path / "take.flac", harmonic_note(62, sr=48000), 48000)
+    (tmp_path / "notes.txt").write_text("not audio")
+    sf.write(tmp_path / "silence.wav", np.zeros(SR, np.float32), SR)
+    files = [tmp_path / "folder", tmp_path / "cello_C3_80.wav", tmp_path / "take.flac", tmp_path / "notes.txt",
+             tmp_path / "silence.wav", tmp_path / "gone.wav"]  # fmt: skip
+    ds = load_samples(files, "My cello")
+    got = sorted((r.instrument, r.pitch, r.velocity, r.pitch_estimated) for r in ds.records)
+    assert got == [("My cello", 48, 80, False), ("My cello", 55, 100, True), ("My cello", 62, 100, True)]
+    reasons = {Path(p).name: r for p, r in ds.skipped}
+    assert set(reasons) == {"notes.txt", "silence.wav", "gone.wav"}
+    assert reasons["notes.txt"].startswith("unreadable") and reasons["silence.wav"].startswith("silent")
+    assert reasons["gone.wav"] == "file not found" and ds.vocab.names == ["My cello"]
