@@ -300,7 +300,7 @@ class MainWindow(QMainWindow):
             self.instrument_list.select(names.index(name), emit=False)
 
     def new_instrument(self, files=()) -> None:
-        """"New instrument from samples…" (also what dropping files or folders on the window does)."""
+        """Open "New instrument from samples…" (also what dropping files or folders on the window does)."""
         self.custom.new_instrument_dialog(self, files)
 
     def _instrument_menu(self, index: int, pos) -> None:  # noqa: ANN001 - QPoint
