@@ -1,4 +1,4 @@
-""" "New instrument from samples": pick (or drop) recordings, name the instrument, fit it with a progress bar.
+"""The "New instrument from samples" dialog: pick (or drop) recordings, name the instrument, fit it with a progress bar.
 
 The dialog knows nothing of models: ``start_fit(files, name)`` returns a job with ``start()``, ``poll()`` (a
 list of events with ``kind`` "progress" / "done" / "error") and ``cancel()`` (see ``sing_app.fit_process``).
