@@ -5,7 +5,8 @@ seconds on a CPU and the existing instruments play bit-identically. The fit star
 instruments whose notes are closest to the samples (by spectral loss), runs Adam from a few of them with an
 early stop, and keeps the best vector, clamped to the region the trained table spans.
 
-The samples' level is matched to the model's: a new instrument plays as loud as the instruments beside it.
+Samples louder or quieter than anything the model plays (a recording normalised to full scale) are brought to
+the nearest instrument's level, so a new instrument plays about as loud as the instruments beside it.
 """
 
 from __future__ import annotations
@@ -109,10 +110,11 @@ def fit_embedding(
     ``model``: a trained SING whose weights are left untouched; ``names``: its instrument names (its table's
     rows). ``gain``: the gain the model trained at (its loss works on audio at that level); ``out_scale``
     brings the model's output to the pack's level (see ``training.evaluate.training_gain``). The loss compares
-    the notes as they play (an exported model's level calibration included) with the samples brought to the
-    level of the nearest instrument's notes. (The training objective instead, output before calibration
-    against the samples, is minimised by a louder, blurred vector, not by the instrument that made them.) Raises
-    :class:`FitCancelled` when ``should_stop()`` turns true, ValueError without notes.
+    the notes as they play (an exported model's level calibration included) with the samples, at their own level
+    when the instruments span it, else at the nearest instrument's (see :func:`_rank`). The training objective
+    (output before calibration against the samples) would be minimised by a louder, blurred vector, not by the
+    instrument that made them. Raises :class:`FitCancelled` when ``should_stop()`` turns true, ValueError
+    without notes.
     """
     if len(notes) == 0:
         raise ValueError("no notes to fit")
