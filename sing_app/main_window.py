@@ -241,6 +241,11 @@ class MainWindow(QMainWindow):
         if source is None:
             self._show_synth()
             return False
+        self._play(key, source)
+        return True
+
+    def _play(self, key: str, source) -> None:
+        """Switch to ``source`` as synth ``key``: a new engine, the same audio/MIDI settings, new instrument views."""
         # 1. silence and stop the old engine and its audio output
         self.panic()
         if self._recording_path is not None:
@@ -271,7 +276,6 @@ class MainWindow(QMainWindow):
         self._last_underruns = 0
         self.update_status()
         self.statusBar().showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
-        return True
 
     # ------------------------------------------------------------------ the user's own instruments
     def _bind_custom(self) -> None:
@@ -298,6 +302,25 @@ class MainWindow(QMainWindow):
         names = [i.name for i in self.instruments]
         if name in names:
             self.instrument_list.select(names.index(name), emit=False)
+
+    def use_sing_model(self, path: str) -> bool:
+        """Play SING from checkpoint ``path`` (a fine-tune's result); False, with the reason shown, if it fails."""
+        from synth_core.engine import SingSource
+        from synth_core.sing.checkpoint import CheckpointError
+
+        try:
+            source = SingSource.from_checkpoint(path, device="auto")
+        except (CheckpointError, OSError) as exc:
+            QMessageBox.warning(self, "Fine-tuned model", f"Could not load it: {exc}")
+            return False
+        self._sources[SING] = source
+        if self.synth == SING:
+            self._play(SING, source)
+        else:
+            self.set_synth(SING)
+        self.instrument_list.select(len(source.instruments) - 1)  # the fine-tune's instrument comes last
+        self.statusBar().showMessage(f"Playing the fine-tuned model {path} (next time: sing-app --checkpoint PATH)")
+        return True
 
     def new_instrument(self, files=()) -> None:
         """Open "New instrument from samples…" (also what dropping files or folders on the window does)."""
@@ -545,6 +568,7 @@ class MainWindow(QMainWindow):
         self.act_import_instrument.triggered.connect(lambda: self.custom.import_dialog(self))
         self.instrument_list.menuRequested.connect(self._instrument_menu)
         self.custom.changed.connect(self.refresh_instruments)
+        self.custom.modelReady.connect(self.use_sing_model)
         self.voice_panel.monoChanged.connect(self._voice_mono)
         self.voice_panel.settingsChanged.connect(self._voice_settings)
 

@@ -257,3 +257,85 @@ def test_import_export_through_the_window_and_no_fit_without_a_model_file(qtbot,
     assert win.custom.fit_unavailable == "the voice synth"
     win.instrument_list.menuRequested.emit(4, QPoint(0, 0))  # the context menu builds for a custom entry
     win.shutdown()
+
+
+# ---------------------------------------------------------------- the slow path: fine-tuning the whole model
+
+
+def test_a_fine_tune_process_reports_its_loss_and_delivers_a_checkpoint(tiny_checkpoint, tmp_path):
+    from sing_app.finetune_process import FineTuneProcess
+    from synth_core.sing import load_checkpoint
+
+    samples = write_pack(tmp_path / "s", instruments=(("x", 5),), pitches=(50, 62))
+    dest = tmp_path / "models" / "mine.pt"
+    job = FineTuneProcess(tiny_checkpoint, [samples], "Mine", dest, steps=10, work=tmp_path / "work")
+    job.start()
+    events = wait_for(job, 180)
+    assert events[-1].kind == "done", events[-1].message
+    assert [e.kind for e in events[:-1]] == ["progress"] * len(events[:-1]) and len(job.losses) == 2  # steps 5, 10
+    assert events[-1].report["checkpoint"] == str(dest) and not (tmp_path / "work").exists()
+    tuned = load_checkpoint(dest)
+    assert [i.name for i in tuned.instruments] == ["sine", "square", "Mine"]
+    stopped = FineTuneProcess(tiny_checkpoint, [samples], "Mine", tmp_path / "never.pt", steps=10_000,
+                              work=tmp_path / "work2")  # fmt: skip
+    stopped.start()
+    stopped.cancel()
+    assert not stopped.running and not (tmp_path / "never.pt").exists() and not (tmp_path / "work2").exists()
+    bad = FineTuneProcess(tiny_checkpoint, [tmp_path / "missing.wav"], "Mine", tmp_path / "bad.pt", steps=3,
+                          work=tmp_path / "work3")  # fmt: skip
+    bad.start()
+    events = wait_for(bad, 120)
+    assert events[-1].kind == "error" and "no usable notes" in events[-1].message and not (tmp_path / "bad.pt").exists()
+
+
+class FakeFineTune(FakeJob):
+    def __init__(self, name, dest):
+        super().__init__(name, np.zeros(16, np.float32))
+        self.dest, self.losses = dest, []
+
+    def poll(self):
+        self.polls += 1
+        self.losses.append((5 * self.polls, 2.0 / self.polls))
+        if self.polls < 3:
+            return [FitEvent("progress", self.polls / 3, f"step {5 * self.polls}")]
+        return [FitEvent("done", 1.0, report={"checkpoint": str(self.dest)})]
+
+
+def test_the_window_fine_tunes_with_a_live_curve_and_then_plays_the_new_model(qtbot, tmp_path, tiny_checkpoint):
+    from synth_core.sing import load_checkpoint, save_checkpoint
+
+    ck = load_checkpoint(tiny_checkpoint)
+    ck.model.add_instruments(1)
+    tuned = tmp_path / "tuned.pt"
+    save_checkpoint(tuned, ck.model, [*ck.instruments, InstrumentInfo("Mine", "custom")])
+    jobs = []
+
+    def start_finetune(checkpoint, files, name, dest):
+        jobs.append(FakeFineTune(name, tuned))
+        jobs[-1].dest_asked = dest
+        return jobs[-1]
+
+    folder = tmp_path / "data" / "instruments"
+    vm = CustomInstrumentsViewModel(CustomInstrumentStore(folder), start_fit=lambda *a: None,
+                                    start_finetune=start_finetune)  # fmt: skip
+    source = SineSource(n_instruments=4)
+    source.checkpoint_path = tiny_checkpoint
+    win = MainWindow(source, AudioMidiSettings(audio_enabled=False), list_devices=lambda: [], list_ports=lambda: [],
+                     custom_instruments=vm)  # fmt: skip
+    qtbot.addWidget(win)
+    win.offline.stop()
+    win.display_timer.stop()
+    dialog = win.custom.new_instrument_dialog(win, [tmp_path / "a.wav"])
+    dialog.name.setText("Mine")
+    dialog.finetune.setChecked(True)
+    assert dialog.start() and dialog.curve.isVisibleTo(dialog)
+    dialog.timer.stop()
+    dialog.poll()
+    dialog.poll()
+    assert dialog.curve.points == [(5, 2.0), (10, 1.0)] and "step 10" in dialog.status.text()
+    assert jobs[0].dest_asked == tmp_path / "data" / "models" / "Mine.pt"
+    dialog.poll()
+    assert [i.name for i in win.instruments][:3] == ["sine", "square", "Mine"]
+    assert win.source.checkpoint_path == tuned and win.instrument_list.current_index() == 2
+    assert win.engine.source is win.source
+    win.shutdown()

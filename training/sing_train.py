@@ -132,7 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     nsynth.add_argument("--cache", action="store_true", help="decode all NSynth notes into memory (int16) first")
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     embed = p.add_argument_group("--stage embed")
-    embed.add_argument("--name", help="one new instrument of this name from every file of the pack")
+    embed.add_argument("--name", help="one instrument of this name from every file of the pack (any stage)")
     embed.add_argument("--embed-starts", type=int, default=FitConfig.starts, help="nearest instruments tried as starts")
     embed.add_argument("--embed-steps", type=int, default=FitConfig.steps, help="Adam steps per start at most")
     embed.add_argument("--embed-lr", type=float, default=FitConfig.lr)
@@ -172,7 +172,7 @@ def load_data(args: argparse.Namespace, vocab: InstrumentVocab, config: SINGConf
 
 def _read(args: argparse.Namespace, vocab: InstrumentVocab, kw: dict) -> NoteDataset:
     if args.pack is not None:
-        ds = load_pack(args.pack, cache=True, vocab=vocab, **kw)
+        ds = load_pack(args.pack, cache=True, vocab=vocab, instrument=getattr(args, "name", None), **kw)
     elif args.data is not None:
         pr = None
         if args.pitch_range:

@@ -19,6 +19,7 @@ from ..custom_instruments import (
     CustomInstrument,
     CustomInstrumentStore,
     InstrumentFileError,
+    _slug,
     model_fingerprint,
 )
 from .new_instrument_dialog import NewInstrumentDialog
@@ -28,12 +29,22 @@ FAMILY = "custom"
 
 class CustomInstrumentsViewModel(QObject):
     changed = pyqtSignal()
+    modelReady = pyqtSignal(str)  # a fine-tuned checkpoint to play
 
-    def __init__(self, store: CustomInstrumentStore, start_fit: Callable[..., object] | None = None, parent=None):
-        """``start_fit(checkpoint, files, name)`` returns a fit job (default: a ``FitProcess``)."""
+    def __init__(
+        self,
+        store: CustomInstrumentStore,
+        start_fit: Callable[..., object] | None = None,
+        parent=None,
+        start_finetune: Callable[..., object] | None = None,
+    ):
+        """``start_fit(checkpoint, files, name)`` returns a fit job (default: a ``FitProcess``);
+        ``start_finetune(checkpoint, files, name, dest)`` a fine-tune job (default: a ``FineTuneProcess``)."""
         super().__init__(parent)
         self.store = store
         self._start_fit = start_fit
+        self._start_finetune = start_finetune
+        self.models_dir = store.folder.parent / "models"  # fine-tuned checkpoints
         self.base_names: list[str] = []
         self.fingerprint = ""
         self.dim = 0
@@ -113,8 +124,19 @@ class CustomInstrumentsViewModel(QObject):
 
             return FitProcess(checkpoint, paths, name)
 
-        self.dialog = NewInstrumentDialog(start, taken_names=self.names(), files=files, parent=parent)
+        def finetune(paths: list[Path], name: str):
+            dest = self.models_dir / f"{_slug(name)}.pt"
+            if self._start_finetune is not None:
+                return self._start_finetune(checkpoint, paths, name, dest)
+            from ..finetune_process import FineTuneProcess
+
+            return FineTuneProcess(checkpoint, paths, name, dest)
+
+        self.dialog = NewInstrumentDialog(
+            start, taken_names=self.names(), files=files, parent=parent, start_finetune=finetune
+        )
         self.dialog.created.connect(lambda report: self._created(parent, report))
+        self.dialog.finetuned.connect(lambda report: self.modelReady.emit(str(report["checkpoint"])))
         self.dialog.show()
         return self.dialog
 

@@ -3,6 +3,8 @@
 The dialog knows nothing of models: ``start_fit(files, name)`` returns a job with ``start()``, ``poll()`` (a
 list of events with ``kind`` "progress" / "done" / "error") and ``cancel()`` (see ``sing_app.fit_process``).
 When a fit is done the dialog emits ``created(report)`` and closes; the instrument stays playable meanwhile.
+With "Fine-tune the whole model" checked (and ``start_finetune`` given), the slow path runs instead: a job whose
+``losses`` feed a live curve; when it is done the dialog emits ``finetuned(report)`` (``report["checkpoint"]``).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from pathlib import Path
 
 from PyQt6.QtCore import QTimer, pyqtSignal
 from PyQt6.QtWidgets import (
+    QCheckBox,
     QDialog,
     QDialogButtonBox,
     QFileDialog,
@@ -26,6 +29,8 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from .loss_curve import LossCurve
+
 AUDIO_FILTER = "Audio (*.wav *.flac *.WAV *.FLAC)"
 
 
@@ -36,6 +41,7 @@ def dropped_paths(mime) -> list[Path]:  # noqa: ANN001 - QMimeData
 
 class NewInstrumentDialog(QDialog):
     created = pyqtSignal(dict)
+    finetuned = pyqtSignal(dict)
 
     def __init__(
         self,
@@ -43,11 +49,14 @@ class NewInstrumentDialog(QDialog):
         taken_names: Iterable[str] = (),
         files: Iterable[str | Path] = (),
         parent: QWidget | None = None,
+        start_finetune: Callable[[list[Path], str], object] | None = None,
     ):
         super().__init__(parent)
         self.setWindowTitle("New instrument from samples")
         self.setAcceptDrops(True)
         self._start_fit = start_fit
+        self._start_finetune = start_finetune
+        self._finetuning = False
         self._taken = {n.lower() for n in taken_names}
         self.job = None
         self.report: dict | None = None
@@ -60,6 +69,10 @@ class NewInstrumentDialog(QDialog):
         clear.clicked.connect(self.files.clear)
         self.name = QLineEdit()
         self.name.setPlaceholderText("e.g. My cello")
+        self.finetune = QCheckBox("Fine-tune the whole model too (slow: minutes; for many notes per instrument)")
+        self.finetune.setEnabled(start_finetune is not None)
+        self.curve = LossCurve()
+        self.curve.setVisible(False)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.status = QLabel("Notes named <name>_<pitch>.wav keep their pitch; others have it estimated.")
@@ -81,6 +94,8 @@ class NewInstrumentDialog(QDialog):
         lay.addWidget(self.files, 1)
         lay.addLayout(row)
         lay.addLayout(form)
+        lay.addWidget(self.finetune)
+        lay.addWidget(self.curve)
         lay.addWidget(self.progress)
         lay.addWidget(self.status)
         lay.addWidget(self.buttons)
@@ -132,11 +147,17 @@ class NewInstrumentDialog(QDialog):
             return self._problem("Give the instrument a name.")
         if name.lower() in self._taken:
             return self._problem(f"There is already an instrument named '{name}': pick another name.")
-        self.job = self._start_fit(self.paths(), name)
+        self._finetuning = self.finetune.isChecked() and self._start_finetune is not None
+        starter = self._start_finetune if self._finetuning else self._start_fit
+        self.job = starter(self.paths(), name)
         self.job.start()
         self.create_button.setEnabled(False)
         self.progress.setValue(0)
-        self.status.setText("Fitting… (you can keep playing)")
+        self.status.setStyleSheet("")
+        self.curve.setVisible(self._finetuning)
+        self.status.setText(
+            "Fine-tuning… (minutes; you can keep playing)" if self._finetuning else "Fitting… (you can keep playing)"
+        )
         self.timer.start()
         return True
 
@@ -147,11 +168,14 @@ class NewInstrumentDialog(QDialog):
             if ev.kind == "progress":
                 self.progress.setValue(int(1000 * ev.fraction))
                 self.status.setText(ev.message)
+                if self._finetuning:
+                    self.curve.set_points(self.job.losses)
             elif ev.kind == "done":
+                finetuned = self._finetuning
                 self._finish()
                 self.report = ev.report
                 self.progress.setValue(1000)
-                self.created.emit(ev.report)
+                (self.finetuned if finetuned else self.created).emit(ev.report)
                 self.accept()
                 return
             else:
