@@ -92,7 +92,8 @@ def check_name(name: str) -> str:
     return name
 
 
-def _slug(name: str) -> str:
+def file_slug(name: str) -> str:
+    """A file-name-safe form of an instrument name."""
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "instrument"
 
 
@@ -131,10 +132,10 @@ class CustomInstrumentStore:
         if inst.name.lower() in {t.lower() for t in taken} or self._path_of(inst.name, inst.model) is not None:
             raise InstrumentFileError(f"an instrument named {inst.name!r} exists already: pick another name")
         self.folder.mkdir(parents=True, exist_ok=True)
-        path = self.folder / f"{_slug(inst.name)}-{inst.model[:8]}{SUFFIX}"
+        path = self.folder / f"{file_slug(inst.name)}-{inst.model[:8]}{SUFFIX}"
         n = 2
         while path.exists():
-            path = self.folder / f"{_slug(inst.name)}-{inst.model[:8]}-{n}{SUFFIX}"
+            path = self.folder / f"{file_slug(inst.name)}-{inst.model[:8]}-{n}{SUFFIX}"
             n += 1
         return write_instrument(path, inst)
 

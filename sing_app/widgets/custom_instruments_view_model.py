@@ -19,7 +19,7 @@ from ..custom_instruments import (
     CustomInstrument,
     CustomInstrumentStore,
     InstrumentFileError,
-    _slug,
+    file_slug,
     model_fingerprint,
 )
 from .new_instrument_dialog import NewInstrumentDialog
@@ -125,7 +125,7 @@ class CustomInstrumentsViewModel(QObject):
             return FitProcess(checkpoint, paths, name)
 
         def finetune(paths: list[Path], name: str):
-            dest = self.models_dir / f"{_slug(name)}.pt"
+            dest = self.models_dir / f"{file_slug(name)}.pt"
             if self._start_finetune is not None:
                 return self._start_finetune(checkpoint, paths, name, dest)
             from ..finetune_process import FineTuneProcess
