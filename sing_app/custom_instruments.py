@@ -30,12 +30,17 @@ class InstrumentFileError(ValueError):
     """An instrument file that cannot be read, or an operation the store refuses (a clash, a bad name)."""
 
 
-def default_custom_dir() -> Path:
-    """The per-user folder of custom instruments (Qt's AppDataLocation, e.g. ~/.local/share/NeuroSynth)."""
+def default_data_dir() -> Path:
+    """The user's NeuroSynth data folder (Qt's AppDataLocation, e.g. ~/.local/share/NeuroSynth)."""
     from PyQt6.QtCore import QStandardPaths
 
     base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
-    return Path(base or Path.home() / ".neurosynth") / "instruments"
+    return Path(base or Path.home() / ".neurosynth")
+
+
+def default_custom_dir() -> Path:
+    """The per-user folder of custom instruments."""
+    return default_data_dir() / "instruments"
 
 
 def model_fingerprint(table: np.ndarray) -> str:

@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from synth_core.atomic_file import atomic_write
+
 from .fit_process import FitEvent
 
 AUDIO = (".wav", ".flac")
@@ -87,10 +89,8 @@ class FineTuneProcess:
         code = self._proc.returncode
         checkpoint = self.run / "checkpoint.pt"
         if code == 0 and checkpoint.is_file():
-            self.dest.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.dest.with_name(f".{self.dest.name}.tmp")
-            shutil.copyfile(checkpoint, tmp)
-            os.replace(tmp, self.dest)
+            with open(checkpoint, "rb") as src:
+                atomic_write(self.dest, lambda f: shutil.copyfileobj(src, f))
             events.append(FitEvent("done", 1.0, "done", report={"checkpoint": str(self.dest), "losses": self.losses}))
         else:
             tail = (self.work / "train.log").read_text(errors="replace").strip().splitlines()[-3:]

@@ -16,6 +16,12 @@ def hz_to_midi(hz: float) -> float:
     return 69.0 + 12.0 * np.log2(hz / 440.0)
 
 
+def peak_db(x: np.ndarray) -> float:
+    """Peak level in dBFS (-inf for silence or no samples)."""
+    peak = float(np.max(np.abs(x))) if len(x) else 0.0
+    return 20 * np.log10(peak) if peak > 0 else -np.inf
+
+
 def resample(x: np.ndarray, sr_in: int, sr_out: int) -> np.ndarray:
     """Band-limited polyphase resampling along the last axis (float32 out)."""
     if sr_in == sr_out:

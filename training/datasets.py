@@ -23,7 +23,7 @@ import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from synth_core.dsp import estimate_note_pitch, resample
+from synth_core.dsp import estimate_note_pitch, peak_db, resample
 from synth_core.sing.checkpoint import InstrumentInfo
 from training.split import sing_split
 
@@ -484,9 +484,9 @@ SILENCE_DB = -80.0
 
 def check_note_audio(wav: np.ndarray) -> None:
     """Raise :class:`UnusableAudio` for silent audio or audio that is only a constant (DC or clipped flat)."""
-    peak = float(np.abs(wav).max()) if wav.size else 0.0
-    if peak < 10 ** (SILENCE_DB / 20):
-        level = 20 * np.log10(peak) if peak > 0 else -np.inf
+    level = peak_db(wav)
+    if level < SILENCE_DB:
         raise UnusableAudio(f"silent (peak {level:.0f} dBFS)")
+    peak = 10 ** (level / 20)
     if float(np.std(wav[np.abs(wav) > 0])) < 1e-4 * peak + 1e-9:
         raise UnusableAudio("no signal: a constant value (DC offset or a flat, clipped recording)")

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from synth_core.dsp import resample
+from synth_core.dsp import peak_db, resample
 from synth_core.gm import (
     NSYNTH_FAMILIES,
     NSYNTH_QUALITIES,
@@ -151,11 +151,6 @@ class FluidRenderer:
 
     def close(self) -> None:
         self._synth.delete()
-
-
-def peak_db(x: np.ndarray) -> float:
-    peak = float(np.max(np.abs(x))) if len(x) else 0.0
-    return 20 * np.log10(peak) if peak > 0 else -np.inf
 
 
 def write_wav_atomic(path: Path, audio: np.ndarray, sample_rate: int = SAMPLE_RATE) -> None:
