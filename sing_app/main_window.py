@@ -41,7 +41,7 @@ from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_output_devices
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
-from .custom_instruments import CustomInstrumentStore, default_custom_dir
+from .custom_instruments import CustomInstrumentStore, default_custom_dir, default_data_dir
 from .midi_map import MidiMap
 from .presets import Preset, PresetError, load_preset, save_preset
 from .synths import SING, SYNTHS, VOICE
@@ -170,7 +170,7 @@ class MainWindow(QMainWindow):
         self._closed = False
 
         self._build_widgets()
-        self.midi_learn = MidiLearnViewModel(midi_map or MidiMap(default_custom_dir().parent / "midi_map.json"), self)
+        self.midi_learn = MidiLearnViewModel(midi_map or MidiMap(default_data_dir() / "midi_map.json"), self)
         self._register_learn_targets()
         self._build_toolbar()
         self._build_statusbar()
@@ -265,10 +265,8 @@ class MainWindow(QMainWindow):
         self.open_audio()
         # 3. the new instrument table in the list, the faders and the morph pad
         self._bind_custom()
-        self.instruments, self.table = self._instrument_rows()
-        self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
+        self._show_instruments()
         self._replace_embedding()
-        self.morph.set_instruments([i.name for i in self.instruments], self.table)
         self.base_instrument = None
         if self.instruments:
             self.instrument_list.select(0)
@@ -292,13 +290,17 @@ class MainWindow(QMainWindow):
         table = np.asarray(self.source.instrument_table, dtype=np.float32)
         return [*self.source.instruments, *infos], np.concatenate([table, vectors]) if len(infos) else table
 
+    def _show_instruments(self) -> None:
+        """Rebuild the instrument rows and show them in the list and the morph pad's corner menus."""
+        self.instruments, self.table = self._instrument_rows()
+        self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
+        self.morph.set_instruments([i.name for i in self.instruments], self.table)
+
     def refresh_instruments(self) -> None:
         """Show the instruments again after the user's changed (the selection follows its name)."""
         current = self.instrument_list.current_index()
         name = self.instruments[current].name if current is not None and current < len(self.instruments) else None
-        self.instruments, self.table = self._instrument_rows()
-        self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
-        self.morph.set_instruments([i.name for i in self.instruments], self.table)
+        self._show_instruments()
         names = [i.name for i in self.instruments]
         if name in names:
             self.instrument_list.select(names.index(name), emit=False)

@@ -20,8 +20,12 @@ from pathlib import Path
 
 import torch
 
+from synth_core.atomic_file import atomic_write_text
+from synth_core.sing.checkpoint import InstrumentInfo, load_checkpoint, save_checkpoint
 from synth_core.sing.loss import LossConfig, training_loss
 from synth_core.sing.model import SING
+from training.datasets import load_pack, load_samples, note_name
+from training.evaluate import training_gain
 
 
 class FitCancelled(RuntimeError):
@@ -263,9 +267,6 @@ def fit_dataset(
     velocity, whether the pitch was estimated) and the :class:`FitResult` fields (``vector`` as a list).
     ValueError for an empty dataset or a name the checkpoint already has.
     """
-    from training.datasets import note_name
-    from training.evaluate import training_gain
-
     if len(ds) == 0:
         reasons = "; ".join(f"{Path(p).name}: {r}" for p, r in ds.skipped[:5]) or "no WAV or FLAC files"
         raise ValueError(f"no usable notes ({reasons})")
@@ -329,10 +330,6 @@ def fit_pack(
     names every note's instrument (one new instrument from a folder of samples). ValueError for an empty pack
     or a name the checkpoint already has; :class:`FitCancelled` leaves ``out`` as it was.
     """
-    from synth_core.atomic_file import atomic_write_text
-    from synth_core.sing.checkpoint import InstrumentInfo, load_checkpoint, save_checkpoint
-    from training.datasets import load_pack
-
     t0 = time.monotonic()
     ckpt = load_checkpoint(init, "cpu")
     cfg = ckpt.config
@@ -377,9 +374,6 @@ def fit_samples(
 
     Returns the instrument's report (see :func:`fit_dataset`) plus the files skipped and why.
     """
-    from synth_core.sing.checkpoint import load_checkpoint
-    from training.datasets import load_samples
-
     ckpt = load_checkpoint(init, "cpu")
     ds = load_samples(files, name, sample_rate=ckpt.config.sample_rate, note_samples=ckpt.config.note_samples)
     (fit,) = fit_dataset(ckpt, ds, config=config, progress=progress, should_stop=should_stop)
