@@ -67,6 +67,29 @@ def test_streaming_a_three_layer_lstm_equals_whole_note():
     assert torch.allclose(stream_note(model, vec, 60, 100.0, whole.shape[0]), whole, atol=1e-5, rtol=0)
 
 
+def test_warm_up_equals_stepping_one_latent_at_a_time(tiny_model):
+    """The layer-by-layer warm-up equals the step-by-step one, also when the sustain freeze falls inside it."""
+    c = tiny_model.config
+    fast, slow = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
+    table = tiny_model.instrument_table.detach()
+    args = ([0, 2], table[[0, 1]], [45, 70], [100.0, 40.0], [c.context, None])  # voice 0 freezes at step 9 of 13
+    fast.start_many(*args)
+    slow.start_many(*args)
+    idx = torch.tensor([0, 2])
+    slow.h[:, idx], slow.c[:, idx], slow.history[idx], slow.ola[idx], slow.t[idx] = 0, 0, 0, 0, 0
+    with torch.no_grad():
+        for j in range(slow.lead):
+            offset = (slow.lead - j) * c.hop
+            frames = slow._advance(idx, emit_frame=offset < c.frame)
+            if frames is not None:
+                slow.ola[idx, : c.frame - offset] += frames[:, offset:]
+    for k in ("h", "c", "history", "ola"):
+        assert torch.allclose(getattr(fast, k), getattr(slow, k), atol=1e-5), k
+    assert torch.equal(fast.t, slow.t) and fast.t[[0, 2]].tolist() == [c.context - 1 + fast.lead] * 2
+    assert torch.allclose(fast.step([0, 2]), slow.step([0, 2]), atol=1e-5)
+    assert fast.history[0].abs().max() > 0 and not torch.allclose(fast.history[0], fast.history[2], atol=1e-3)
+
+
 def test_streamer_slots_are_independent(tiny_model):
     s = SingStreamer(tiny_model, max_voices=4)
     table = tiny_model.instrument_table

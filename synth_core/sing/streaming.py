@@ -125,13 +125,56 @@ class SingStreamer:
         self.t[idx] = 0
         limits = [(1 << 30) if s is None else int(s) for s in (sustain_steps or [None] * len(idx))]
         self.time_limit[idx] = torch.as_tensor(limits, dtype=torch.long, device=self.device)
-        hop, frame = self.config.hop, self.config.frame
-        for j in range(self.lead):  # frames 0..lead-1 only reach into the trimmed prefix
-            offset = (self.lead - j) * hop
-            frames = self._advance(idx, emit_frame=offset < frame)
-            if frames is not None:
-                self.ola[idx, : frame - offset] += frames[:, offset:]
-        # after this loop the next frame (index lead) starts at output sample 0
+        self._warm_up(idx)
+        # the next frame (index lead) starts at output sample 0
+
+    def _warm_up(self, idx: torch.Tensor) -> None:
+        """Run the first ``context - 1 + lead`` latent steps of the notes in ``idx`` layer by layer.
+
+        Equal to stepping them one by one (as :meth:`_advance` does), but each layer's input projection is one
+        matmul over all steps and the decoder runs once for the warm-up frames: a chord's warm-up is a few large
+        matmuls instead of many small ones (it is what a cold note waits for).
+        """
+        c = self.config
+        hop, frame = c.hop, c.frame
+        n, steps = len(idx), c.context - 1 + self.lead
+        t = torch.arange(steps, device=self.device)
+        t = torch.minimum(t[None], self.time_limit[idx][:, None])  # [N, T]
+        gen = self.model.generator
+        x = torch.cat([self.static[idx][:, None].expand(-1, steps, -1), gen.time_condition(t)], 2)
+        inp = x.to(self.dtype)
+        hs, cs = [], []
+        for weight, bias in self.cells.layers:
+            n_in = inp.shape[-1]
+            w_in, w_h = weight[:n_in], weight[n_in:]
+            pre = torch.addmm(bias, inp.reshape(n * steps, n_in), w_in).view(n, steps, -1)
+            h = cc = None
+            outs = []
+            for k in range(steps):
+                gates = pre[:, k] if h is None else torch.addmm(pre[:, k], h.to(self.dtype), w_h)
+                i, f, g, o = gates.float().chunk(4, 1)
+                ig = torch.sigmoid(i) * torch.tanh(g)
+                cc = ig if cc is None else torch.sigmoid(f) * cc + ig
+                h = torch.sigmoid(o) * torch.tanh(cc)
+                outs.append(h)
+            hs.append(h)
+            cs.append(cc)
+            inp = torch.stack(outs, 1).to(self.dtype)
+        self.h[:, idx] = torch.stack(hs)
+        self.c[:, idx] = torch.stack(cs)
+        latents = torch.addmm(self.out_b, inp.reshape(n * steps, -1), self.out_w).float().view(n, steps, -1)
+        self.history[idx] = latents[:, steps - c.context :]
+        self.t[idx] = steps
+        # frames 0..lead-1 end at latent step context-1+j; only those overlapping output sample 0 are decoded
+        emit = [j for j in range(self.lead) if (self.lead - j) * hop < frame]
+        if emit:
+            windows = torch.stack([latents[:, j : j + c.context] for j in emit], 1)  # [N, E, context, latent]
+            frames = self._frame(windows.reshape(n * len(emit), c.context, -1)).view(n, len(emit), -1)
+            ola = self.ola[idx]
+            for e, j in enumerate(emit):
+                offset = (self.lead - j) * hop
+                ola[:, : frame - offset] += frames[:, e, offset:]
+            self.ola[idx] = ola
 
     def _advance(self, idx: torch.Tensor, emit_frame: bool) -> torch.Tensor | None:
         """One LSTM step for ``idx``; returns the next decoded frame once enough latents exist.
