@@ -6,8 +6,10 @@ fp32 model of the shipped size (LSTM 3 x 256, decoder 512; ``--size small``: 3 x
 weights (speed does not depend on them) or ``--checkpoint``. ``--voices`` notes are held at a time; every
 ``--period`` seconds they are released and the next chord starts (the released voices are stolen, so up to
 twice as many slots run for a moment). Reports engine underruns, device underflows, jackd xruns, the
-render worker's step time per hop (budget 16 ms), its load, the process CPU use, silent stretches and stuck
-voices at the end.
+render worker's step time per hop (budget 16 ms), its load, the process CPU use, silent stretches, stuck
+voices at the end, and note-on latencies (p50 / p95 / max of the last 1,024 notes, cold and cached): until the
+first sample is ready for the audio side (``note_on_latency_ms``) and until the audio block that starts playing
+it (``note_on_to_block_ms``; the device's output latency comes on top). ``--no-cache`` makes every note cold.
 
     PYTHONPATH=. python bench/soak.py                # 600 s, 16 voices
     PYTHONPATH=. python bench/soak.py --seconds 60 --voices 24 --checkpoint assets/sing_default.pt
@@ -187,6 +189,7 @@ def run_soak(
         "worker_load": {"mean": float(np.mean(loads)) if loads else 0.0, "max": max(loads, default=0.0)},
         "process_cpu_percent_of_one_core": 100.0 * cpu_s / played_s,
         "note_on_latency_ms": latency_stats(*engine.note_latencies()),
+        "note_on_to_block_ms": latency_stats(*engine.note_start_latencies()),
         **anchor("note_on_target_ms"),
         "output_ac_rms": {"polls": len(rms), "min": float(rms.min()) if len(rms) else 0.0, "mean": float(rms.mean())},
         "silent_polls": int(np.sum(rms < 1e-3)),
@@ -197,21 +200,22 @@ def run_soak(
     }
 
 
+def summary_ms(x: np.ndarray) -> dict:
+    """p50 / p95 / max of latencies ``x`` (seconds) in ms."""
+    if not len(x):
+        return {"notes": 0}
+    ms = x * 1e3
+    return {
+        "notes": len(x),
+        "p50": float(np.percentile(ms, 50)),
+        "p95": float(np.percentile(ms, 95)),
+        "max": float(ms.max()),
+    }
+
+
 def latency_stats(latencies: np.ndarray, cached: np.ndarray) -> dict:
-    """p50 / p95 / max (ms) of note-on -> first computed sample, for notes warmed up by the model and from the cache."""
-
-    def summary(x: np.ndarray) -> dict:
-        if not len(x):
-            return {"notes": 0}
-        ms = x * 1e3
-        return {
-            "notes": len(x),
-            "p50": float(np.percentile(ms, 50)),
-            "p95": float(np.percentile(ms, 95)),
-            "max": float(ms.max()),
-        }
-
-    return {"cold": summary(latencies[~cached]), "cached": summary(latencies[cached])}
+    """Latencies (ms) of notes warmed up by the model (cold) and from the note cache."""
+    return {"cold": summary_ms(latencies[~cached]), "cached": summary_ms(latencies[cached])}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -223,6 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", choices=sorted(SIZES), default="shipped", help="random-weight model size")
     p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--no-cache", action="store_true", help="note cache off: every note is warmed up by the model")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -234,7 +239,8 @@ def main(argv: list[str] | None = None) -> None:
         source = SingSource(ckpt.model, ckpt.instruments)
     else:
         source = random_source(args.device, size=args.size)
-    config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices))
+    entries = 0 if args.no_cache else EngineConfig.cache_entries
+    config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices), cache_entries=entries)
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
         result = run_soak(source, jack.device["index"], args.seconds, args.voices, args.period, config, jack)
     print(json.dumps({**machine_info(device), "model": source.config.to_dict(), **result}, indent=1))

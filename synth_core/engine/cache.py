@@ -1,7 +1,8 @@
 """Rendered-note cache: the first part of a note plus the model state to continue from.
 
 Keyed by (instrument vector bytes, pitch, velocity); least-recently-used entries are
-dropped beyond ``max_entries``. Only the engine's worker thread touches it.
+dropped beyond ``max_entries``. The engine's worker thread writes it; ``note_on`` (control thread) only
+``peek``s (a single dict lookup, atomic in CPython).
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ class NoteCache:
         if entry is not None:
             self._entries.move_to_end(key)
         return entry
+
+    def peek(self, key: tuple) -> CachedNote | None:
+        """The entry for ``key`` without touching its LRU place (safe from another thread)."""
+        return self._entries.get(key)
 
     def put(self, key: tuple, entry: CachedNote) -> None:
         if self.max_entries <= 0:

@@ -1,11 +1,15 @@
 """The real-time engine: voices, render-ahead worker, resampling mixer.
 
 Threads: control calls (GUI, MIDI) append to ``_events`` (a deque: lock-free). The audio
-side (:meth:`Engine.render`) owns the voices: it pops events, allocates slots, applies
-envelopes, resamples and mixes. The worker thread owns the source: it pops start/stop
-commands from ``_commands`` and steps all sounding slots in one batch into per-slot
+side (:meth:`Engine.render`) owns the voices: it pops events, allocates voices, applies
+envelopes, resamples and mixes. The worker thread owns the source: it pops begin/end
+commands from ``_commands`` and steps all sounding source slots in one batch into per-slot
 single-producer/single-consumer rings. ``render`` never waits for the worker: a voice with
 no samples ready is silent for that block and counted as an underrun.
+
+Note-on latency: ``note_on`` hands a :class:`NoteTicket` to the worker and to the audio side at once, so the
+model's warm-up runs while the audio side waits for its next block; a note found in the note cache plays from
+the cached audio without the worker (it is ready when ``note_on`` returns).
 
 Held notes: SING notes are 4 s long with the key released at 3 s. Notes are started with
 the time embedding frozen at ``EngineConfig.sustain_s`` (2.5 s, before the learned
@@ -32,6 +36,7 @@ import soundfile as sf
 from ..device import is_gpu_failure
 from .cache import CachedNote, NoteCache
 from .config import EngineConfig, EngineStats
+from .note_ticket import LatencyLog, NoteTicket
 from .resampler import KernelBank, ResamplerBank, VoiceResampler
 from .ring import SampleRing
 
@@ -57,7 +62,6 @@ class Voice:
         self.slot = slot
         self.resampler = resampler
         self.state = FREE
-        self.gen = -1
         self.note = -1
         self.channel = 0
         self.order = 0
@@ -69,6 +73,8 @@ class Voice:
         self.rel_len = 0  # >0: releasing over this many output samples
         self.rel_pos = 0
         self.rel_level = 1.0
+        self.ticket: NoteTicket | None = None  # the note this voice plays (its audio: cached, then the ring)
+        self.ring_open = False  # reading the ticket's source slot ring (after any cached audio)
 
     def level(self) -> float:
         if self.rel_len <= 0:
@@ -94,8 +100,10 @@ class Engine:
         self.source = source
         self.config = config or EngineConfig()
         c = self.config
-        self.n_slots = 2 * c.max_voices  # room for voices fading out after being stolen
-        source.prepare(self.n_slots)
+        self.n_slots = 2 * c.max_voices  # voices: room for voices fading out after being stolen
+        # source slots: also for notes note_on has begun before the audio side gives them a voice
+        self.n_src = self.n_slots + c.max_voices
+        source.prepare(self.n_src)
         self.hop = source.hop
         self.src_rate = source.sample_rate
         self._bank = KernelBank(c.resampler_taps)
@@ -106,13 +114,15 @@ class Engine:
         self._ahead = max(2 * self.hop, self.hop * math.ceil(c.render_ahead_s * self.src_rate / self.hop))
         self._prefix = self.hop * max(1, math.ceil(c.cache_prefix_s * self.src_rate / self.hop))
         ring_cap = self._ahead + self._prefix + 8 * self.hop
-        self.rings = [SampleRing(ring_cap) for _ in range(self.n_slots)]
+        self.rings = [SampleRing(ring_cap) for _ in range(self.n_src)]
         self._events: deque = deque()
-        self._commands: deque = deque()
+        self._commands: deque = deque()  # to the worker: ("begin" | "end", ticket), from note_on and the audio side
+        self._wake = threading.Event()  # note_on wakes an idle worker
         self._table = np.asarray(source.instrument_table, dtype=np.float32)
         self._default_vec = self._table[0].copy() if len(self._table) else np.zeros(16, np.float32)
         self._latest_vec = self._default_vec.copy()
-        self._channel_vecs: list[np.ndarray | None] = [None] * 16
+        self._channel_vecs: list[np.ndarray | None] = [None] * 16  # audio side's
+        self._ctl_vecs: list[np.ndarray | None] = [None] * 16  # control side's (note_on picks the vector)
         self._sustain_pedal = [False] * 16
         self._held_keys: list[list[tuple[int, int]]] = [[] for _ in range(16)]
         self._glides = bool(getattr(source, "supports_glide", False))
@@ -121,7 +131,6 @@ class Engine:
         self._bend = [0.0] * 16
         self._rates_prev = [self.src_rate / self._sample_rate] * 16
         self._master = float(c.master_gain)
-        self._gen = 0
         self._order = 0
         self._sustain_step = source.sustain_step(c.sustain_s)
         self.program_map: dict[int, int] | None = None
@@ -135,13 +144,16 @@ class Engine:
         self._cache = NoteCache(c.cache_entries)
         self._cache_ok = c.cache_entries > 0 and hasattr(source, "save_state")
         self._active: set[int] = set()
-        self._start_pos = [0] * self.n_slots
-        self._preload: list[tuple[np.ndarray, int] | None] = [None] * self.n_slots
-        self._capture: list[list | None] = [None] * self.n_slots
-        self._first_pending: dict[int, tuple[float, bool]] = {}  # slot -> (note-on time, from the cache)
-        self._latency_log = np.zeros(LATENCY_LOG, np.float64)
-        self._latency_cached = np.zeros(LATENCY_LOG, bool)
-        self._latency_count = 0
+        self._free_src = list(range(self.n_src - 1, -1, -1))  # pop() hands out slot 0 first
+        self._slot_ticket: list[NoteTicket | None] = [None] * self.n_src
+        self._waiting_begin: list[NoteTicket] = []  # begun while every source slot was taken
+        self._start_pos = [0] * self.n_src
+        self._capture: list[list | None] = [None] * self.n_src
+        self._first_pending: dict[int, float] = {}  # source slot -> note-on time (computed notes)
+        self._latency = LatencyLog(LATENCY_LOG)  # note_on -> first sample ready
+        self._start_log = np.zeros(LATENCY_LOG, np.float64)  # note_on -> the audio block that starts it
+        self._start_cached = np.zeros(LATENCY_LOG, bool)
+        self._start_count = 0
         # threads and stats
         self._thread: threading.Thread | None = None
         self._running = False
@@ -170,9 +182,33 @@ class Engine:
         if int(velocity) <= 0:
             self.note_off(note, channel)
             return
-        # the time of the call travels with the event: note-on latency counts from here
-        note, velocity = _clamp_int(note, 0, 127), _clamp_int(velocity, 1, 127)
-        self._events.append(("on", note, velocity, _ch(channel), time.perf_counter()))
+        t_event = time.perf_counter()  # note-on latency counts from here
+        note, velocity, ch = _clamp_int(note, 0, 127), _clamp_int(velocity, 1, 127), _ch(channel)
+        vec = self._ctl_vecs[ch]
+        # a mono glide is decided by the audio side (it knows the line's current note): it begins those itself
+        begin = not (self._mono_requested and self._glides)
+        ticket = self._ticket(note, velocity, ch, t_event, None, self._latest_vec if vec is None else vec, begin)
+        if begin:
+            ticket.begun = True
+            self._commands.append(("begin", ticket))  # before the event: the worker sees it before any end
+            self._wake.set()
+        self._events.append(("on", note, velocity, ch, t_event, ticket))
+
+    def _ticket(
+        self, note: int, velocity: int, ch: int, t_event: float, glide_from: int | None, vec, lookup: bool
+    ) -> NoteTicket:
+        """A ticket for a note; with ``lookup``, a note-cache hit makes it playable at once."""
+        key = None
+        if self._cache_ok and glide_from is None:
+            # a source's playing settings (a voice's ADSR, glide ...) shape the cached start too
+            key = (*NoteCache.key(vec, note, velocity), repr(getattr(self.source, "settings", None)))
+        ticket = NoteTicket(vec, note, velocity, ch, t_event, glide_from, key)
+        if lookup and key is not None:
+            entry = self._cache.peek(key)
+            if entry is not None:
+                ticket.cached = entry
+                self._latency.add(time.perf_counter() - t_event, True)
+        return ticket
 
     def note_off(self, note: int, channel: int = 0) -> None:
         self._events.append(("off", _clamp_int(note, 0, 127), _ch(channel)))
@@ -203,6 +239,8 @@ class Engine:
             return
         if channel is None:
             self._latest_vec = v
+        else:
+            self._ctl_vecs[_ch(channel)] = v
         self._events.append(("vec", v, None if channel is None else _ch(channel)))
 
     def instrument_vector(self) -> np.ndarray:
@@ -289,14 +327,21 @@ class Engine:
         s.active_voices = sum(1 for v in self.voices if v.state != FREE)
         s.sample_rate = self._sample_rate
         s.render_load = self._load
+        s.note_latency_s = self._latency.last
         return EngineStats(**vars(s))
 
     def note_latencies(self) -> tuple[np.ndarray, np.ndarray]:
-        """The last (up to 1024) notes' latencies from ``note_on`` to their first computed sample, in seconds, and
-        whether each started from the note cache (copies; the audio block adds up to one block before it is heard).
+        """The last (up to 1024) notes' latencies from ``note_on`` until their first sample is ready for the audio
+        side, in seconds, and whether each came from the note cache (copies). The audio side plays it in its next
+        block: :meth:`note_start_latencies` includes that wait.
         """
-        n = min(self._latency_count, LATENCY_LOG)
-        return self._latency_log[:n].copy(), self._latency_cached[:n].copy()
+        return self._latency.arrays()
+
+    def note_start_latencies(self) -> tuple[np.ndarray, np.ndarray]:
+        """The last (up to 1024) notes' latencies from ``note_on`` to the start of the audio block that begins to
+        play them, in seconds (the device's output latency comes on top), and whether each came from the cache."""
+        n = min(self._start_count, LATENCY_LOG)
+        return self._start_log[:n].copy(), self._start_cached[:n].copy()
 
     def set_output_latency(self, latency_s: float, block_size: int | None = None) -> None:
         self._stats.output_latency_s = float(latency_s)
@@ -370,12 +415,13 @@ class Engine:
             if v.state == FREE:
                 continue
             if v.state == WAITING:
-                ring = self.rings[v.slot]
-                mark = ring.mark
-                if mark[0] != v.gen or ring.write_pos - mark[1] < self.hop:
+                t = v.ticket
+                if t.cached is None and (t.slot < 0 or self.rings[t.slot].write_pos - t.start < self.hop):
                     continue  # not started yet: the first hop is still being computed
-                ring.read_pos = mark[1]
                 v.state = PLAYING
+                i = self._start_count % LATENCY_LOG
+                self._start_log[i], self._start_cached[i] = time.perf_counter() - t.t_event, t.cached is not None
+                self._start_count += 1
             if self._refill(v, frames, self._rates_prev[v.channel], rates[v.channel]):
                 ready.setdefault(v.channel, []).append(v)
             else:
@@ -400,11 +446,24 @@ class Engine:
         rs = v.resampler
         need = rs.needed(frames, r0, r1)
         if rs.avail < need:
-            ring = self.rings[v.slot]
-            take = min(ring.fill(), rs.space())
-            if take > 0:
-                ring.read_into(rs.buf[rs.avail :], take)
-                rs.avail += take
+            t = v.ticket
+            space = rs.space()
+            pre = t.cached
+            if pre is not None and t.read < len(pre.audio):  # the cached start of the note first
+                n = min(len(pre.audio) - t.read, space)
+                rs.buf[rs.avail : rs.avail + n] = pre.audio[t.read : t.read + n]
+                t.read += n
+                rs.avail += n
+                space -= n
+            if space > 0 and t.slot >= 0:
+                ring = self.rings[t.slot]
+                if not v.ring_open:
+                    ring.read_pos = t.start  # skip what the slot's previous note left
+                    v.ring_open = True
+                take = min(ring.fill(), space)
+                if take > 0:
+                    ring.read_into(rs.buf[rs.avail :], take)
+                    rs.avail += take
         return rs.avail >= need
 
     def _mix_voices(self, voices: list[Voice], mix: np.ndarray, r0: float, r1: float) -> None:
@@ -437,17 +496,20 @@ class Engine:
 
     def _free(self, v: Voice) -> None:
         v.state = FREE
-        self._commands.append(("stop", v.slot, v.gen))
+        if v.ticket is not None:
+            self._commands.append(("end", v.ticket))
+            v.ticket = None
 
     def _apply(self, ev: tuple) -> None:
         kind = ev[0]
         sr = self._sample_rate
         if kind == "on":
             t_event = ev[4] if len(ev) > 4 else None
+            ticket = ev[5] if len(ev) > 5 else None
             if self._mono:
-                self._mono_on(ev[1], ev[2], ev[3], t_event)
+                self._mono_on(ev[1], ev[2], ev[3], t_event, ticket)
             else:
-                self._start_voice(ev[1], ev[2], ev[3], t_event=t_event)
+                self._start_voice(ev[1], ev[2], ev[3], t_event=t_event, ticket=ticket)
         elif kind == "off":
             _, note, ch = ev
             if self._mono and self._mono_off(note, ch):
@@ -512,19 +574,20 @@ class Engine:
         cands = [v for v in self.voices if v.state != FREE and v.channel == ch and v.rel_len == 0 and not v.stolen]
         return max(cands, key=lambda v: v.order) if cands else None
 
-    def _legato(self, cur: Voice, note: int, velocity: int, ch: int, t_event: float | None = None) -> None:
+    def _legato(self, cur: Voice, note: int, velocity: int, ch: int, t_event: float | None = None, ticket=None) -> None:
         """Move a mono line to ``note``: the old voice crossfades into a new one that glides from its pitch."""
         cur.release(self.config.steal_fade_s * self._sample_rate)
-        self._start_voice(note, velocity, ch, glide_from=cur.note if self._glides else None, t_event=t_event)
+        glide_from = cur.note if self._glides else None
+        self._start_voice(note, velocity, ch, glide_from=glide_from, t_event=t_event, ticket=ticket)
 
-    def _mono_on(self, note: int, velocity: int, ch: int, t_event: float | None = None) -> None:
+    def _mono_on(self, note: int, velocity: int, ch: int, t_event: float | None = None, ticket=None) -> None:
         keys = self._held_keys[ch]
         keys[:] = [k for k in keys if k[0] != note] + [(note, velocity)]
         cur = self._mono_voice(ch)
         if cur is None or cur.note == note:
-            self._start_voice(note, velocity, ch, t_event=t_event)
+            self._start_voice(note, velocity, ch, t_event=t_event, ticket=ticket)
         else:
-            self._legato(cur, note, velocity, ch, t_event)
+            self._legato(cur, note, velocity, ch, t_event, ticket)
 
     def _mono_off(self, note: int, ch: int) -> bool:
         """Mono note-off; True if handled (the line went back to an earlier held key)."""
@@ -540,7 +603,13 @@ class Engine:
         return False
 
     def _start_voice(
-        self, note: int, velocity: int, ch: int, glide_from: int | None = None, t_event: float | None = None
+        self,
+        note: int,
+        velocity: int,
+        ch: int,
+        glide_from: int | None = None,
+        t_event: float | None = None,
+        ticket: NoteTicket | None = None,
     ) -> None:
         sr = self._sample_rate
         for v in self.voices:  # retrigger: release the same key still sounding
@@ -561,19 +630,27 @@ class Engine:
             free = min((v for v in self.voices), key=lambda v: v.order)
             self._free(free)
         v = free
-        self._gen += 1
         self._order += 1
-        vec = self._channel_vecs[ch]
-        if vec is None:
-            vec = self._default_vec
-        v.gen, v.order, v.note, v.channel, v.velocity = self._gen, self._order, note, ch, velocity
+        v.order, v.note, v.channel, v.velocity = self._order, note, ch, velocity
         v.gain = 1.0 if self.source.models_velocity else velocity / 127.0
         v.held, v.sustained, v.stolen = True, False, False
         v.rel_len, v.rel_pos, v.rel_level = 0, 0, 1.0
         v.resampler.reset()
         v.state = WAITING
         t_event = time.perf_counter() if t_event is None else t_event
-        self._commands.append(("start", v.slot, v.gen, vec, note, velocity, t_event, glide_from))
+        if ticket is not None and ticket.begun and glide_from is not None:
+            self._commands.append(("end", ticket))  # begun without the glide chosen here: begin it again
+            ticket = None
+        if ticket is None:  # a note the audio side starts itself (a mono line going back to a held key)
+            vec = self._channel_vecs[ch]
+            vec = self._default_vec if vec is None else vec
+            ticket = self._ticket(note, velocity, ch, t_event, glide_from, vec, False)
+        if not ticket.begun:
+            if glide_from is not None:
+                ticket.glide_from, ticket.key = glide_from, None
+            ticket.begun = True
+            self._commands.append(("begin", ticket))
+        v.ticket, v.ring_open = ticket, False
 
     # ------------------------------------------------------------------ worker side
     def _worker_loop(self) -> None:
@@ -585,7 +662,8 @@ class Engine:
                 if did:
                     self._busy += t1 - t0
                 else:
-                    time.sleep(0.001)
+                    self._wake.wait(0.001)
+                    self._wake.clear()
                 span = t1 - self._busy_since
                 if span >= 0.25:
                     self._load = min(1.0, self._busy / span)
@@ -608,41 +686,49 @@ class Engine:
             pass
 
     def _fill(self, slot: int) -> int:
+        """Computed samples of the slot's note not yet read by the audio side."""
         ring = self.rings[slot]
         return ring.write_pos - max(ring.read_pos, self._start_pos[slot])
+
+    def _ready_ahead(self, slot: int) -> int:
+        """Samples the slot's note has ready ahead of playback (its cached start not yet played counts too)."""
+        n = self._fill(slot)
+        t = self._slot_ticket[slot]
+        if t is not None and t.cached is not None:
+            n += max(0, len(t.cached.audio) - t.read)
+        return n
 
     def _work_once(self, target: int) -> bool:
         """Apply commands, then step every slot below ``target`` once. True if work was done."""
         did = False
-        starts: dict[int, tuple] = {}
+        begins, self._waiting_begin = self._waiting_begin, []
         while self._commands:
-            cmd = self._commands.popleft()
+            kind, ticket = self._commands.popleft()
             did = True
-            slot = cmd[1]
-            if cmd[0] == "stop":
-                starts.pop(slot, None)
-                self._active.discard(slot)
-                self._preload[slot] = None
-                self._capture[slot] = None
-                self._first_pending.pop(slot, None)
+            if kind == "begin":
+                begins.append(ticket)
             else:
-                starts[slot] = cmd
-        if starts:
-            self._begin_notes(list(starts.values()))
-        did = self._write_preloads(self._active) or did
+                self._end_note(ticket)
+        if begins:
+            self._begin_notes(begins)
+            if self._commands:
+                return True  # more notes came during the warm-up: start them before the sounding voices' next hop
         cap = self.rings[0].capacity
-        slots = [
-            s
-            for s in self._active
-            if self._preload[s] is None and self._fill(s) < target and cap - self._fill(s) >= self.hop
-        ]
+        slots = [s for s in self._active if self._ready_ahead(s) < target and cap - self._fill(s) >= self.hop]
         if not slots:
             return did
         slots.sort()
+        self._step(slots)
+        return True
+
+    def _step(self, slots: list[int]) -> None:
+        """One hop of every slot in ``slots`` into its ring (and into its note-cache capture)."""
         out = self.source.step(slots)
         for i, s in enumerate(slots):
             self.rings[s].write(out[i])
-            self._note_first_sample(s)
+            t_event = self._first_pending.pop(s, None)
+            if t_event is not None:
+                self._latency.add(time.perf_counter() - t_event, False)
             cap_state = self._capture[s]
             if cap_state is not None:
                 key, buf, n = cap_state
@@ -653,73 +739,68 @@ class Engine:
                     self._capture[s] = None
                 else:
                     cap_state[2] = n
-        return True
 
-    def _write_preloads(self, slots) -> bool:
-        """Copy what fits of each slot's cached audio into its ring; True if anything was written."""
-        did = False
-        cap = self.rings[0].capacity
-        for slot in list(slots):
-            pre = self._preload[slot]
-            if pre is not None:
-                audio, off = pre
-                n = min(len(audio) - off, cap - self._fill(slot))
-                if n > 0:
-                    self.rings[slot].write(audio[off : off + n])
-                    did = True
-                    self._note_first_sample(slot)
-                self._preload[slot] = None if off + n >= len(audio) else (audio, off + n)
-        return did
+    def _end_note(self, ticket: NoteTicket) -> None:
+        """The audio side let go of the ticket's voice: free its source slot."""
+        s = ticket.slot
+        if s < 0:
+            ticket.cancelled = True  # dropped before it was begun (it may still wait for a slot)
+            return
+        if self._slot_ticket[s] is not ticket:
+            return
+        self._slot_ticket[s] = None
+        self._active.discard(s)
+        self._capture[s] = None
+        self._first_pending.pop(s, None)
+        self._free_src.append(s)
 
-    def _note_first_sample(self, slot: int) -> None:
-        pending = self._first_pending.pop(slot, None)
-        if pending is not None:
-            latency = time.perf_counter() - pending[0]
-            self._stats.note_latency_s = latency
-            i = self._latency_count % LATENCY_LOG
-            self._latency_log[i], self._latency_cached[i] = latency, pending[1]
-            self._latency_count += 1
-
-    def _begin_notes(self, cmds: list[tuple]) -> None:
-        misses, hits = [], []
-        for _, slot, gen, vec, note, vel, t_post, glide_from in cmds:
-            ring = self.rings[slot]
-            self._start_pos[slot] = ring.write_pos
-            self._capture[slot] = None
-            self._preload[slot] = None
-            entry = None
-            key = None
-            if self._cache_ok and glide_from is None:
-                # a source's playing settings (a voice's ADSR, glide ...) shape the cached start too
-                key = (*NoteCache.key(vec, note, vel), repr(getattr(self.source, "settings", None)))
-                entry = self._cache.get(key)
+    def _begin_notes(self, tickets: list[NoteTicket]) -> None:
+        """Give each ticket a source slot; restore cached notes' state, warm up the others in one batch and compute
+        their first hop at once (before the sounding voices' next hop)."""
+        cold: list[tuple[int, NoteTicket]] = []
+        for t in tickets:
+            if t.cancelled:
+                continue
+            if not self._free_src:
+                self._waiting_begin.append(t)
+                continue
+            s = self._free_src.pop()
+            t.start = self._start_pos[s] = self.rings[s].write_pos
+            self._capture[s] = None
+            entry = self._cache.get(t.key) if t.key is not None else None  # also keeps a hit's LRU place
             if entry is not None:
-                self.source.load_state(slot, entry.state)
-                self._preload[slot] = (entry.audio, 0)
+                if t.cached is None:  # a hit the control side could not see (begun by the audio side)
+                    t.cached = entry
+                    self._latency.add(time.perf_counter() - t.t_event, True)
+                self.source.load_state(s, t.cached.state)
                 self._stats.cache_hits += 1
-                hits.append(slot)
+            elif t.cached is not None:  # evicted since note_on found it: it still holds the entry
+                self.source.load_state(s, t.cached.state)
+                self._stats.cache_hits += 1
             else:
-                misses.append((slot, vec, note, vel, glide_from))
-                if key is not None:
+                cold.append((s, t))
+                if t.key is not None:
                     self._stats.cache_misses += 1
-                    self._capture[slot] = [key, np.zeros(self._prefix, np.float32), 0]
-            self._first_pending[slot] = (t_post, entry is not None)
-            self._active.add(slot)
-            ring.mark = (gen, ring.write_pos)
-        self._write_preloads(hits)  # cached notes sound before the others' warm-up
-        if misses:
-            slots = [m[0] for m in misses]
-            args = (
-                slots,
-                np.stack([m[1] for m in misses]),
-                [m[2] for m in misses],
-                [float(m[3]) for m in misses],
-                [self._sustain_step] * len(misses),
-            )
-            if self._glides:
-                self.source.start_many(*args, glide_from=[m[4] for m in misses])
-            else:
-                self.source.start_many(*args)
+                    self._capture[s] = [t.key, np.zeros(self._prefix, np.float32), 0]
+                self._first_pending[s] = t.t_event
+            self._slot_ticket[s] = t
+            self._active.add(s)
+            t.slot = s  # published last: the audio side may read the slot's ring from here on
+        if not cold:
+            return
+        slots = [s for s, _ in cold]
+        args = (
+            slots,
+            np.stack([t.vec for _, t in cold]),
+            [t.note for _, t in cold],
+            [float(t.velocity) for _, t in cold],
+            [self._sustain_step] * len(cold),
+        )
+        if self._glides:
+            self.source.start_many(*args, glide_from=[t.glide_from for _, t in cold])
+        else:
+            self.source.start_many(*args)
+        self._step(slots)
 
     # ------------------------------------------------------------------ offline
     def reset(self) -> None:
@@ -730,10 +811,12 @@ class Engine:
                 self._apply(ev)
         self._commands.clear()
         for v in self.voices:
-            v.state = FREE
+            v.state, v.ticket = FREE, None
         self._active.clear()
-        self._preload = [None] * self.n_slots
-        self._capture = [None] * self.n_slots
+        self._free_src = list(range(self.n_src - 1, -1, -1))
+        self._slot_ticket = [None] * self.n_src
+        self._waiting_begin = []
+        self._capture = [None] * self.n_src
         self._first_pending.clear()
         self._sustain_pedal = [False] * 16
         self._held_keys = [[] for _ in range(16)]

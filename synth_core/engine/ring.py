@@ -2,9 +2,9 @@
 
 The producer only moves ``write_pos``, the consumer only ``read_pos`` (both grow
 monotonically; Python int assignment is atomic). The producer publishes ``write_pos``
-after copying, so the consumer never sees half-written samples. ``mark`` is a
-``(generation, position)`` tuple the producer sets before writing a new note's first
-sample, so the consumer can skip what was left of the slot's previous note.
+after copying, so the consumer never sees half-written samples. A new note's consumer starts
+reading at the position its producer noted before writing the note's first sample (the
+engine's ``NoteTicket.start``), skipping what was left of the slot's previous note.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ class SampleRing:
         self.buf = np.zeros(self.capacity, dtype=np.float32)
         self.write_pos = 0
         self.read_pos = 0
-        self.mark: tuple[int, int] = (-1, 0)
 
     def fill(self) -> int:
         """Samples ready for the consumer."""

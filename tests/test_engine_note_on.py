@@ -1,0 +1,122 @@
+"""The note-on path: ``note_on`` hands its note to the worker and the audio side at once, a cached note plays
+without the worker, and no source slot is lost when notes are dropped before the worker begins them."""
+
+from __future__ import annotations
+
+import time
+
+import mido
+import numpy as np
+import pytest
+
+from synth_core.dsp import estimate_f0
+from synth_core.engine import Engine, EngineConfig, SineSource
+
+SR = 48000
+
+
+def on(note: int, vel: int = 100) -> mido.Message:
+    return mido.Message("note_on", note=note, velocity=vel)
+
+
+class CountingSource(SineSource):
+    """Records every warm-up (the notes it started)."""
+
+    def __init__(self):
+        super().__init__()
+        self.started: list[int] = []
+
+    def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None) -> None:
+        self.started += [int(p) for p in pitches]
+        super().start_many(slots, vecs, pitches, velocities, sustain_steps)
+
+
+def test_a_cached_note_plays_from_note_on_without_the_worker():
+    src = CountingSource()
+    e = Engine(src, EngineConfig(sample_rate=SR, cache_prefix_s=0.1))
+    reference = e.render_offline([(0, on(69))], SR // 10)  # renders note 69 and caches its first 0.1 s
+    assert src.started == [69]
+    e.note_on(69, 100)  # the worker is not running: nothing but the audio side plays it
+    latency, cached = e.note_latencies()
+    assert cached.tolist() == [False, True] and 0 < latency[-1] < latency[0] + 1.0
+    y = np.concatenate([e.render(256).copy() for _ in range(12)])  # 64 ms, inside the cached 0.1 s
+    # the resampler's phase is kept relative to its buffered input, which arrives in other amounts here: ~1e-5
+    np.testing.assert_allclose(y, reference[: len(y)], atol=1e-4)
+    assert estimate_f0(y[SR // 100 :], SR) == pytest.approx(440.0, rel=0.01)
+    assert src.started == [69] and e.stats().underruns == 0
+    start, start_cached = e.note_start_latencies()
+    assert start_cached.tolist() == [False, True] and start[-1] > 0
+
+
+def test_the_worker_starts_a_note_before_the_audio_side_gives_it_a_voice():
+    src = CountingSource()
+    e = Engine(src, EngineConfig(sample_rate=SR))
+    e.start()
+    try:
+        e.note_on(64, 90)
+        deadline = time.monotonic() + 10.0
+        while not len(e.note_latencies()[0]) and time.monotonic() < deadline:
+            time.sleep(0.005)  # render() is never called: no voice exists yet
+        assert src.started == [64]
+        assert e.note_latencies()[1].tolist() == [False]
+        assert all(v.ticket is None for v in e.voices)
+        y = np.concatenate([e.render(256).copy() for _ in range(4)])  # the first hop is already there
+        assert np.max(np.abs(y)) > 0.01 and e.stats().underruns == 0
+    finally:
+        e.stop()
+
+
+def test_a_note_dropped_before_the_worker_begins_it_is_never_started():
+    src = CountingSource()
+    e = Engine(src, EngineConfig(sample_rate=SR))
+    e.note_on(60, 100)
+    e.render(256)  # the audio side gives it a voice; the worker has not run
+    e.all_sound_off()
+    e.render(256)  # not heard yet: the voice is dropped at once
+    assert all(v.ticket is None for v in e.voices)
+    e._work_once(4096)  # the worker now sees the begin and the end together
+    assert src.started == [] and len(e._free_src) == e.n_src and not e._active
+
+
+def test_a_burst_of_notes_beyond_every_slot_keeps_the_newest_and_frees_the_rest():
+    src = CountingSource()
+    e = Engine(src, EngineConfig(sample_rate=SR, max_voices=2, cache_entries=0))
+    burst = [60, 62, 64, 65, 67, 69, 71, 72, 74, 76]  # 10 notes at once: 2 voices, 6 source slots
+    y = e.render_offline([(0, on(n)) for n in burst], SR // 2)
+    assert src.started == [74, 76]  # the stolen ones never reached the model
+    assert estimate_f0(y[SR // 10 :], SR) > 0  # something sounds
+    e.start()
+    try:
+        for n in burst * 3:  # in real time: notes, steals and ends race with the worker
+            e.note_on(n, 100)
+            e.render(256)
+        e.all_sound_off()
+        deadline = time.monotonic() + 10.0
+        while (len(e._free_src) < e.n_src or e._commands) and time.monotonic() < deadline:
+            e.render(256)
+            time.sleep(0.005)
+        assert len(e._free_src) == e.n_src and not e._active and not e._waiting_begin
+    finally:
+        e.stop()
+
+
+def test_a_glide_replaces_the_ticket_note_on_began_without_it():
+    """Mono switched on while the control side still thought poly: the audio side chooses a glide and begins the
+    note again with it (the first begin is ended, never played)."""
+    from synth_core.engine.sine_voice import SineVoiceSource
+
+    src = SineVoiceSource()
+    e = Engine(src, EngineConfig(sample_rate=SR, mono=True))
+    e._mono_requested = False  # as if set_mono(True) were still on its way to the audio side
+    e.note_on(60, 100)
+    e.render(256)
+    e.note_on(67, 100)  # begun by note_on without a glide
+    e.render(256)
+    glides = [v.ticket.glide_from for v in e.voices if v.ticket is not None]
+    assert 60 in glides  # the new voice glides from the line's note
+    for _ in range(8):
+        e._work_once(4096)
+        e.render(256)
+    # the first note has faded out; what the model still plays is the gliding note (the replaced begin was ended)
+    assert [e._slot_ticket[s].glide_from for s in e._active] == [60]
+    assert len(e._free_src) == e.n_src - 1
