@@ -120,3 +120,19 @@ def test_a_glide_replaces_the_ticket_note_on_began_without_it():
     # the first note has faded out; what the model still plays is the gliding note (the replaced begin was ended)
     assert [e._slot_ticket[s].glide_from for s in e._active] == [60]
     assert len(e._free_src) == e.n_src - 1
+
+
+def test_a_sing_state_saved_before_the_first_step_keeps_the_first_hop(tiny_model, tiny_instruments):
+    """SING's warm-up computes a note's first hop ahead; a state saved before it is stepped out carries it."""
+    from synth_core.engine import SingSource
+
+    src = SingSource(tiny_model, tiny_instruments)
+    src.prepare(3)
+    src.start_many([0], src.instrument_table[:1], [60], [100.0])
+    state = src.save_state(0)
+    first = src.step([0])
+    src.load_state(1, state)
+    np.testing.assert_array_equal(src.step([1]), first)
+    np.testing.assert_allclose(src.step([1]), src.step([0]), atol=1e-6)  # and both go on alike
+    src.load_state(2, src.save_state(0))  # saved after the first hop: nothing pending
+    assert 2 not in src.streamer.pending and np.abs(first).max() > 0

@@ -220,6 +220,15 @@ def test_odd_note_and_velocity_values_play_clamped(note, velocity, pitch, vel):
 # ---------------------------------------------------------------- equivalences
 
 
+def ready_ahead(e: Engine, v) -> int:
+    """Samples the worker has computed for voice ``v`` that it has not read yet."""
+    t = v.ticket
+    if t is None or t.slot < 0:
+        return 0
+    ring = e.rings[t.slot]
+    return ring.write_pos - max(ring.read_pos, t.start)
+
+
 def threaded_render(e: Engine, notes: list[tuple[int, int]], n_blocks: int, block: int = 1024) -> np.ndarray:
     """Play ``notes`` (note, velocity) at once through the started engine's worker thread and return the output
     from the block where they start. render never waits: this waits for the worker before each block, so nothing
@@ -233,7 +242,7 @@ def threaded_render(e: Engine, notes: list[tuple[int, int]], n_blocks: int, bloc
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline and not (
             len(e.note_latencies()[0]) >= len(notes)
-            and all(e.rings[v.slot].fill() + v.resampler.avail >= need for v in e.voices if v.state != FREE)
+            and all(ready_ahead(e, v) + v.resampler.avail >= need for v in e.voices if v.state != FREE)
         ):
             time.sleep(0.001)
         blocks.append(e.render(block).copy())

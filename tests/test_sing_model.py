@@ -68,26 +68,57 @@ def test_streaming_a_three_layer_lstm_equals_whole_note():
 
 
 def test_warm_up_equals_stepping_one_latent_at_a_time(tiny_model):
-    """The layer-by-layer warm-up equals the step-by-step one, also when the sustain freeze falls inside it."""
+    """The whole-sequence warm-up (with the first hop it computes) equals stepping latent by latent, also when the
+    sustain freeze falls inside it."""
     c = tiny_model.config
     fast, slow = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
     table = tiny_model.instrument_table.detach()
-    args = ([0, 2], table[[0, 1]], [45, 70], [100.0, 40.0], [c.context, None])  # voice 0 freezes at step 9 of 13
+    args = ([0, 2], table[[0, 1]], [45, 70], [100.0, 40.0], [c.context, None])  # voice 0 freezes at step 9 of 14
     fast.start_many(*args)
     slow.start_many(*args)
+    assert fast.pending == {0, 2}
     idx = torch.tensor([0, 2])
     slow.h[:, idx], slow.c[:, idx], slow.history[idx], slow.ola[idx], slow.t[idx] = 0, 0, 0, 0, 0
+    slow.pending.clear()
     with torch.no_grad():
         for j in range(slow.lead):
             offset = (slow.lead - j) * c.hop
             frames = slow._advance(idx, emit_frame=offset < c.frame)
             if frames is not None:
                 slow.ola[idx, : c.frame - offset] += frames[:, offset:]
+    first_slow = slow.step([0, 2])
     for k in ("h", "c", "history", "ola"):
         assert torch.allclose(getattr(fast, k), getattr(slow, k), atol=1e-5), k
-    assert torch.equal(fast.t, slow.t) and fast.t[[0, 2]].tolist() == [c.context - 1 + fast.lead] * 2
+    assert torch.equal(fast.t, slow.t) and fast.t[[0, 2]].tolist() == [c.context + fast.lead] * 2
+    assert torch.allclose(fast.step([2, 0]), first_slow[[1, 0]], atol=1e-5)  # the first hop, in the asked order
+    assert not fast.pending
     assert torch.allclose(fast.step([0, 2]), slow.step([0, 2]), atol=1e-5)
     assert fast.history[0].abs().max() > 0 and not torch.allclose(fast.history[0], fast.history[2], atol=1e-3)
+
+
+def test_a_step_mixing_new_and_sounding_notes_gives_each_its_own_hop(tiny_model):
+    table = tiny_model.instrument_table.detach()
+    mixed, alone = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
+    for s in (mixed, alone):
+        s.start(1, table[0], 60, 100.0)
+        s.step([1])
+    mixed.start(0, table[1], 67, 80.0)
+    alone.start(0, table[1], 67, 80.0)
+    both = mixed.step([1, 0])
+    assert torch.allclose(both[0], alone.step([1])[0], atol=1e-6) and torch.allclose(both[1], alone.step([0])[0])
+
+
+def test_a_bf16_warm_up_stays_close_to_fp32_and_steps_on_in_fp32(tiny_model):
+    vec = tiny_model.instrument_table[1].detach()
+    ref = SingStreamer(tiny_model, max_voices=1)
+    fast = SingStreamer(tiny_model, max_voices=1, warmup_dtype=torch.bfloat16)
+    assert fast.weights.dtype == torch.float32 and fast.warmup.dtype == torch.bfloat16
+    for s in (ref, fast):
+        s.start(0, vec, 57, 100.0)
+    a = torch.cat([ref.step([0])[0] for _ in range(8)])
+    b = torch.cat([fast.step([0])[0] for _ in range(8)])
+    err_db = 10 * torch.log10(((a - b) ** 2).sum() / (a**2).sum()).item()
+    assert -80 < err_db < -25, err_db  # it took effect, and it is a rounding-sized deviation
 
 
 def test_streamer_slots_are_independent(tiny_model):

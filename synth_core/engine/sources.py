@@ -111,7 +111,10 @@ class SineSource:
 
 
 class SingSource:
-    """A SING model stepped hop by hop by a :class:`SingStreamer` (one batch for all slots)."""
+    """A SING model stepped hop by hop by a :class:`SingStreamer` (one batch for all slots).
+
+    ``warmup_dtype``: precision of new notes' warm-up (``None``: ``dtype``; see :class:`SingStreamer`).
+    """
 
     models_velocity = True
 
@@ -121,6 +124,7 @@ class SingSource:
         instruments: list[InstrumentInfo] | None = None,
         dtype: torch.dtype = torch.float32,
         device_name: str | None = None,
+        warmup_dtype: torch.dtype | None = None,
     ):
         model.eval()
         self.model = model
@@ -134,23 +138,31 @@ class SingSource:
         self.device = next(model.parameters()).device
         self.device_name = device_name or describe(self.device)
         self.dtype = dtype
+        self.warmup_dtype = warmup_dtype
         self.streamer: SingStreamer | None = None
         self.prepare(1)
 
     @classmethod
     def from_checkpoint(
-        cls, path: str | os.PathLike, device: str | None = "auto", dtype: torch.dtype = torch.float32
+        cls,
+        path: str | os.PathLike,
+        device: str | None = "auto",
+        dtype: torch.dtype = torch.float32,
+        warmup_dtype: torch.dtype | None = None,
     ) -> SingSource:
         """Load a checkpoint (``CheckpointError`` when unreadable) onto ``device`` ("auto": GPU if any)."""
         dev = select_device(device)
         ckpt = load_checkpoint(path, dev, with_training=False)
-        source = cls(ckpt.model, ckpt.instruments, dtype=dtype, device_name=describe(dev))
+        source = cls(ckpt.model, ckpt.instruments, dtype=dtype, device_name=describe(dev), warmup_dtype=warmup_dtype)
         source.checkpoint_path = Path(path)
         return source
 
     def prepare(self, n_slots: int) -> None:
         if self.streamer is None or self.streamer.max_voices != n_slots:
-            self.streamer = SingStreamer(self.model, max_voices=n_slots, dtype=self.dtype)
+            self.streamer = self._streamer(n_slots)
+
+    def _streamer(self, n_slots: int) -> SingStreamer:
+        return SingStreamer(self.model, max_voices=n_slots, dtype=self.dtype, warmup_dtype=self.warmup_dtype)
 
     def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None) -> None:
         vecs_t = torch.as_tensor(np.asarray(vecs, dtype=np.float32), device=self.device)
@@ -170,9 +182,10 @@ class SingSource:
         self.model.to(cpu)
         self.device = cpu
         self.device_name = f"{describe(cpu)} - GPU failed"
-        self.streamer = SingStreamer(self.model, max_voices=old.max_voices, dtype=self.dtype)
-        for name in ("static", "h", "c", "history", "ola", "t", "time_limit"):
+        self.streamer = self._streamer(old.max_voices)
+        for name in ("static", "h", "c", "history", "ola", "t", "time_limit", "first"):
             setattr(self.streamer, name, getattr(old, name).cpu())
+        self.streamer.pending = set(old.pending)
         return True
 
     def sustain_step(self, seconds: float | None) -> int | None:
@@ -190,15 +203,21 @@ class SingSource:
             {k: getattr(s, k)[slot].clone() for k in self._STATE},
             s.h[:, slot].clone(),
             s.c[:, slot].clone(),
+            s.first[slot].clone() if slot in s.pending else None,  # a first hop not yet stepped out
         )
 
     def load_state(self, slot: int, state: Any) -> None:
         s = self.streamer
-        per_slot, h, c = state
+        per_slot, h, c, first = state
         for k, v in per_slot.items():
             getattr(s, k)[slot] = v
         s.h[:, slot] = h
         s.c[:, slot] = c
+        if first is None:
+            s.pending.discard(slot)
+        else:
+            s.first[slot] = first
+            s.pending.add(slot)
 
 
 def load_default_source(device: str | None = "auto", path: str | os.PathLike | None = None) -> SingSource:

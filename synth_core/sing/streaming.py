@@ -10,6 +10,7 @@ Voices live in slots of one batch so that polyphony costs one matmul per layer p
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
@@ -47,10 +48,54 @@ class LSTMCellStack:
         return hs[-1], torch.stack(hs), torch.stack(cs)
 
 
-class SingStreamer:
-    """A fixed number of voice slots stepped together, one hop (256 samples) per call."""
+class StreamWeights:
+    """The model's weights laid out for hop-by-hop generation, in one dtype."""
 
-    def __init__(self, model: SING, max_voices: int = 32, dtype: torch.dtype = torch.float32):
+    @torch.no_grad()
+    def __init__(self, model: SING, dtype: torch.dtype):
+        c = model.config
+        self.dtype = dtype
+        self.cells = LSTMCellStack(model.generator.lstm, dtype)
+        lstm = model.generator.lstm
+        self.lstm = lstm if dtype == torch.float32 else copy.deepcopy(lstm).to(dtype)  # for whole warm-ups
+        out = model.generator.output
+        self.out_w = out.weight.detach().t().contiguous().to(dtype)
+        self.out_b = out.bias.detach().to(dtype)
+        conv0, conv1, conv2 = (model.decoder.layers[i] for i in (0, 2, 4))
+        # conv weight [C, latent, context] -> [context * latent, C] matching history [S, context, latent]
+        self.w0 = conv0.weight.detach().permute(2, 1, 0).reshape(-1, c.decoder_channels).contiguous().to(dtype)
+        self.b0 = conv0.bias.detach().to(dtype)
+        self.w1 = conv1.weight.detach()[:, :, 0].t().contiguous().to(dtype)
+        self.b1 = conv1.bias.detach().to(dtype)
+        self.w2 = conv2.weight.detach()[:, :, 0].t().contiguous().to(dtype)
+        self.b2 = conv2.bias.detach().to(dtype)
+        self.ws = model.decoder.frame_weight().detach()[:, 0].contiguous().to(dtype)
+        self.bs = model.decoder.synthesis.bias.detach().to(dtype)
+
+    def frame(self, hist: torch.Tensor) -> torch.Tensor:
+        """Decoded 1024-sample frames [B, frame] (float32) from latent windows [B, context, latent]."""
+        x = hist.reshape(hist.shape[0], -1).to(self.dtype)
+        x = torch.relu(torch.addmm(self.b0, x, self.w0))
+        x = torch.relu(torch.addmm(self.b1, x, self.w1))
+        x = torch.relu(torch.addmm(self.b2, x, self.w2))
+        return (x @ self.ws).float()
+
+
+class SingStreamer:
+    """A fixed number of voice slots stepped together, one hop (256 samples) per call.
+
+    ``warmup_dtype`` (default: ``dtype``) runs the warm-up of new notes in another precision: bf16 on a CPU
+    with native bf16 matmuls halves a chord's note-on latency, at the cost of a deviation of about -40 dB
+    (relative) in the note's first 0.1 s that fades below -100 dB within a second (bench/RESULTS.md).
+    """
+
+    def __init__(
+        self,
+        model: SING,
+        max_voices: int = 32,
+        dtype: torch.dtype = torch.float32,
+        warmup_dtype: torch.dtype | None = None,
+    ):
         model.eval()
         c = model.config
         self.model = model
@@ -59,21 +104,9 @@ class SingStreamer:
         dev = next(model.parameters()).device
         self.device = dev
         self.dtype = dtype
-        with torch.no_grad():
-            self.cells = LSTMCellStack(model.generator.lstm, dtype)
-            out = model.generator.output
-            self.out_w = out.weight.detach().t().contiguous().to(dtype)
-            self.out_b = out.bias.detach().to(dtype)
-            conv0, conv1, conv2 = (model.decoder.layers[i] for i in (0, 2, 4))
-            # conv weight [C, latent, context] -> [context * latent, C] matching history [S, context, latent]
-            self.w0 = conv0.weight.detach().permute(2, 1, 0).reshape(-1, c.decoder_channels).contiguous().to(dtype)
-            self.b0 = conv0.bias.detach().to(dtype)
-            self.w1 = conv1.weight.detach()[:, :, 0].t().contiguous().to(dtype)
-            self.b1 = conv1.bias.detach().to(dtype)
-            self.w2 = conv2.weight.detach()[:, :, 0].t().contiguous().to(dtype)
-            self.b2 = conv2.bias.detach().to(dtype)
-            self.ws = model.decoder.frame_weight().detach()[:, 0].contiguous().to(dtype)
-            self.bs = model.decoder.synthesis.bias.detach().to(dtype)
+        self.weights = StreamWeights(model, dtype)
+        warmup_dtype = warmup_dtype or dtype
+        self.warmup = self.weights if warmup_dtype == dtype else StreamWeights(model, warmup_dtype)
         S, L, H = max_voices, c.lstm_layers, c.lstm_hidden
         self.static = torch.zeros(S, c.input_dim - c.time_dim, device=dev)
         self.h = torch.zeros(L, S, H, device=dev)
@@ -82,6 +115,8 @@ class SingStreamer:
         self.ola = torch.zeros(S, c.frame, device=dev)
         self.t = torch.zeros(S, dtype=torch.long, device=dev)
         self.time_limit = torch.full((S,), 1 << 30, dtype=torch.long, device=dev)
+        self.first = torch.zeros(S, c.hop, device=dev)  # a new note's first hop, computed by its warm-up
+        self.pending: set[int] = set()  # slots whose next step returns ``first``
         self.lead = c.trim // c.hop  # frames computed before the first block is final (5)
 
     @torch.no_grad()
@@ -109,8 +144,11 @@ class SingStreamer:
         velocities: Sequence[float],
         sustain_steps: Sequence[int | None] | None = None,
     ) -> None:
-        """Start several notes at once (their warm-ups share one batch)."""
-        idx = torch.as_tensor(list(slots), dtype=torch.long, device=self.device)
+        """Start several notes at once (their warm-ups share one batch; the warm-up also computes each note's
+        first hop, which the next :meth:`step` returns)."""
+        slots = list(slots)
+        self.pending.difference_update(slots)
+        idx = torch.as_tensor(slots, dtype=torch.long, device=self.device)
         gen = self.model.generator
         static = gen.static_condition(
             instrument_vecs.to(self.device).float(),
@@ -126,55 +164,42 @@ class SingStreamer:
         limits = [(1 << 30) if s is None else int(s) for s in (sustain_steps or [None] * len(idx))]
         self.time_limit[idx] = torch.as_tensor(limits, dtype=torch.long, device=self.device)
         self._warm_up(idx)
-        # the next frame (index lead) starts at output sample 0
+        self.pending.update(slots)
 
     def _warm_up(self, idx: torch.Tensor) -> None:
-        """Run the first ``context - 1 + lead`` latent steps of the notes in ``idx`` layer by layer.
+        """Run the first ``context + lead`` latent steps of the notes in ``idx`` in one sequence and put their
+        first hop (output samples 0..hop-1) in ``first``.
 
-        Equal to stepping them one by one (as :meth:`_advance` does), but each layer's input projection is one
-        matmul over all steps and the decoder runs once for the warm-up frames: a chord's warm-up is a few large
-        matmuls instead of many small ones (it is what a cold note waits for).
+        Equal to stepping them one by one (as :meth:`_advance` and :meth:`step` do), but the LSTM runs the whole
+        warm-up in one ``nn.LSTM`` call (its own C++ loop, no Python per step, the GIL released) and the decoder
+        runs once for the warm-up frames: this is what a cold note waits for.
         """
         c = self.config
         hop, frame = c.hop, c.frame
-        n, steps = len(idx), c.context - 1 + self.lead
+        n, steps = len(idx), c.context + self.lead
         t = torch.arange(steps, device=self.device)
         t = torch.minimum(t[None], self.time_limit[idx][:, None])  # [N, T]
         gen = self.model.generator
         x = torch.cat([self.static[idx][:, None].expand(-1, steps, -1), gen.time_condition(t)], 2)
-        inp = x.to(self.dtype)
-        hs, cs = [], []
-        for weight, bias in self.cells.layers:
-            n_in = inp.shape[-1]
-            w_in, w_h = weight[:n_in], weight[n_in:]
-            pre = torch.addmm(bias, inp.reshape(n * steps, n_in), w_in).view(n, steps, -1)
-            h = cc = None
-            outs = []
-            for k in range(steps):
-                gates = pre[:, k] if h is None else torch.addmm(pre[:, k], h.to(self.dtype), w_h)
-                i, f, g, o = gates.float().chunk(4, 1)
-                ig = torch.sigmoid(i) * torch.tanh(g)
-                cc = ig if cc is None else torch.sigmoid(f) * cc + ig
-                h = torch.sigmoid(o) * torch.tanh(cc)
-                outs.append(h)
-            hs.append(h)
-            cs.append(cc)
-            inp = torch.stack(outs, 1).to(self.dtype)
-        self.h[:, idx] = torch.stack(hs)
-        self.c[:, idx] = torch.stack(cs)
-        latents = torch.addmm(self.out_b, inp.reshape(n * steps, -1), self.out_w).float().view(n, steps, -1)
+        wts = self.warmup
+        out, (h, cc) = wts.lstm(x.to(wts.dtype))
+        self.h[:, idx] = h.float()
+        self.c[:, idx] = cc.float()
+        latents = torch.addmm(wts.out_b, out.reshape(n * steps, -1), wts.out_w).float().view(n, steps, -1)
         self.history[idx] = latents[:, steps - c.context :]
         self.t[idx] = steps
-        # frames 0..lead-1 end at latent step context-1+j; only those overlapping output sample 0 are decoded
-        emit = [j for j in range(self.lead) if (self.lead - j) * hop < frame]
-        if emit:
-            windows = torch.stack([latents[:, j : j + c.context] for j in emit], 1)  # [N, E, context, latent]
-            frames = self._frame(windows.reshape(n * len(emit), c.context, -1)).view(n, len(emit), -1)
-            ola = self.ola[idx]
-            for e, j in enumerate(emit):
-                offset = (self.lead - j) * hop
-                ola[:, : frame - offset] += frames[:, e, offset:]
-            self.ola[idx] = ola
+        # frame j ends at latent step context-1+j; frames before ``lead`` only reach into the trimmed prefix (those
+        # overlapping output sample 0 are decoded), frame ``lead`` starts at output sample 0
+        emit = [j for j in range(self.lead) if (self.lead - j) * hop < frame] + [self.lead]
+        windows = torch.stack([latents[:, j : j + c.context] for j in emit], 1)  # [N, E, context, latent]
+        frames = wts.frame(windows.reshape(n * len(emit), c.context, -1)).view(n, len(emit), -1)
+        ola = self.ola[idx]
+        for e, j in enumerate(emit[:-1]):
+            offset = (self.lead - j) * hop
+            ola[:, : frame - offset] += frames[:, e, offset:]
+        ola = ola + frames[:, -1]  # what step() does with frame ``lead``
+        self.first[idx] = ola[:, :hop] + self.weights.bs.float()
+        self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
 
     def _advance(self, idx: torch.Tensor, emit_frame: bool) -> torch.Tensor | None:
         """One LSTM step for ``idx``; returns the next decoded frame once enough latents exist.
@@ -186,10 +211,11 @@ class SingStreamer:
         while True:
             step = torch.minimum(self.t[idx], self.time_limit[idx])
             x = torch.cat([self.static[idx], self.model.generator.time_condition(step)], 1)
-            top, h, cc = self.cells.step(x, self.h[:, idx], self.c[:, idx])
+            w = self.weights
+            top, h, cc = w.cells.step(x, self.h[:, idx], self.c[:, idx])
             self.h[:, idx] = h
             self.c[:, idx] = cc
-            latent = torch.addmm(self.out_b, top.to(self.dtype), self.out_w).float()
+            latent = torch.addmm(w.out_b, top.to(self.dtype), w.out_w).float()
             hist = torch.cat([self.history[idx, 1:], latent[:, None]], 1)
             self.history[idx] = hist
             self.t[idx] += 1
@@ -197,23 +223,29 @@ class SingStreamer:
                 break
         if not emit_frame:
             return None
-        return self._frame(hist)
-
-    def _frame(self, hist: torch.Tensor) -> torch.Tensor:
-        x = hist.reshape(hist.shape[0], -1).to(self.dtype)
-        x = torch.relu(torch.addmm(self.b0, x, self.w0))
-        x = torch.relu(torch.addmm(self.b1, x, self.w1))
-        x = torch.relu(torch.addmm(self.b2, x, self.w2))
-        return (x @ self.ws).float()
+        return self.weights.frame(hist)
 
     @torch.no_grad()
     def step(self, slots: Sequence[int]) -> torch.Tensor:
         """Next ``hop`` samples of each slot: [len(slots), hop] (float32, model device)."""
-        idx = torch.as_tensor(list(slots), dtype=torch.long, device=self.device)
+        slots = list(slots)
+        if self.pending and not self.pending.isdisjoint(slots):  # new notes: their first hop is ready
+            ready = [i for i, s in enumerate(slots) if s in self.pending]
+            rest = [i for i, s in enumerate(slots) if s not in self.pending]
+            out = torch.empty(len(slots), self.config.hop, device=self.device)
+            out[ready] = self.first[[slots[i] for i in ready]]
+            self.pending.difference_update(slots)
+            if rest:
+                out[rest] = self._step([slots[i] for i in rest])
+            return out
+        return self._step(slots)
+
+    def _step(self, slots: list[int]) -> torch.Tensor:
+        idx = torch.as_tensor(slots, dtype=torch.long, device=self.device)
         hop = self.config.hop
         frames = self._advance(idx, emit_frame=True)
         ola = self.ola[idx] + frames
-        out = ola[:, :hop] + self.bs.float()  # the synthesis bias is added once per sample
+        out = ola[:, :hop] + self.weights.bs.float()  # the synthesis bias is added once per sample
         self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
         return out
 
