@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from bench.common import SIZES, anchor, machine_info
-from synth_core.device import select_device
+from synth_core.device import fast_warmup_dtype, select_device
 from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import AudioOutput
 from synth_core.engine.sources import SingSource
@@ -227,7 +227,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", choices=sorted(SIZES), default="shipped", help="random-weight model size")
     p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    p.add_argument("--warmup-dtype", choices=["fp32", "bf16"], default="fp32", help="precision of notes' warm-up")
+    p.add_argument(
+        "--warmup-dtype",
+        choices=["auto", "fp32", "bf16"],
+        default="auto",
+        help="precision of notes' warm-up (auto, as sing-app: bf16 on a CPU with native bf16, else fp32)",
+    )
     p.add_argument("--no-cache", action="store_true", help="note cache off: every note is warmed up by the model")
     args = p.parse_args(argv)
     if args.threads:
@@ -240,14 +245,14 @@ def main(argv: list[str] | None = None) -> None:
         source = SingSource(ckpt.model, ckpt.instruments)
     else:
         source = random_source(args.device, size=args.size)
-    if args.warmup_dtype == "bf16":
-        source.warmup_dtype = torch.bfloat16
-        source.streamer = None  # rebuilt by the engine's prepare()
+    warmup = {"auto": fast_warmup_dtype(device), "fp32": None, "bf16": torch.bfloat16}[args.warmup_dtype]
+    source.warmup_dtype = warmup
+    source.streamer = None  # rebuilt by the engine's prepare()
     entries = 0 if args.no_cache else EngineConfig.cache_entries
     config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices), cache_entries=entries)
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
         result = run_soak(source, jack.device["index"], args.seconds, args.voices, args.period, config, jack)
-    settings = {"warmup_dtype": args.warmup_dtype, "note_cache": not args.no_cache}
+    settings = {"warmup_dtype": "bf16" if warmup == torch.bfloat16 else "fp32", "note_cache": not args.no_cache}
     print(json.dumps({**machine_info(device), "model": source.config.to_dict(), **settings, **result}, indent=1))
 
 

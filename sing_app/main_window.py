@@ -311,7 +311,8 @@ class MainWindow(QMainWindow):
         from synth_core.sing.checkpoint import CheckpointError
 
         try:
-            source = SingSource.from_checkpoint(path, device="auto")
+            warmup = getattr(self._sources.get(SING), "warmup_dtype", "auto")  # as the model it replaces
+            source = SingSource.from_checkpoint(path, device="auto", warmup_dtype=warmup)
         except (CheckpointError, OSError) as exc:
             QMessageBox.warning(self, "Fine-tuned model", f"Could not load it: {exc}")
             return False

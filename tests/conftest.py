@@ -36,6 +36,18 @@ def tiny_instruments() -> list[InstrumentInfo]:
     return [InstrumentInfo("piano", "keyboard"), InstrumentInfo("flute", "flute"), InstrumentInfo("cello", "string")]
 
 
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny untrained checkpoint with instruments 'sine' and 'square' (saved directly: sing-train would import
+    tensorboard, whose matplotlib import makes later Qt painting in this process crash)."""
+    from synth_core.sing import save_checkpoint
+
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tinyckpt") / "tiny.pt"
+    save_checkpoint(path, SING(tiny_config(n_instruments=2)), [InstrumentInfo("sine"), InstrumentInfo("square")])
+    return path
+
+
 @pytest.fixture
 def gpu_fails_once(monkeypatch):
     """``arm(source, after=0)``: after ``after`` good steps, the next SingStreamer step raises a CUDA error (before

@@ -217,6 +217,23 @@ def test_cli_options_map_to_settings():
     assert (s.audio_enabled, s.audio_device, s.sample_rate, s.block_size, s.midi_channel) == (False, 2, 44100, 128, 9)
 
 
+def test_the_app_warms_sing_notes_up_in_bf16_only_where_the_cpu_has_it(tiny_checkpoint):
+    """sing-app's default: bf16 warm-ups on a CPU with native bf16 matmuls (fp32 elsewhere); --exact-warmup: fp32."""
+    import torch
+
+    from sing_app.main import load_source
+    from synth_core.device import fast_warmup_dtype
+
+    cpu = torch.device("cpu")
+    args = ["--checkpoint", str(tiny_checkpoint), "--device", "cpu"]
+    fast = load_source(build_parser().parse_args(args))
+    exact = load_source(build_parser().parse_args([*args, "--exact-warmup"]))
+    assert fast.warmup_dtype == fast_warmup_dtype(cpu) and exact.warmup_dtype is None
+    assert fast_warmup_dtype(torch.device("cuda")) is None  # a GPU warms up fast in the model's precision
+    fast.prepare(2)
+    assert fast.streamer.warmup.dtype == (fast.warmup_dtype or torch.float32)
+
+
 def test_preset_file_errors(tmp_path):
     p = save_preset(tmp_path / "a.json", Preset("warm", np.arange(16, dtype=np.float32), "bass_synthetic_033"))
     back = load_preset(p, dim=16)

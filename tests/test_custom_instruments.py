@@ -8,7 +8,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PyQt6.QtCore import QMimeData, QPoint, Qt, QUrl
 from PyQt6.QtGui import QDropEvent
 
@@ -24,8 +23,7 @@ from sing_app.main_window import MainWindow
 from sing_app.widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from sing_app.widgets.settings_dialog import AudioMidiSettings
 from synth_core.engine import SineSource
-from synth_core.sing import SING, InstrumentInfo, save_checkpoint
-from tests.conftest import tiny_config
+from synth_core.sing import InstrumentInfo
 from tests.test_training import write_pack
 
 TABLE = np.random.default_rng(0).standard_normal((4, 16)).astype(np.float32)
@@ -93,16 +91,6 @@ def test_damaged_instrument_files_are_reported_and_skipped(tmp_path, content):
 
 
 # ---------------------------------------------------------------- the fit in a child process
-
-
-@pytest.fixture(scope="module")
-def tiny_checkpoint(tmp_path_factory):
-    """A tiny untrained checkpoint with instruments 'sine' and 'square' (saved directly: sing-train would import
-    tensorboard, whose matplotlib import makes later Qt painting in this process crash)."""
-    torch.manual_seed(0)
-    path = tmp_path_factory.mktemp("fitproc") / "tiny.pt"
-    save_checkpoint(path, SING(tiny_config(n_instruments=2)), [InstrumentInfo("sine"), InstrumentInfo("square")])
-    return path
 
 
 def wait_for(job, seconds: float = 120.0) -> list[FitEvent]:

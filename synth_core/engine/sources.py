@@ -16,7 +16,7 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..device import describe, select_device
+from ..device import describe, fast_warmup_dtype, select_device
 from ..sing.checkpoint import CheckpointError, InstrumentInfo, load_checkpoint
 from ..sing.model import SING
 from ..sing.streaming import SingStreamer
@@ -113,7 +113,8 @@ class SineSource:
 class SingSource:
     """A SING model stepped hop by hop by a :class:`SingStreamer` (one batch for all slots).
 
-    ``warmup_dtype``: precision of new notes' warm-up (``None``: ``dtype``; see :class:`SingStreamer`).
+    ``warmup_dtype``: precision of new notes' warm-up (``None``: ``dtype``; ``"auto"``: bf16 on a CPU with native
+    bf16 matmuls, see :func:`~synth_core.device.fast_warmup_dtype` and :class:`SingStreamer`).
     """
 
     models_velocity = True
@@ -124,7 +125,7 @@ class SingSource:
         instruments: list[InstrumentInfo] | None = None,
         dtype: torch.dtype = torch.float32,
         device_name: str | None = None,
-        warmup_dtype: torch.dtype | None = None,
+        warmup_dtype: torch.dtype | str | None = None,
     ):
         model.eval()
         self.model = model
@@ -138,7 +139,8 @@ class SingSource:
         self.device = next(model.parameters()).device
         self.device_name = device_name or describe(self.device)
         self.dtype = dtype
-        self.warmup_dtype = warmup_dtype
+        self._warmup_auto = warmup_dtype == "auto"
+        self.warmup_dtype = fast_warmup_dtype(self.device) if self._warmup_auto else warmup_dtype
         self.streamer: SingStreamer | None = None
         self.prepare(1)
 
@@ -148,7 +150,7 @@ class SingSource:
         path: str | os.PathLike,
         device: str | None = "auto",
         dtype: torch.dtype = torch.float32,
-        warmup_dtype: torch.dtype | None = None,
+        warmup_dtype: torch.dtype | str | None = None,
     ) -> SingSource:
         """Load a checkpoint (``CheckpointError`` when unreadable) onto ``device`` ("auto": GPU if any)."""
         dev = select_device(device)
@@ -182,6 +184,8 @@ class SingSource:
         self.model.to(cpu)
         self.device = cpu
         self.device_name = f"{describe(cpu)} - GPU failed"
+        if self._warmup_auto:
+            self.warmup_dtype = fast_warmup_dtype(cpu)
         self.streamer = self._streamer(old.max_voices)
         for name in ("static", "h", "c", "history", "ola", "t", "time_limit", "first"):
             setattr(self.streamer, name, getattr(old, name).cpu())
@@ -220,7 +224,9 @@ class SingSource:
             s.pending.add(slot)
 
 
-def load_default_source(device: str | None = "auto", path: str | os.PathLike | None = None) -> SingSource:
+def load_default_source(
+    device: str | None = "auto", path: str | os.PathLike | None = None, warmup_dtype: torch.dtype | str | None = None
+) -> SingSource:
     """The shipped SING voice (``assets/sing_default.pt``, or ``$NEUROSYNTH_SING_CHECKPOINT``).
 
     Raises ``FileNotFoundError`` with a clear message while the weights are missing.
@@ -232,7 +238,7 @@ def load_default_source(device: str | None = "auto", path: str | os.PathLike | N
             "path (e.g. sing-render --checkpoint PATH, or set NEUROSYNTH_SING_CHECKPOINT)"
         )
     try:
-        return SingSource.from_checkpoint(path, device=device)
+        return SingSource.from_checkpoint(path, device=device, warmup_dtype=warmup_dtype)
     except CheckpointError as e:
         if path != DEFAULT_CHECKPOINT:
             raise
