@@ -1,6 +1,7 @@
 """Soak (the suite's one long test, 30 s): 16 SING voices through the real engine and JACK's dummy driver.
 
-A SING of the shipped size (LSTM 3 x 256, decoder 512) with random weights, fp32 as the app plays it, plays
+A SING of the shipped size (LSTM 3 x 256, decoder 512) with random weights, fp32 (the app's bf16 warm-up on
+CPUs with native bf16 only makes note starts cheaper), plays
 16-note chords that are released and replaced every 2 s (the released voices are stolen), at the app's
 defaults: 48 kHz, 256-frame blocks, ``EngineConfig`` defaults (16 voices, 0.25 s render-ahead, note cache),
 through JACK's paced dummy driver.
@@ -50,6 +51,10 @@ def test_soak_16_voices_plays_every_chord_and_leaves_nothing_sounding(jack_dummy
     assert result["max_active_voices"] >= VOICES, report
     assert result["silent_polls"] == 0 and result["output_ac_rms"]["min"] > 1e-2, report
     assert result["active_voices_at_end"] == 0 and result["tail_peak_after_release"] == 0.0, report
+    notes = result["chords_played"] * VOICES  # every note reached the audio side, from the cache or the model
+    for log in ("note_on_latency_ms", "note_on_to_block_ms"):
+        assert result[log]["cold"]["notes"] + result[log]["cached"]["notes"] == notes, report
+    assert result["note_on_latency_ms"]["cached"]["notes"] > 0, report  # the chords' voicings repeat
     # timing, with a wide margin (see the module docstring): a starved or blocked worker fails both
     blocks = result["seconds"] * config.sample_rate / config.block_size
     assert result["underruns"] <= 0.02 * blocks, report

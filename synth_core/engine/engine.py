@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 FREE, WAITING, PLAYING = 0, 1, 2
 MAX_CHUNK = 1024
 LATENCY_LOG = 1024  # note-on latencies kept for note_latencies()
+STEP_CHUNK = 16  # voices stepped per source call (between calls the worker looks for new notes)
 _DECAY = math.log(1000.0)  # release reaches -60 dB before its final fade to 0
 _DECAY_END = math.exp(-_DECAY)
 
@@ -718,7 +719,10 @@ class Engine:
         if not slots:
             return did
         slots.sort()
-        self._step(slots)
+        for i in range(0, len(slots), STEP_CHUNK):
+            if i and self._commands:
+                break  # a new note waits for one chunk at most, not for every voice's hop
+            self._step(slots[i : i + STEP_CHUNK])
         return True
 
     def _step(self, slots: list[int]) -> None:
@@ -755,9 +759,10 @@ class Engine:
         self._free_src.append(s)
 
     def _begin_notes(self, tickets: list[NoteTicket]) -> None:
-        """Give each ticket a source slot; restore cached notes' state, warm up the others in one batch and compute
-        their first hop at once (before the sounding voices' next hop)."""
+        """Give each ticket a source slot; warm up the computed notes in one batch with their first hop, then restore
+        the cached notes' state (their voices are already playing the cached audio: they can wait)."""
         cold: list[tuple[int, NoteTicket]] = []
+        cached: list[tuple[int, NoteTicket]] = []
         for t in tickets:
             if t.cancelled:
                 continue
@@ -768,39 +773,42 @@ class Engine:
             t.start = self._start_pos[s] = self.rings[s].write_pos
             self._capture[s] = None
             entry = self._cache.get(t.key) if t.key is not None else None  # also keeps a hit's LRU place
-            if entry is not None:
-                if t.cached is None:  # a hit the control side could not see (begun by the audio side)
-                    t.cached = entry
-                    self._latency.add(time.perf_counter() - t.t_event, True)
-                self.source.load_state(s, t.cached.state)
-                self._stats.cache_hits += 1
-            elif t.cached is not None:  # evicted since note_on found it: it still holds the entry
-                self.source.load_state(s, t.cached.state)
-                self._stats.cache_hits += 1
+            if entry is not None and t.cached is None:  # a hit the control side could not see (begun by the audio side)
+                t.cached = entry
+                self._latency.add(time.perf_counter() - t.t_event, True)
+            if t.cached is not None:  # (still holds its entry if it was evicted since note_on found it)
+                cached.append((s, t))
+                continue
+            cold.append((s, t))
+            if t.key is not None:
+                self._stats.cache_misses += 1
+                self._capture[s] = [t.key, np.zeros(self._prefix, np.float32), 0]
+            self._first_pending[s] = t.t_event
+        if cold:
+            slots = [s for s, _ in cold]
+            args = (
+                slots,
+                np.stack([t.vec for _, t in cold]),
+                [t.note for _, t in cold],
+                [float(t.velocity) for _, t in cold],
+                [self._sustain_step] * len(cold),
+            )
+            if self._glides:
+                self.source.start_many(*args, glide_from=[t.glide_from for _, t in cold])
             else:
-                cold.append((s, t))
-                if t.key is not None:
-                    self._stats.cache_misses += 1
-                    self._capture[s] = [t.key, np.zeros(self._prefix, np.float32), 0]
-                self._first_pending[s] = t.t_event
+                self.source.start_many(*args)
+            self._publish(cold)
+            self._step(slots)
+        for s, t in cached:
+            self.source.load_state(s, t.cached.state)
+            self._stats.cache_hits += 1
+        self._publish(cached)
+
+    def _publish(self, begun: list[tuple[int, NoteTicket]]) -> None:
+        for s, t in begun:
             self._slot_ticket[s] = t
             self._active.add(s)
             t.slot = s  # published last: the audio side may read the slot's ring from here on
-        if not cold:
-            return
-        slots = [s for s, _ in cold]
-        args = (
-            slots,
-            np.stack([t.vec for _, t in cold]),
-            [t.note for _, t in cold],
-            [float(t.velocity) for _, t in cold],
-            [self._sustain_step] * len(cold),
-        )
-        if self._glides:
-            self.source.start_many(*args, glide_from=[t.glide_from for _, t in cold])
-        else:
-            self.source.start_many(*args)
-        self._step(slots)
 
     # ------------------------------------------------------------------ offline
     def reset(self) -> None:
