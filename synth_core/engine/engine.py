@@ -715,10 +715,11 @@ class Engine:
             if self._commands:
                 return True  # more notes came during the warm-up: start them before the sounding voices' next hop
         cap = self.rings[0].capacity
-        slots = [s for s in self._active if self._ready_ahead(s) < target and cap - self._fill(s) >= self.hop]
+        ahead = {s: self._ready_ahead(s) for s in self._active}
+        slots = [s for s, n in ahead.items() if n < target and cap - self._fill(s) >= self.hop]
         if not slots:
             return did
-        slots.sort()
+        slots.sort(key=lambda s: (ahead[s], s))  # the least ready first: a note that just started has one hop
         for i in range(0, len(slots), STEP_CHUNK):
             if i and self._commands:
                 break  # a new note waits for one chunk at most, not for every voice's hop

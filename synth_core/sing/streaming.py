@@ -52,10 +52,10 @@ class StreamWeights:
     """The model's weights laid out for hop-by-hop generation, in one dtype."""
 
     @torch.no_grad()
-    def __init__(self, model: SING, dtype: torch.dtype):
+    def __init__(self, model: SING, dtype: torch.dtype, cells: bool = True):
         c = model.config
         self.dtype = dtype
-        self.cells = LSTMCellStack(model.generator.lstm, dtype)
+        self.cells = LSTMCellStack(model.generator.lstm, dtype) if cells else None  # for hop-by-hop steps
         lstm = model.generator.lstm
         self.lstm = lstm if dtype == torch.float32 else copy.deepcopy(lstm).to(dtype)  # for whole warm-ups
         out = model.generator.output
@@ -106,7 +106,7 @@ class SingStreamer:
         self.dtype = dtype
         self.weights = StreamWeights(model, dtype)
         warmup_dtype = warmup_dtype or dtype
-        self.warmup = self.weights if warmup_dtype == dtype else StreamWeights(model, warmup_dtype)
+        self.warmup = self.weights if warmup_dtype == dtype else StreamWeights(model, warmup_dtype, cells=False)
         S, L, H = max_voices, c.lstm_layers, c.lstm_hidden
         self.static = torch.zeros(S, c.input_dim - c.time_dim, device=dev)
         self.h = torch.zeros(L, S, H, device=dev)
