@@ -760,8 +760,8 @@ class Engine:
         self._free_src.append(s)
 
     def _begin_notes(self, tickets: list[NoteTicket]) -> None:
-        """Give each ticket a source slot; warm up the computed notes in one batch with their first hop, then restore
-        the cached notes' state (their voices are already playing the cached audio: they can wait)."""
+        """Give each ticket a source slot; warm up the computed notes in one batch with their first two hops, then
+        restore the cached notes' state (their voices are already playing the cached audio: they can wait)."""
         cold: list[tuple[int, NoteTicket]] = []
         cached: list[tuple[int, NoteTicket]] = []
         for t in tickets:
@@ -799,6 +799,8 @@ class Engine:
             else:
                 self.source.start_many(*args)
             self._publish(cold)
+            self._step(slots)  # the first hop (SING computed it in the warm-up): the voices may start
+            # and a second one at once: a voice playing its first hop has only ~10 ms before the resampler runs dry
             self._step(slots)
         for s, t in cached:
             self.source.load_state(s, t.cached.state)
