@@ -136,3 +136,16 @@ def test_a_sing_state_saved_before_the_first_step_keeps_the_first_hop(tiny_model
     np.testing.assert_allclose(src.step([1]), src.step([0]), atol=1e-6)  # and both go on alike
     src.load_state(2, src.save_state(0))  # saved after the first hop: nothing pending
     assert 2 not in src.streamer.pending and np.abs(first).max() > 0
+
+
+def test_starting_the_engine_takes_what_exists_out_of_full_garbage_collections():
+    """A full collection over the models and the GUI held the GIL for ~70 ms now and then (voices underran)."""
+    import gc
+
+    e = Engine(SineSource(), EngineConfig(sample_rate=SR))
+    gc.unfreeze()
+    e.start()
+    try:
+        assert gc.get_freeze_count() > 0
+    finally:
+        e.stop()

@@ -22,6 +22,7 @@ called synchronously inside ``render``: deterministic, no threads.
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import threading
@@ -308,6 +309,9 @@ class Engine:
 
         if sys.getswitchinterval() > 0.001:
             sys.setswitchinterval(0.001)  # the audio callback must get the GIL quickly
+        # everything that exists now (models, tables, the GUI) leaves the garbage collector's full passes: a full pass
+        # over them held the GIL for ~70 ms, now and then, which starved voices that had just started
+        gc.freeze()
         self._running = True
         self._thread = threading.Thread(target=self._worker_loop, name="engine-worker", daemon=True)
         self._thread.start()
