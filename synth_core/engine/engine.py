@@ -723,7 +723,7 @@ class Engine:
         slots = [s for s, n in ahead.items() if n < target and cap - self._fill(s) >= self.hop]
         if not slots:
             return did
-        slots.sort(key=lambda s: (ahead[s], s))  # the least ready first: a note that just started has one hop
+        slots.sort(key=lambda s: (ahead[s], s))  # the least ready first: a note that has just started has two hops
         for i in range(0, len(slots), STEP_CHUNK):
             if i and self._commands:
                 break  # a new note waits for one chunk at most, not for every voice's hop
