@@ -149,7 +149,6 @@ class Engine:
         self._free_src = list(range(self.n_src - 1, -1, -1))  # pop() hands out slot 0 first
         self._slot_ticket: list[NoteTicket | None] = [None] * self.n_src
         self._waiting_begin: list[NoteTicket] = []  # begun while every source slot was taken
-        self._start_pos = [0] * self.n_src
         self._capture: list[list | None] = [None] * self.n_src
         self._first_pending: dict[int, float] = {}  # source slot -> note-on time (computed notes)
         self._latency = LatencyLog(LATENCY_LOG)  # note_on -> first sample ready
@@ -691,15 +690,15 @@ class Engine:
             pass
 
     def _fill(self, slot: int) -> int:
-        """Computed samples of the slot's note not yet read by the audio side."""
+        """Computed samples of the (active) slot's note not yet read by the audio side."""
         ring = self.rings[slot]
-        return ring.write_pos - max(ring.read_pos, self._start_pos[slot])
+        return ring.write_pos - max(ring.read_pos, self._slot_ticket[slot].start)
 
     def _ready_ahead(self, slot: int) -> int:
         """Samples the slot's note has ready ahead of playback (its cached start not yet played counts too)."""
-        n = self._fill(slot)
         t = self._slot_ticket[slot]
-        if t is not None and t.cached is not None:
+        n = self._fill(slot)
+        if t.cached is not None:
             n += max(0, len(t.cached.audio) - t.read)
         return n
 
@@ -775,7 +774,7 @@ class Engine:
                 self._waiting_begin.append(t)
                 continue
             s = self._free_src.pop()
-            t.start = self._start_pos[s] = self.rings[s].write_pos
+            t.start = self.rings[s].write_pos
             self._capture[s] = None
             entry = self._cache.get(t.key) if t.key is not None else None  # also keeps a hit's LRU place
             if entry is not None and t.cached is None:  # a hit the control side could not see (begun by the audio side)

@@ -187,7 +187,7 @@ class SingSource:
         if self._warmup_auto:
             self.warmup_dtype = fast_warmup_dtype(cpu)
         self.streamer = self._streamer(old.max_voices)
-        for name in ("static", "h", "c", "history", "ola", "t", "time_limit", "first"):
+        for name in (*self._STATE, "h", "c", "first"):
             setattr(self.streamer, name, getattr(old, name).cpu())
         self.streamer.pending = set(old.pending)
         return True

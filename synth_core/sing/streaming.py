@@ -197,9 +197,8 @@ class SingStreamer:
         for e, j in enumerate(emit[:-1]):
             offset = (self.lead - j) * hop
             ola[:, : frame - offset] += frames[:, e, offset:]
-        ola = ola + frames[:, -1]  # what step() does with frame ``lead``
-        self.first[idx] = ola[:, :hop] + self.weights.bs.float()
-        self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
+        self.ola[idx] = ola
+        self.first[idx] = self._emit_hop(idx, frames[:, -1])
 
     def _advance(self, idx: torch.Tensor, emit_frame: bool) -> torch.Tensor | None:
         """One LSTM step for ``idx``; returns the next decoded frame once enough latents exist.
@@ -242,8 +241,11 @@ class SingStreamer:
 
     def _step(self, slots: list[int]) -> torch.Tensor:
         idx = torch.as_tensor(slots, dtype=torch.long, device=self.device)
+        return self._emit_hop(idx, self._advance(idx, emit_frame=True))
+
+    def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
+        """Overlap-add the next ``frames`` of ``idx`` and take their finished hop out of the buffer."""
         hop = self.config.hop
-        frames = self._advance(idx, emit_frame=True)
         ola = self.ola[idx] + frames
         out = ola[:, :hop] + self.weights.bs.float()  # the synthesis bias is added once per sample
         self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
