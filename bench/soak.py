@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from bench.common import SIZES, anchor, machine_info
-from synth_core.device import fast_warmup_dtype, select_device
+from synth_core.device import select_device
 from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import AudioOutput
 from synth_core.engine.sources import SingSource
@@ -85,12 +85,17 @@ def chord(k: int, voices: int) -> list[int]:
 
 
 def random_source(
-    device: str = "auto", seed: int = 0, dtype: torch.dtype = torch.float32, size: str = "shipped"
+    device: str = "auto",
+    seed: int = 0,
+    dtype: torch.dtype = torch.float32,
+    size: str = "shipped",
+    warmup_dtype: torch.dtype | str | None = None,
 ) -> SingSource:
     """A SING of size ``size`` (see ``bench.common.SIZES``) with random weights on the chosen device (fp32 as the app
     loads it); speed does not depend on the weights."""
     torch.manual_seed(seed)
-    return SingSource(SING(SINGConfig(n_instruments=16, **SIZES[size])).to(select_device(device)), dtype=dtype)
+    model = SING(SINGConfig(n_instruments=16, **SIZES[size])).to(select_device(device))
+    return SingSource(model, dtype=dtype, warmup_dtype=warmup_dtype)
 
 
 def run_soak(
@@ -240,19 +245,18 @@ def main(argv: list[str] | None = None) -> None:
     from bench.jack_dummy import jack_dummy_server
 
     device = select_device(args.device)
+    warmup = {"auto": "auto", "fp32": None, "bf16": torch.bfloat16}[args.warmup_dtype]  # "auto": as sing-app
     if args.checkpoint:
         ckpt = load_checkpoint(args.checkpoint, device, with_training=False)
-        source = SingSource(ckpt.model, ckpt.instruments)
+        source = SingSource(ckpt.model, ckpt.instruments, warmup_dtype=warmup)
     else:
-        source = random_source(args.device, size=args.size)
-    warmup = {"auto": fast_warmup_dtype(device), "fp32": None, "bf16": torch.bfloat16}[args.warmup_dtype]
-    source.warmup_dtype = warmup
-    source.streamer = None  # rebuilt by the engine's prepare()
+        source = random_source(args.device, size=args.size, warmup_dtype=warmup)
     entries = 0 if args.no_cache else EngineConfig.cache_entries
     config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices), cache_entries=entries)
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
         result = run_soak(source, jack.device["index"], args.seconds, args.voices, args.period, config, jack)
-    settings = {"warmup_dtype": "bf16" if warmup == torch.bfloat16 else "fp32", "note_cache": not args.no_cache}
+    bf16 = source.warmup_dtype == torch.bfloat16
+    settings = {"warmup_dtype": "bf16" if bf16 else "fp32", "note_cache": not args.no_cache}
     print(json.dumps({**machine_info(device), "model": source.config.to_dict(), **settings, **result}, indent=1))
 
 
