@@ -149,3 +149,33 @@ def test_starting_the_engine_takes_what_exists_out_of_full_garbage_collections()
         assert gc.get_freeze_count() > 0
     finally:
         e.stop()
+
+
+class PrimedSource(CountingSource):
+    """Records the warm-up batch sizes the engine primes."""
+
+    def __init__(self):
+        super().__init__()
+        self.primed: list[int] = []
+
+    def prime(self, batch: int) -> None:
+        self.primed.append(batch)
+
+
+def test_the_idle_worker_primes_every_chord_size_once_and_offline_rendering_never_does():
+    src = PrimedSource()
+    cfg = EngineConfig(sample_rate=SR, max_voices=6)
+    e = Engine(src, cfg)
+    e.render_offline([(0, on(60))], SR // 10)
+    assert src.primed == [] and src.started == [60]
+    e.start()
+    try:
+        e.note_on(64, 90)  # a note played while the worker primes is started too
+        deadline = time.monotonic() + 10.0
+        while len(src.primed) < cfg.max_voices and time.monotonic() < deadline:
+            time.sleep(0.005)
+        time.sleep(0.05)
+    finally:
+        e.stop()
+    assert src.primed == list(range(1, cfg.max_voices + 1))
+    assert src.started == [60, 64]

@@ -133,6 +133,24 @@ def test_streamer_slots_are_independent(tiny_model):
     assert torch.allclose(first, a, atol=1e-6)  # slot 0 restarts the same note slot 2 played
 
 
+def test_priming_a_batch_size_changes_no_slot(tiny_model):
+    """``prime`` runs a warm-up of silent notes for its kernels only: sounding and new notes go on unchanged."""
+    table = tiny_model.instrument_table.detach()
+    primed, plain = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
+    for s in (primed, plain):
+        s.start(1, table[0], 60, 100.0)
+        s.step([1])
+        s.start(2, table[1], 50, 70.0)  # its first hop is pending
+    before = {k: getattr(primed, k).clone() for k in ("h", "c", "history", "ola", "t", "first", "static")}
+    for n in (1, 3, 5):  # also more notes than the streamer has slots
+        primed.prime(n)
+    for k, v in before.items():
+        assert torch.equal(getattr(primed, k), v), k
+    assert primed.pending == {2}
+    for _ in range(3):
+        assert torch.equal(primed.step([1, 2]), plain.step([1, 2]))
+
+
 def test_spectral_loss_properties():
     torch.manual_seed(0)
     x = torch.randn(2, 16000)

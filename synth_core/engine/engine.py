@@ -151,6 +151,7 @@ class Engine:
         self._waiting_begin: list[NoteTicket] = []  # begun while every source slot was taken
         self._capture: list[list | None] = [None] * self.n_src
         self._first_pending: dict[int, float] = {}  # source slot -> note-on time (computed notes)
+        self._prime_next = 1  # the next warm-up batch size the idle worker primes (see _prime_when_idle)
         self._latency = LatencyLog(LATENCY_LOG)  # note_on -> first sample ready
         self._start_log = np.zeros(LATENCY_LOG, np.float64)  # note_on -> the audio block that starts it
         self._start_cached = np.zeros(LATENCY_LOG, bool)
@@ -661,7 +662,7 @@ class Engine:
         while self._running:
             try:
                 t0 = time.perf_counter()
-                did = self._work_once(self._ahead)
+                did = self._work_once(self._ahead) or self._prime_when_idle()
                 t1 = time.perf_counter()
                 if did:
                     self._busy += t1 - t0
@@ -680,6 +681,17 @@ class Engine:
                     continue
                 log.exception("engine worker failed")
                 time.sleep(0.05)
+
+    def _prime_when_idle(self) -> bool:
+        """Let the source prepare its warm-up for one more chord size (1 to ``max_voices`` notes, once each), so that
+        no note waits for the first call of a batch size (a SING warm-up creates its oneDNN kernels then, 1-2 ms).
+        True if it did."""
+        prime = getattr(self.source, "prime", None)
+        if prime is None or self._prime_next > self.config.max_voices:
+            return False
+        prime(self._prime_next)
+        self._prime_next += 1
+        return True
 
     def _work_sync(self, frames: int) -> None:
         """Offline: produce what this chunk needs, synchronously."""

@@ -175,6 +175,10 @@ class SingSource:
     def step(self, slots) -> np.ndarray:
         return self.streamer.step(list(slots)).float().cpu().numpy()
 
+    def prime(self, batch: int) -> None:
+        """Prepare the warm-up of ``batch`` notes at once (see :meth:`SingStreamer.prime`); no slot changes."""
+        self.streamer.prime(batch)
+
     def fall_back_to_cpu(self) -> bool:
         """Move the model and every voice's state to the CPU after a GPU failure; False if already there."""
         if self.device.type == "cpu":

@@ -156,19 +156,25 @@ class SingStreamer:
             torch.as_tensor(list(velocities), dtype=torch.float32, device=self.device),
         )
         self.static[idx] = static
-        self.h[:, idx] = 0
-        self.c[:, idx] = 0
-        self.history[idx] = 0
-        self.ola[idx] = 0
-        self.t[idx] = 0
         limits = [(1 << 30) if s is None else int(s) for s in (sustain_steps or [None] * len(idx))]
         self.time_limit[idx] = torch.as_tensor(limits, dtype=torch.long, device=self.device)
         self._warm_up(idx)
         self.pending.update(slots)
 
     def _warm_up(self, idx: torch.Tensor) -> None:
-        """Run the first ``context + lead`` latent steps of the notes in ``idx`` in one sequence and put their
-        first hop (output samples 0..hop-1) in ``first``.
+        """Run the first ``context + lead`` latent steps of the notes in ``idx`` and put their first hop (output
+        samples 0..hop-1) in ``first`` (see :meth:`_warm_batch`)."""
+        h, cc, history, ola, first = self._warm_batch(self.static[idx], self.time_limit[idx])
+        self.h[:, idx] = h
+        self.c[:, idx] = cc
+        self.history[idx] = history
+        self.ola[idx] = ola
+        self.t[idx] = self.config.context + self.lead
+        self.first[idx] = first
+
+    def _warm_batch(self, static: torch.Tensor, time_limit: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The warm-up of new notes (static condition [N, D], time limit [N]) from silence: their LSTM state
+        (h, c), latent history, overlap-add buffer and first hop, after ``context + lead`` latent steps.
 
         Equal to stepping them one by one (as :meth:`_advance` and :meth:`step` do), but the LSTM runs the whole
         warm-up in one ``nn.LSTM`` call (its own C++ loop, no Python per step, the GIL released) and the decoder
@@ -176,29 +182,34 @@ class SingStreamer:
         """
         c = self.config
         hop, frame = c.hop, c.frame
-        n, steps = len(idx), c.context + self.lead
+        n, steps = len(static), c.context + self.lead
         t = torch.arange(steps, device=self.device)
-        t = torch.minimum(t[None], self.time_limit[idx][:, None])  # [N, T]
+        t = torch.minimum(t[None], time_limit[:, None])  # [N, T]
         gen = self.model.generator
-        x = torch.cat([self.static[idx][:, None].expand(-1, steps, -1), gen.time_condition(t)], 2)
+        x = torch.cat([static[:, None].expand(-1, steps, -1), gen.time_condition(t)], 2)
         wts = self.warmup
         out, (h, cc) = wts.lstm(x.to(wts.dtype))
-        self.h[:, idx] = h.float()
-        self.c[:, idx] = cc.float()
         latents = torch.addmm(wts.out_b, out.reshape(n * steps, -1), wts.out_w).float().view(n, steps, -1)
-        self.history[idx] = latents[:, steps - c.context :]
-        self.t[idx] = steps
         # frame j ends at latent step context-1+j; frames before ``lead`` only reach into the trimmed prefix (those
         # overlapping output sample 0 are decoded), frame ``lead`` starts at output sample 0
         emit = [j for j in range(self.lead) if (self.lead - j) * hop < frame] + [self.lead]
         windows = torch.stack([latents[:, j : j + c.context] for j in emit], 1)  # [N, E, context, latent]
         frames = wts.frame(windows.reshape(n * len(emit), c.context, -1)).view(n, len(emit), -1)
-        ola = self.ola[idx]
+        ola = torch.zeros(n, frame, device=self.device)
         for e, j in enumerate(emit[:-1]):
             offset = (self.lead - j) * hop
             ola[:, : frame - offset] += frames[:, e, offset:]
-        self.ola[idx] = ola
-        self.first[idx] = self._emit_hop(idx, frames[:, -1])
+        first, ola = self._overlap_add(ola, frames[:, -1])
+        return h.float(), cc.float(), latents[:, steps - c.context :], ola, first
+
+    @torch.no_grad()
+    def prime(self, batch: int) -> None:
+        """Run a warm-up of ``batch`` silent notes without touching any slot: the first warm-up of each batch size
+        creates its oneDNN kernels (1-2 ms more than the next ones); priming the sizes a chord can have keeps that
+        out of note-on latency."""
+        c = self.config
+        static = torch.zeros(batch, c.input_dim - c.time_dim, device=self.device)
+        self._warm_batch(static, torch.full((batch,), 1 << 30, dtype=torch.long, device=self.device))
 
     def _advance(self, idx: torch.Tensor, emit_frame: bool) -> torch.Tensor | None:
         """One LSTM step for ``idx``; returns the next decoded frame once enough latents exist.
@@ -245,11 +256,15 @@ class SingStreamer:
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Overlap-add the next ``frames`` of ``idx`` and take their finished hop out of the buffer."""
-        hop = self.config.hop
-        ola = self.ola[idx] + frames
-        out = ola[:, :hop] + self.weights.bs.float()  # the synthesis bias is added once per sample
-        self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
+        out, self.ola[idx] = self._overlap_add(self.ola[idx], frames)
         return out
+
+    def _overlap_add(self, ola: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(finished hop, the buffer shifted by a hop) after adding ``frames`` to the overlap-add buffer ``ola``."""
+        hop = self.config.hop
+        ola = ola + frames
+        out = ola[:, :hop] + self.weights.bs.float()  # the synthesis bias is added once per sample
+        return out, torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
 
 
 @torch.no_grad()
