@@ -14,6 +14,7 @@ import copy
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .model import SING
@@ -118,6 +119,8 @@ class SingStreamer:
         self.first = torch.zeros(S, c.hop, device=dev)  # a new note's first hop, computed by its warm-up
         self.pending: set[int] = set()  # slots whose next step returns ``first``
         self.lead = c.trim // c.hop  # frames computed before the first block is final (5)
+        self._first_frame = max(0, self.lead + 1 - -(-c.frame // c.hop))  # the first frame reaching output sample 0
+        self._warm_steps = torch.arange(c.context + self.lead, device=dev)[None]
 
     @torch.no_grad()
     def start(
@@ -172,6 +175,7 @@ class SingStreamer:
         self.t[idx] = self.config.context + self.lead
         self.first[idx] = first
 
+    @torch.no_grad()
     def _warm_batch(self, static: torch.Tensor, time_limit: torch.Tensor) -> tuple[torch.Tensor, ...]:
         """The warm-up of new notes (static condition [N, D], time limit [N]) from silence: their LSTM state
         (h, c), latent history, overlap-add buffer and first hop, after ``context + lead`` latent steps.
@@ -183,23 +187,22 @@ class SingStreamer:
         c = self.config
         hop, frame = c.hop, c.frame
         n, steps = len(static), c.context + self.lead
-        t = torch.arange(steps, device=self.device)
-        t = torch.minimum(t[None], time_limit[:, None])  # [N, T]
-        gen = self.model.generator
-        x = torch.cat([static[:, None].expand(-1, steps, -1), gen.time_condition(t)], 2)
+        # (few, large ops: between two ops this thread waits for the GIL, which the audio callback may hold)
+        t = torch.minimum(self._warm_steps, time_limit[:, None])  # [N, T]
+        x = torch.cat([static[:, None].expand(-1, steps, -1), self.model.generator.time_condition(t)], 2)
         wts = self.warmup
         out, (h, cc) = wts.lstm(x.to(wts.dtype))
         latents = torch.addmm(wts.out_b, out.reshape(n * steps, -1), wts.out_w).float().view(n, steps, -1)
         # frame j ends at latent step context-1+j; frames before ``lead`` only reach into the trimmed prefix (those
-        # overlapping output sample 0 are decoded), frame ``lead`` starts at output sample 0
-        emit = [j for j in range(self.lead) if (self.lead - j) * hop < frame] + [self.lead]
-        windows = torch.stack([latents[:, j : j + c.context] for j in emit], 1)  # [N, E, context, latent]
-        frames = wts.frame(windows.reshape(n * len(emit), c.context, -1)).view(n, len(emit), -1)
-        ola = torch.zeros(n, frame, device=self.device)
-        for e, j in enumerate(emit[:-1]):
-            offset = (self.lead - j) * hop
-            ola[:, : frame - offset] += frames[:, e, offset:]
-        first, ola = self._overlap_add(ola, frames[:, -1])
+        # overlapping output sample 0, from ``first_frame`` on, are decoded), frame ``lead`` starts at output sample 0
+        n_frames = self.lead + 1 - self._first_frame
+        windows = latents.unfold(1, c.context, 1)[:, self._first_frame :].transpose(2, 3)  # [N, E, context, latent]
+        frames = wts.frame(windows.reshape(n * n_frames, -1)).view(n, n_frames, frame)
+        span = (n_frames - 1) * hop + frame  # overlap-add of the frames; output sample 0 at ``zero``
+        y = F.fold(frames.transpose(1, 2), (1, span), (1, frame), stride=(1, hop)).view(n, span)
+        zero = (n_frames - 1) * hop
+        first = y[:, zero : zero + hop] + self.weights.bs.float()  # (the synthesis bias: once per sample)
+        ola = F.pad(y[:, zero + hop :], (0, hop))  # what the next hops add their frames to
         return h.float(), cc.float(), latents[:, steps - c.context :], ola, first
 
     @torch.no_grad()
