@@ -7,7 +7,7 @@ weights (speed does not depend on them) or ``--checkpoint``. ``--voices`` notes 
 ``--period`` seconds they are released and the next chord starts (the released voices are stolen, so up to
 twice as many slots run for a moment). Reports engine underruns, device underflows, jackd xruns, the
 render worker's step time per hop (budget 16 ms), its load, the process CPU use, silent stretches, stuck
-voices at the end, and note-on latencies (p50 / p95 / max of the last 1,024 notes, cold and cached): until the
+voices at the end, and note-on latencies (p50 / p95 / max of every note played, cold and cached): until the
 first sample is ready for the audio side (``note_on_latency_ms``) and until the audio block that starts playing
 it (``note_on_to_block_ms``; the device's output latency comes on top). ``--no-cache`` makes every note cold.
 
@@ -77,6 +77,39 @@ class TimedRender:
         return {"calls": self.n, "mean": float(t.mean()), "max": float(t.max()), "block_ms": block_s * 1e3}
 
 
+class LatencyRecord:
+    """Every note's latencies over the whole run (the engine logs only the last 1,024 notes): ``take(n)`` copies the
+    engine's newest ``n`` entries, called once per chord for the chord before."""
+
+    def __init__(self, engine: Engine):
+        self._engine = engine
+        self._ready: list[tuple[np.ndarray, np.ndarray]] = []
+        self._started: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def take(self, n: int) -> None:
+        if n <= 0:
+            return
+        for log, arrays in (
+            (self._ready, self._engine.note_latencies()),
+            (self._started, self._engine.note_start_latencies()),
+        ):
+            log.append((arrays[0][-n:], arrays[1][-n:]))
+
+    @staticmethod
+    def _joined(log: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+        if not log:
+            return np.zeros(0), np.zeros(0, bool)
+        return np.concatenate([x for x, _ in log]), np.concatenate([c for _, c in log])
+
+    def ready(self) -> tuple[np.ndarray, np.ndarray]:
+        """note-on -> first sample ready (seconds), and whether each note came from the cache."""
+        return self._joined(self._ready)
+
+    def started(self) -> tuple[np.ndarray, np.ndarray]:
+        """note-on -> the audio block that starts the note (seconds), and whether it came from the cache."""
+        return self._joined(self._started)
+
+
 def chord(k: int, voices: int) -> list[int]:
     """The ``k``-th chord: ``voices`` distinct pitches, cycling through 4 voicings (so some repeat and hit
     the note cache, as when a player repeats a pattern)."""
@@ -123,6 +156,7 @@ def run_soak(
     notes: list[int] = []
     loads: list[float] = []
     max_active = 0
+    latencies = LatencyRecord(engine)
     load0 = os.getloadavg()[0]
     engine.start()
     cpu0, t_start = os.times(), time.perf_counter()
@@ -134,6 +168,7 @@ def run_soak(
             if now >= t_next_chord:
                 for n in notes:
                     engine.note_off(n)
+                latencies.take(len(notes))  # the last chord's notes, all logged a period ago
                 notes = chord(k, voices)
                 for n in notes:
                     engine.note_on(n, 100 - 10 * (k % 3))
@@ -152,6 +187,7 @@ def run_soak(
         for n in notes:
             engine.note_off(n)
         time.sleep(cfg.release_s + 0.5)
+        latencies.take(len(notes))
         st = engine.stats()
         tail = engine.scope(cfg.sample_rate // 5)
     finally:
@@ -193,8 +229,9 @@ def run_soak(
         "audio_callback_ms": callbacks.stats_ms(cfg.block_size / cfg.sample_rate),
         "worker_load": {"mean": float(np.mean(loads)) if loads else 0.0, "max": max(loads, default=0.0)},
         "process_cpu_percent_of_one_core": 100.0 * cpu_s / played_s,
-        "note_on_latency_ms": latency_stats(*engine.note_latencies()),
-        "note_on_to_block_ms": latency_stats(*engine.note_start_latencies()),
+        "note_on_latency_ms": latency_stats(*latencies.ready()),
+        "note_on_to_block_ms": latency_stats(*latencies.started()),
+        "notes_in_engine_log": len(engine.note_latencies()[0]),  # (it keeps the last 1,024 notes)
         **anchor("note_on_target_ms"),
         "output_ac_rms": {"polls": len(rms), "min": float(rms.min()) if len(rms) else 0.0, "mean": float(rms.mean())},
         "silent_polls": int(np.sum(rms < 1e-3)),

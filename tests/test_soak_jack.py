@@ -52,6 +52,7 @@ def test_soak_16_voices_plays_every_chord_and_leaves_nothing_sounding(jack_dummy
     assert result["silent_polls"] == 0 and result["output_ac_rms"]["min"] > 1e-2, report
     assert result["active_voices_at_end"] == 0 and result["tail_peak_after_release"] == 0.0, report
     notes = result["chords_played"] * VOICES  # every note reached the audio side, from the cache or the model
+    assert result["notes_in_engine_log"] == notes, report
     for log in ("note_on_latency_ms", "note_on_to_block_ms"):
         assert result[log]["cold"]["notes"] + result[log]["cached"]["notes"] == notes, report
     assert result["note_on_latency_ms"]["cached"]["notes"] > 0, report  # the chords' voicings repeat
