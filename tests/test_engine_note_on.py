@@ -179,3 +179,15 @@ def test_the_idle_worker_primes_every_chord_size_once_and_offline_rendering_neve
         e.stop()
     assert src.primed == list(range(1, cfg.max_voices + 1))
     assert src.started == [60, 64]
+
+
+def test_note_start_latencies_come_oldest_first_after_the_log_wraps():
+    e = Engine(CountingSource(), EngineConfig(sample_rate=SR, cache_prefix_s=0.1))
+    e.render_offline([(0, on(69))], SR // 10)  # cold; caches note 69
+    for _ in range(1100):  # cached starts (no worker needed), more than the log keeps
+        e.note_on(69, 100)
+        e.render(256)
+        e.note_off(69)
+    e.render_offline([(0, on(72))], SR // 10)  # cold again: the newest entry
+    latency, cached = e.note_start_latencies()
+    assert len(latency) == 1024 and cached[:-1].all() and not cached[-1]

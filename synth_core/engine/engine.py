@@ -344,9 +344,13 @@ class Engine:
 
     def note_start_latencies(self) -> tuple[np.ndarray, np.ndarray]:
         """The last (up to 1024) notes' latencies from ``note_on`` to the start of the audio block that begins to
-        play them, in seconds (the device's output latency comes on top), and whether each came from the cache."""
-        n = min(self._start_count, LATENCY_LOG)
-        return self._start_log[:n].copy(), self._start_cached[:n].copy()
+        play them, in seconds (the device's output latency comes on top), and whether each came from the cache,
+        oldest first (copies)."""
+        count = self._start_count  # (the audio thread may add one meanwhile: the oldest entry is then the newest)
+        if count <= LATENCY_LOG:
+            return self._start_log[:count].copy(), self._start_cached[:count].copy()
+        order = np.roll(np.arange(LATENCY_LOG), -(count % LATENCY_LOG))  # oldest first
+        return self._start_log[order], self._start_cached[order]
 
     def set_output_latency(self, latency_s: float, block_size: int | None = None) -> None:
         self._stats.output_latency_s = float(latency_s)
