@@ -268,7 +268,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", help="play this checkpoint instead of a random-weight model")
     p.add_argument("--size", choices=sorted(SIZES), default="shipped", help="random-weight model size")
     p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch CPU threads (default 1, as sing-app on the CPU; 0: torch's default)",
+    )
     p.add_argument(
         "--warmup-dtype",
         choices=["auto", "fp32", "bf16"],

@@ -78,9 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from PyQt6.QtWidgets import QApplication, QMessageBox
 
+    from synth_core.device import select_device, use_realtime_threads
+
     from .main_window import MainWindow
     from .theme import apply_dark_theme
 
+    use_realtime_threads(select_device(args.device))  # an engine on the CPU: one torch thread
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("NeuroSynth")
     apply_dark_theme(app)

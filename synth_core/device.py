@@ -40,6 +40,15 @@ def fast_warmup_dtype(device: torch.device) -> torch.dtype | None:
         return None
 
 
+def use_realtime_threads(device: torch.device) -> None:
+    """A real-time engine on the CPU runs torch on one thread. Its hop-sized matmuls gain little from more, and the
+    extra threads compete with the audio callback: on the 2-core dev machine torch's default (2 threads) gave a
+    32-voice soak a cold note-on p50 of 11-12 ms instead of 8.5 ms and a worker load of 47-50 % instead of 36-38 %
+    (bench/RESULTS.md). A GPU engine keeps torch's default."""
+    if device.type == "cpu":
+        torch.set_num_threads(1)
+
+
 def describe(device: torch.device) -> str:
     """Short human-readable device name for status bars and logs."""
     if device.type == "cuda":

@@ -9,6 +9,7 @@ import mido
 import numpy as np
 import pytest
 import soundfile as sf
+import torch
 from PyQt6.QtCore import QPoint, Qt
 
 from sing_app.main import build_parser, settings_from_args
@@ -264,7 +265,12 @@ def test_main_runs_offline_with_the_sine_source(qtbot, qapp):
     from sing_app.main import main
 
     QTimer.singleShot(400, qapp.quit)
-    assert main(["--sine", "--no-audio"]) == 0
+    threads = torch.get_num_threads()
+    try:
+        assert main(["--sine", "--no-audio", "--device", "cpu"]) == 0
+        assert torch.get_num_threads() == 1  # the engine's torch runs on one thread (see use_realtime_threads)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def test_main_reports_missing_weights_when_the_voice_fails_too(tmp_path, capsys):
