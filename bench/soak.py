@@ -45,9 +45,9 @@ class TimedSource:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._source, name)
 
-    def step(self, slots):
+    def step(self, slots, *args):
         t0 = time.perf_counter()
-        out = self._source.step(slots)
+        out = self._source.step(slots, *args)
         self.step_s.append(time.perf_counter() - t0)
         self.step_slots.append(len(slots))
         return out

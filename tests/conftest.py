@@ -63,13 +63,13 @@ def gpu_fails_once(monkeypatch):
     def arm(source, after: int = 0):
         good = [0]
 
-        def step_failing_once(self, slots):
+        def step_failing_once(self, slots, between=None):
             if not failures and good[0] >= after:
                 failures.append(good[0])
                 source.device = torch.device("cuda")
                 raise RuntimeError("CUDA error: an illegal memory access was encountered")
             good[0] += 1
-            return real_step(self, slots)
+            return real_step(self, slots, between)
 
         monkeypatch.setattr(SingStreamer, "step", step_failing_once)
         return failures

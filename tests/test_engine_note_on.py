@@ -191,3 +191,69 @@ def test_note_start_latencies_come_oldest_first_after_the_log_wraps():
     e.render_offline([(0, on(72))], SR // 10)  # cold again: the newest entry
     latency, cached = e.note_start_latencies()
     assert len(latency) == 1024 and cached[:-1].all() and not cached[-1]
+
+
+class HalfwaySource(CountingSource):
+    """Calls ``between`` half way through a step, after ``during(slots)`` (what other threads do meanwhile)."""
+
+    supports_between = True
+
+    def __init__(self):
+        super().__init__()
+        self.events: list[tuple] = []
+        self.during = None
+
+    def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None) -> None:
+        self.events.append(("start", list(slots), [int(p) for p in pitches]))
+        super().start_many(slots, vecs, pitches, velocities, sustain_steps)
+
+    def step(self, slots, between=None) -> np.ndarray:
+        self.events.append(("step", list(slots)))
+        if between is not None:
+            if self.during is not None:
+                self.during(list(slots))
+            between()
+        self.events.append(("stepped", list(slots)))
+        return super().step(slots)
+
+
+def test_a_note_arriving_during_a_step_begins_half_way_and_no_slot_is_freed_under_the_step():
+    src = HalfwaySource()
+    e = Engine(src, EngineConfig(sample_rate=SR, max_voices=1))  # three source slots
+    for note in (60, 62, 64):  # take every source slot (60 in slot 0)
+        e.note_on(note, 100)
+    e._work_once(e._ahead)
+    ticket60 = e._slot_ticket[0]
+    assert ticket60.note == 60 and not e._free_src
+    e.rings[0].read_pos = e.rings[0].write_pos  # slot 0 played what it had: it is stepped next
+
+    def meanwhile(slots):
+        src.during = None
+        assert 0 in slots
+        e._commands.append(("end", ticket60))  # the audio side lets go of note 60 ...
+        e.note_on(67, 100)  # ... and a new note comes: it may not take slot 0 while slot 0 is half stepped
+
+    src.during = meanwhile
+    src.events.clear()
+    e._work_once(e._ahead)
+    step = next(i for i, ev in enumerate(src.events) if ev[0] == "step" and 0 in ev[1])
+    assert src.events[step + 1] == ("stepped", src.events[step][1])  # 67 found no free slot half way: it waits
+    assert e._slot_ticket[0] is ticket60 and e._waiting_begin[0].note == 67
+    e._work_once(e._ahead)  # the next pass ends 60, then begins 67 in the freed slot
+    assert ("start", [0], [67]) in src.events and e._slot_ticket[0].note == 67
+
+
+def test_a_note_arriving_during_a_step_is_begun_before_the_step_ends():
+    src = HalfwaySource()
+    e = Engine(src, EngineConfig(sample_rate=SR, max_voices=4))
+    e.note_on(60, 100)
+    e._work_once(e._ahead)
+    e.rings[0].read_pos = e.rings[0].write_pos
+    src.during = lambda slots: e.note_on(67, 100)
+    src.events.clear()
+    e._work_once(e._ahead)
+    step = next(i for i, ev in enumerate(src.events) if ev[0] == "step" and 0 in ev[1])
+    started = src.events.index(("start", [1], [67]))
+    assert step < started < src.events.index(("stepped", src.events[step][1]))  # begun (first hops too) half way
+    latency, cached = e.note_latencies()
+    assert len(latency) == 2 and not cached.any()

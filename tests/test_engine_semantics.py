@@ -295,8 +295,8 @@ def test_engine_sing_path_equals_the_streamer_with_the_sustain_freeze(tiny_model
     written: list[np.ndarray] = []
     step = source.step
 
-    def recording_step(slots):
-        out = step(slots)
+    def recording_step(slots, *between):
+        out = step(slots, *between)
         written.append(out[0].copy())
         return out
 

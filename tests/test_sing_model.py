@@ -83,9 +83,9 @@ def test_warm_up_equals_stepping_one_latent_at_a_time(tiny_model):
     with torch.no_grad():
         for j in range(slow.lead):
             offset = (slow.lead - j) * c.hop
-            frames = slow._advance(idx, emit_frame=offset < c.frame)
-            if frames is not None:
-                slow.ola[idx, : c.frame - offset] += frames[:, offset:]
+            window = slow._advance(idx, emit_frame=offset < c.frame)
+            if window is not None:
+                slow.ola[idx, : c.frame - offset] += slow.weights.frame(window)[:, offset:]
     first_slow = slow.step([0, 2])
     for k in ("h", "c", "history", "ola"):
         assert torch.allclose(getattr(fast, k), getattr(slow, k), atol=1e-5), k
@@ -131,6 +131,30 @@ def test_streamer_slots_are_independent(tiny_model):
     both = [s.step([0, 3, 2]) for _ in range(3)]
     first = torch.cat([b[0] for b in both])
     assert torch.allclose(first, a, atol=1e-6)  # slot 0 restarts the same note slot 2 played
+
+
+def test_a_note_started_half_way_through_a_step_changes_neither_note(tiny_model):
+    """``step(slots, between)``: ``between`` runs once the LSTM stepped and before the decoder; starting and stepping
+    another slot there leaves both notes as they are when played one after the other."""
+    table = tiny_model.instrument_table.detach()
+    nested, plain = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
+    for s in (nested, plain):
+        s.start(0, table[0], 60, 100.0)
+        s.step([0])
+    calls = []
+
+    def between():
+        calls.append(int(nested.t[0]))
+        nested.start(2, table[1], 67, 90.0)
+        calls.append(nested.step([2]).clone())
+
+    a = nested.step([0], between)
+    plain_a = plain.step([0])
+    plain.start(2, table[1], 67, 90.0)
+    assert len(calls) == 2 and calls[0] == int(plain.t[0])  # called once, after the LSTM step of slot 0
+    assert torch.equal(a, plain_a) and torch.equal(calls[1], plain.step([2]))
+    for _ in range(3):
+        assert torch.equal(nested.step([0, 2]), plain.step([0, 2]))
 
 
 def test_priming_a_batch_size_changes_no_slot(tiny_model):

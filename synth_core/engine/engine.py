@@ -149,6 +149,8 @@ class Engine:
         self._free_src = list(range(self.n_src - 1, -1, -1))  # pop() hands out slot 0 first
         self._slot_ticket: list[NoteTicket | None] = [None] * self.n_src
         self._waiting_begin: list[NoteTicket] = []  # begun while every source slot was taken
+        self._ended_meanwhile: list[NoteTicket] = []  # end commands that came while a step was half done
+        self._between = self._begin_between if getattr(source, "supports_between", False) else None
         self._capture: list[list | None] = [None] * self.n_src
         self._first_pending: dict[int, float] = {}  # source slot -> note-on time (computed notes)
         self._prime_next = 1  # the next warm-up batch size the idle worker primes (see _prime_when_idle)
@@ -722,6 +724,9 @@ class Engine:
         """Apply commands, then step every slot below ``target`` once. True if work was done."""
         did = False
         begins, self._waiting_begin = self._waiting_begin, []
+        ended, self._ended_meanwhile = self._ended_meanwhile, []
+        for ticket in ended:
+            self._end_note(ticket)
         while self._commands:
             kind, ticket = self._commands.popleft()
             did = True
@@ -742,12 +747,29 @@ class Engine:
         for i in range(0, len(slots), STEP_CHUNK):
             if i and self._commands:
                 break  # a new note waits for one chunk at most, not for every voice's hop
-            self._step(slots[i : i + STEP_CHUNK])
+            self._step(slots[i : i + STEP_CHUNK], self._between)
         return True
 
-    def _step(self, slots: list[int]) -> None:
-        """One hop of every slot in ``slots`` into its ring (and into its note-cache capture)."""
-        out = self.source.step(slots)
+    def _begin_between(self) -> None:
+        """Half way through a step (the source calls it): begin the notes that came meanwhile, so that they wait for
+        half a step, not a whole one. Their end commands wait for the step's end: a slot of the step half done must
+        not be freed and given to a new note under it."""
+        if not self._commands:
+            return
+        begins = []
+        while self._commands:
+            kind, ticket = self._commands.popleft()
+            if kind == "begin":
+                begins.append(ticket)
+            else:
+                self._ended_meanwhile.append(ticket)
+        if begins:
+            self._begin_notes(begins)
+
+    def _step(self, slots: list[int], between=None) -> None:
+        """One hop of every slot in ``slots`` into its ring (and into its note-cache capture); ``between``: see
+        :meth:`_begin_between`."""
+        out = self.source.step(slots) if between is None else self.source.step(slots, between)
         for i, s in enumerate(slots):
             self.rings[s].write(out[i])
             t_event = self._first_pending.pop(s, None)
@@ -846,6 +868,7 @@ class Engine:
         self._free_src = list(range(self.n_src - 1, -1, -1))
         self._slot_ticket = [None] * self.n_src
         self._waiting_begin = []
+        self._ended_meanwhile = []
         self._capture = [None] * self.n_src
         self._first_pending.clear()
         self._sustain_pedal = [False] * 16

@@ -3,7 +3,9 @@
 A source has a fixed number of slots (prepared by the engine) and works like
 :class:`synth_core.sing.streaming.SingStreamer`: ``start_many`` begins notes in slots,
 ``step`` returns the next ``hop`` samples of each given slot. ``save_state``/``load_state``
-let the engine's note cache restart a note from a snapshot instead of warming it up.
+let the engine's note cache restart a note from a snapshot instead of warming it up. Optional: ``prime(n)``
+prepares the warm-up of ``n`` notes at once; a source with ``supports_between`` calls ``step(slots, between)``'s
+``between()`` half way through a step (the engine starts new notes there).
 """
 
 from __future__ import annotations
@@ -172,8 +174,10 @@ class SingSource:
         pitches = [min(max(int(p), 0), top) for p in pitches]
         self.streamer.start_many(list(slots), vecs_t, pitches, [float(v) for v in velocities], sustain_steps)
 
-    def step(self, slots) -> np.ndarray:
-        return self.streamer.step(list(slots)).float().cpu().numpy()
+    supports_between = True  # step(slots, between): see SingStreamer.step
+
+    def step(self, slots, between=None) -> np.ndarray:
+        return self.streamer.step(list(slots), between).float().cpu().numpy()
 
     def prime(self, batch: int) -> None:
         """Prepare the warm-up of ``batch`` notes at once (see :meth:`SingStreamer.prime`); no slot changes."""

@@ -11,7 +11,7 @@ Voices live in slots of one batch so that polyphony costs one matmul per layer p
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -215,7 +215,7 @@ class SingStreamer:
         self._warm_batch(static, torch.full((batch,), 1 << 30, dtype=torch.long, device=self.device))
 
     def _advance(self, idx: torch.Tensor, emit_frame: bool) -> torch.Tensor | None:
-        """One LSTM step for ``idx``; returns the next decoded frame once enough latents exist.
+        """One LSTM step for ``idx``; returns the latent window of the next frame once enough latents exist.
 
         During warm-up the history is filled first: the first ``context - 1`` latents
         produce no frame, so they are computed here in a loop.
@@ -234,13 +234,16 @@ class SingStreamer:
             self.t[idx] += 1
             if int(self.t[idx].min()) >= c.context:
                 break
-        if not emit_frame:
-            return None
-        return self.weights.frame(hist)
+        return hist if emit_frame else None
 
     @torch.no_grad()
-    def step(self, slots: Sequence[int]) -> torch.Tensor:
-        """Next ``hop`` samples of each slot: [len(slots), hop] (float32, model device)."""
+    def step(self, slots: Sequence[int], between: Callable[[], None] | None = None) -> torch.Tensor:
+        """Next ``hop`` samples of each slot: [len(slots), hop] (float32, model device).
+
+        ``between`` is called once the LSTM has stepped and before the decoder runs (about half way): the engine
+        starts notes that arrived meanwhile there, so that they wait for half a step, not a whole one. It may start
+        notes and step them (other slots than these), nothing else.
+        """
         slots = list(slots)
         if self.pending and not self.pending.isdisjoint(slots):  # new notes: their first hop is ready
             ready = [i for i, s in enumerate(slots) if s in self.pending]
@@ -249,13 +252,18 @@ class SingStreamer:
             out[ready] = self.first[[slots[i] for i in ready]]
             self.pending.difference_update(slots)
             if rest:
-                out[rest] = self._step([slots[i] for i in rest])
+                out[rest] = self._step([slots[i] for i in rest], between)
+            elif between is not None:
+                between()
             return out
-        return self._step(slots)
+        return self._step(slots, between)
 
-    def _step(self, slots: list[int]) -> torch.Tensor:
+    def _step(self, slots: list[int], between: Callable[[], None] | None = None) -> torch.Tensor:
         idx = torch.as_tensor(slots, dtype=torch.long, device=self.device)
-        return self._emit_hop(idx, self._advance(idx, emit_frame=True))
+        hist = self._advance(idx, emit_frame=True)
+        if between is not None:
+            between()
+        return self._emit_hop(idx, self.weights.frame(hist))
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Overlap-add the next ``frames`` of ``idx`` and take their finished hop out of the buffer."""
