@@ -9,7 +9,9 @@ no samples ready is silent for that block and counted as an underrun.
 
 Note-on latency: ``note_on`` hands a :class:`NoteTicket` to the worker and to the audio side at once, so the
 model's warm-up runs while the audio side waits for its next block; a note found in the note cache plays from
-the cached audio without the worker (it is ready when ``note_on`` returns).
+the cached audio without the worker (it is ready when ``note_on`` returns). A note that comes while the worker
+steps voices begins half way through that step (:meth:`Engine._begin_between`), and the idle worker primes the
+warm-up of every chord size once (:meth:`Engine._prime_when_idle`).
 
 Held notes: SING notes are 4 s long with the key released at 3 s. Notes are started with
 the time embedding frozen at ``EngineConfig.sustain_s`` (2.5 s, before the learned
@@ -28,6 +30,7 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from pathlib import Path
 
 import mido
@@ -766,7 +769,7 @@ class Engine:
         if begins:
             self._begin_notes(begins)
 
-    def _step(self, slots: list[int], between=None) -> None:
+    def _step(self, slots: list[int], between: Callable[[], None] | None = None) -> None:
         """One hop of every slot in ``slots`` into its ring (and into its note-cache capture); ``between``: see
         :meth:`_begin_between`."""
         out = self.source.step(slots) if between is None else self.source.step(slots, between)

@@ -11,7 +11,7 @@ prepares the warm-up of ``n`` notes at once; a source with ``supports_between`` 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -176,7 +176,7 @@ class SingSource:
 
     supports_between = True  # step(slots, between): see SingStreamer.step
 
-    def step(self, slots, between=None) -> np.ndarray:
+    def step(self, slots, between: Callable[[], None] | None = None) -> np.ndarray:
         return self.streamer.step(list(slots), between).float().cpu().numpy()
 
     def prime(self, batch: int) -> None:
