@@ -725,18 +725,11 @@ class Engine:
 
     def _work_once(self, target: int) -> bool:
         """Apply commands, then step every slot below ``target`` once. True if work was done."""
-        did = False
         begins, self._waiting_begin = self._waiting_begin, []
         ended, self._ended_meanwhile = self._ended_meanwhile, []
         for ticket in ended:
             self._end_note(ticket)
-        while self._commands:
-            kind, ticket = self._commands.popleft()
-            did = True
-            if kind == "begin":
-                begins.append(ticket)
-            else:
-                self._end_note(ticket)
+        did = self._drain_commands(begins, self._end_note)
         if begins:
             self._begin_notes(begins)
             if self._commands:
@@ -757,17 +750,22 @@ class Engine:
         """Half way through a step (the source calls it): begin the notes that came meanwhile, so that they wait for
         half a step, not a whole one. Their end commands wait for the step's end: a slot of the step half done must
         not be freed and given to a new note under it."""
-        if not self._commands:
-            return
-        begins = []
+        begins: list[NoteTicket] = []
+        self._drain_commands(begins, self._ended_meanwhile.append)
+        if begins:
+            self._begin_notes(begins)
+
+    def _drain_commands(self, begins: list[NoteTicket], end: Callable[[NoteTicket], None]) -> bool:
+        """Pop every queued command: tickets to begin go to ``begins``, tickets to end to ``end``. True if any."""
+        popped = False
         while self._commands:
             kind, ticket = self._commands.popleft()
+            popped = True
             if kind == "begin":
                 begins.append(ticket)
             else:
-                self._ended_meanwhile.append(ticket)
-        if begins:
-            self._begin_notes(begins)
+                end(ticket)
+        return popped
 
     def _step(self, slots: list[int], between: Callable[[], None] | None = None) -> None:
         """One hop of every slot in ``slots`` into its ring (and into its note-cache capture); ``between``: see
