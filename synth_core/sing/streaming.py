@@ -267,15 +267,11 @@ class SingStreamer:
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Overlap-add the next ``frames`` of ``idx`` and take their finished hop out of the buffer."""
-        out, self.ola[idx] = self._overlap_add(self.ola[idx], frames)
-        return out
-
-    def _overlap_add(self, ola: torch.Tensor, frames: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """(finished hop, the buffer shifted by a hop) after adding ``frames`` to the overlap-add buffer ``ola``."""
         hop = self.config.hop
-        ola = ola + frames
+        ola = self.ola[idx] + frames
         out = ola[:, :hop] + self.weights.bs.float()  # the synthesis bias is added once per sample
-        return out, torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
+        self.ola[idx] = torch.cat([ola[:, hop:], torch.zeros_like(ola[:, :hop])], 1)
+        return out
 
 
 @torch.no_grad()
