@@ -96,12 +96,18 @@ def test_warm_up_equals_stepping_one_latent_at_a_time(tiny_model):
     assert fast.history[0].abs().max() > 0 and not torch.allclose(fast.history[0], fast.history[2], atol=1e-3)
 
 
+def two_streamers_playing(model) -> tuple[SingStreamer, SingStreamer]:
+    """Two streamers of three slots, each playing MIDI 60 in slot 1, one hop stepped: the same state twice."""
+    pair = SingStreamer(model, max_voices=3), SingStreamer(model, max_voices=3)
+    for s in pair:
+        s.start(1, model.instrument_table[0].detach(), 60, 100.0)
+        s.step([1])
+    return pair
+
+
 def test_a_step_mixing_new_and_sounding_notes_gives_each_its_own_hop(tiny_model):
     table = tiny_model.instrument_table.detach()
-    mixed, alone = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
-    for s in (mixed, alone):
-        s.start(1, table[0], 60, 100.0)
-        s.step([1])
+    mixed, alone = two_streamers_playing(tiny_model)
     mixed.start(0, table[1], 67, 80.0)
     alone.start(0, table[1], 67, 80.0)
     both = mixed.step([1, 0])
@@ -137,33 +143,28 @@ def test_a_note_started_half_way_through_a_step_changes_neither_note(tiny_model)
     """``step(slots, between)``: ``between`` runs once the LSTM stepped and before the decoder; starting and stepping
     another slot there leaves both notes as they are when played one after the other."""
     table = tiny_model.instrument_table.detach()
-    nested, plain = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
-    for s in (nested, plain):
-        s.start(0, table[0], 60, 100.0)
-        s.step([0])
+    nested, plain = two_streamers_playing(tiny_model)
     calls = []
 
     def between():
-        calls.append(int(nested.t[0]))
+        calls.append(int(nested.t[1]))
         nested.start(2, table[1], 67, 90.0)
         calls.append(nested.step([2]).clone())
 
-    a = nested.step([0], between)
-    plain_a = plain.step([0])
+    a = nested.step([1], between)
+    plain_a = plain.step([1])
     plain.start(2, table[1], 67, 90.0)
-    assert len(calls) == 2 and calls[0] == int(plain.t[0])  # called once, after the LSTM step of slot 0
+    assert len(calls) == 2 and calls[0] == int(plain.t[1])  # called once, after the LSTM step of slot 1
     assert torch.equal(a, plain_a) and torch.equal(calls[1], plain.step([2]))
     for _ in range(3):
-        assert torch.equal(nested.step([0, 2]), plain.step([0, 2]))
+        assert torch.equal(nested.step([1, 2]), plain.step([1, 2]))
 
 
 def test_priming_a_batch_size_changes_no_slot(tiny_model):
     """``prime`` runs a warm-up of silent notes for its kernels only: sounding and new notes go on unchanged."""
     table = tiny_model.instrument_table.detach()
-    primed, plain = SingStreamer(tiny_model, max_voices=3), SingStreamer(tiny_model, max_voices=3)
+    primed, plain = two_streamers_playing(tiny_model)
     for s in (primed, plain):
-        s.start(1, table[0], 60, 100.0)
-        s.step([1])
         s.start(2, table[1], 50, 70.0)  # its first hop is pending
     before = {k: getattr(primed, k).clone() for k in ("h", "c", "history", "ola", "t", "first", "static")}
     for n in (1, 3, 5):  # also more notes than the streamer has slots
