@@ -29,24 +29,22 @@ def is_gpu_failure(exc: BaseException) -> bool:
     return isinstance(exc, RuntimeError) and any(k in msg for k in ("CUDA", "cuDNN", "CUBLAS", "NCCL", "out of memory"))
 
 
-def fast_warmup_dtype(device: torch.device) -> torch.dtype | None:
-    """bf16 for new notes' warm-up on a CPU with native bf16 matmuls (it halves a chord's note-on latency), else
-    ``None`` (the model's own precision)."""
-    if device.type != "cpu":
-        return None
-    try:
-        return torch.bfloat16 if torch.ops.mkldnn._is_mkldnn_bf16_supported() else None
-    except (AttributeError, RuntimeError):
-        return None
+_DEFAULT_THREADS = torch.get_num_threads()  # torch's own choice, before anyone sets it (this module is imported early)
 
 
-def use_realtime_threads(device: torch.device) -> None:
-    """A real-time engine on the CPU runs torch on one thread. Its hop-sized matmuls gain little from more, and the
-    extra threads compete with the audio callback: on the 2-core dev machine torch's default (2 threads) gave a
-    32-voice soak a cold note-on p50 of 11-12 ms instead of 8.5 ms and a worker load of 47-50 % instead of 36-38 %
-    (bench/RESULTS.md). A GPU engine keeps torch's default."""
+def torch_default_threads() -> int:
+    """torch's thread count when this module was first imported: its default unless the process set one before."""
+    return _DEFAULT_THREADS
+
+
+def use_realtime_threads(device: torch.device, threads: int = 1) -> None:
+    """A real-time engine on the CPU runs torch on ``threads`` threads: the count the start-up probe measured
+    faster (:func:`synth_core.sing.speed_probe.cpu_speed`, a tie goes to 1), else 1. Its hop-sized matmuls gain
+    little from more, and the extra threads compete with the audio callback: on the 2-core dev machine torch's
+    default (2 threads) gave a 32-voice soak a cold note-on p50 of 11-12 ms instead of 8.5 ms and a worker load of
+    47-50 % instead of 36-38 % (bench/RESULTS.md). A GPU engine keeps torch's default."""
     if device.type == "cpu":
-        torch.set_num_threads(1)
+        torch.set_num_threads(max(1, int(threads)))
 
 
 def describe(device: torch.device) -> str:

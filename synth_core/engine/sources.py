@@ -18,9 +18,10 @@ from typing import Any, Protocol, runtime_checkable
 import numpy as np
 import torch
 
-from ..device import describe, fast_warmup_dtype, select_device
+from ..device import describe, select_device, use_realtime_threads
 from ..sing.checkpoint import CheckpointError, InstrumentInfo, load_checkpoint
 from ..sing.model import SING
+from ..sing.speed_probe import SpeedChoice, cpu_speed
 from ..sing.streaming import SingStreamer
 
 DEFAULT_CHECKPOINT = Path(__file__).resolve().parents[2] / "assets" / "sing_default.pt"
@@ -115,8 +116,10 @@ class SineSource:
 class SingSource:
     """A SING model stepped hop by hop by a :class:`SingStreamer` (one batch for all slots).
 
-    ``warmup_dtype``: precision of new notes' warm-up (``None``: ``dtype``; ``"auto"``: bf16 on a CPU with native
-    bf16 matmuls, see :func:`~synth_core.device.fast_warmup_dtype` and :class:`SingStreamer`).
+    ``warmup_dtype``: precision of new notes' warm-up (``None``: ``dtype``; ``"auto"``: on the CPU, bf16 where a
+    short measurement at start finds it clearly faster, see :func:`~synth_core.sing.speed_probe.cpu_speed` and
+    :class:`SingStreamer`; on a GPU, ``dtype``). ``speed``: that measurement (``None`` when none ran), whose thread
+    choice the app applies with :func:`~synth_core.device.use_realtime_threads`.
     """
 
     models_velocity = True
@@ -142,7 +145,8 @@ class SingSource:
         self.device_name = device_name or describe(self.device)
         self.dtype = dtype
         self._warmup_auto = warmup_dtype == "auto"
-        self.warmup_dtype = fast_warmup_dtype(self.device) if self._warmup_auto else warmup_dtype
+        self.speed: SpeedChoice | None = None
+        self.warmup_dtype = self._auto_warmup() if self._warmup_auto else warmup_dtype
         self.streamer: SingStreamer | None = None
         self.prepare(1)
 
@@ -165,6 +169,13 @@ class SingSource:
         if self.streamer is None or self.streamer.max_voices != n_slots:
             self.streamer = self._streamer(n_slots)
 
+    def _auto_warmup(self) -> torch.dtype | None:
+        """The warm-up precision the speed probe measures faster (on the CPU; a GPU warms up in ``dtype``)."""
+        if self.device.type != "cpu":
+            return None
+        self.speed = cpu_speed(self.model, self.dtype)
+        return self.speed.warmup_dtype
+
     def _streamer(self, n_slots: int) -> SingStreamer:
         return SingStreamer(self.model, max_voices=n_slots, dtype=self.dtype, warmup_dtype=self.warmup_dtype)
 
@@ -184,16 +195,19 @@ class SingSource:
         self.streamer.prime(batch)
 
     def fall_back_to_cpu(self) -> bool:
-        """Move the model and every voice's state to the CPU after a GPU failure; False if already there."""
+        """Move the model and every voice's state to the CPU after a GPU failure; False if already there. The now CPU
+        engine's torch threads (and with ``warmup_dtype="auto"`` its warm-up precision) are the speed probe's."""
         if self.device.type == "cpu":
             return False
         old = self.streamer
         cpu = torch.device("cpu")
         self.model.to(cpu)
         self.device = cpu
-        self.device_name = f"{describe(cpu)} - GPU failed"
+        self.speed = cpu_speed(self.model, self.dtype, warmup=self._warmup_auto)
+        use_realtime_threads(cpu, self.speed.threads)  # (called from the engine's worker: its own torch threads too)
         if self._warmup_auto:
-            self.warmup_dtype = fast_warmup_dtype(cpu)
+            self.warmup_dtype = self.speed.warmup_dtype
+        self.device_name = f"{describe(cpu)} - GPU failed"
         self.streamer = self._streamer(old.max_voices)
         for name in (*self._STATE, "h", "c", "first"):
             setattr(self.streamer, name, getattr(old, name).cpu())
