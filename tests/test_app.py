@@ -218,19 +218,24 @@ def test_cli_options_map_to_settings():
     assert (s.audio_enabled, s.audio_device, s.sample_rate, s.block_size, s.midi_channel) == (False, 2, 44100, 128, 9)
 
 
-def test_the_app_warms_sing_notes_up_in_bf16_only_where_the_cpu_has_it(tiny_checkpoint):
-    """sing-app's default: bf16 warm-ups on a CPU with native bf16 matmuls (fp32 elsewhere); --exact-warmup: fp32."""
+def test_the_app_warms_sing_notes_up_in_bf16_only_where_measured_faster(tiny_checkpoint):
+    """sing-app's default on the CPU: the warm-up precision and torch threads the start-up probe measured (bf16
+    only where clearly faster); --exact-warmup: fp32 (the threads still measured)."""
     import torch
 
     from sing_app.main import load_source
-    from synth_core.device import fast_warmup_dtype
 
-    cpu = torch.device("cpu")
     args = ["--checkpoint", str(tiny_checkpoint), "--device", "cpu"]
-    fast = load_source(build_parser().parse_args(args))
-    exact = load_source(build_parser().parse_args([*args, "--exact-warmup"]))
-    assert fast.warmup_dtype == fast_warmup_dtype(cpu) and exact.warmup_dtype is None
-    assert fast_warmup_dtype(torch.device("cuda")) is None  # a GPU warms up fast in the model's precision
+    threads = torch.get_num_threads()
+    try:
+        fast = load_source(build_parser().parse_args(args))
+        assert fast.speed is not None and fast.warmup_dtype == fast.speed.warmup_dtype
+        assert torch.get_num_threads() == fast.speed.threads  # the engine runs on the measured thread count
+        assert fast.device_name.endswith(f"{fast.speed.warmup_name} warm-up")
+        exact = load_source(build_parser().parse_args([*args, "--exact-warmup"]))
+        assert exact.warmup_dtype is None and exact.device_name.endswith("fp32 warm-up")
+    finally:
+        torch.set_num_threads(threads)
     fast.prepare(2)
     assert fast.streamer.warmup.dtype == (fast.warmup_dtype or torch.float32)
 
