@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> None:
         "--warmup-dtype",
         choices=["auto", "fp32", "bf16"],
         default="auto",
-        help="precision of notes' warm-up (auto, as sing-app: bf16 on a CPU with native bf16, else fp32)",
+        help="precision of notes' warm-up (auto, as sing-app: bf16 where the start-up probe finds it clearly faster)",
     )
     p.add_argument("--no-cache", action="store_true", help="note cache off: every note is warmed up by the model")
     args = p.parse_args(argv)

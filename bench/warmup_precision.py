@@ -1,6 +1,6 @@
 """How far a bf16 warm-up moves a SING note from the fp32 one; prints JSON.
 
-``SingStreamer(warmup_dtype=torch.bfloat16)`` (sing-app's default on CPUs with native bf16) runs a new note's
+``SingStreamer(warmup_dtype=torch.bfloat16)`` (sing-app's choice where measured faster at start) runs a new note's
 warm-up, the 14 latent steps and decoder frames before its first sample, in bf16 and steps on in fp32. This renders
 the same random notes (instrument, pitch, velocity) both ways and reports the relative error energy
 (10 log10 |bf16 - fp32|^2 / |fp32|^2 per note) over three stretches of the note, with the time each warm-up took.

@@ -6,8 +6,10 @@ Two choices, each taken only when the measurement says it is clearly better (:da
   what a cold chord waits for) is clearly faster than in fp32. On CPUs without oneDNN bf16 kernels neither is timed
   (bf16 runs through slow reference kernels there, 10-20x fp32); where it has them it can still lose: on
   an AVX-512 BF16 Xeon 32-note cold chords took p50/p95 32/54 ms in bf16 against 24/30 ms in fp32.
-- the torch thread count: 1 or torch's default, timed on a 16-voice worker step; a tie goes to 1 thread, which
-  leaves a core to the audio callback.
+- the torch thread count: 1 or torch's default less one core for the audio callback (:data:`AUDIO_CORES`), timed on
+  a 16-voice worker step; a tie goes to 1 thread. On two cores that is 1 without a measurement: there a 16-voice
+  step alone is about 25 % faster on 2 threads (5.6 -> 4.2 ms on the 2-core AMD EPYC dev machine), but with the
+  audio callback running a 32-voice soak was slower (cold note-on p50 11-12 ms instead of 8.5 ms, bench/RESULTS.md).
 
 Each timing is the median of a few calls after one untimed call (the first call of a shape creates its kernels);
 the whole probe takes tens of ms on two CPU cores. GPU engines are not probed (they keep torch's default threads and
@@ -32,6 +34,7 @@ MARGIN = 0.15  # bf16 must be at least this much faster (relative) than fp32 to 
 # more threads must be at least this much faster than 1: the probe runs without the audio callback, which competes
 # with them for the cores (on the 2-core dev machine a 32-voice soak was slower with 2 threads, bench/RESULTS.md)
 THREAD_MARGIN = 0.25
+AUDIO_CORES = 1  # cores left to the audio callback when more torch threads are tried (0: try torch's default)
 CHORD = 8  # notes in the timed warm-up
 VOICES = 16  # voices in the timed worker step
 REPS = 3  # timed calls per measurement (after one untimed call)
@@ -55,10 +58,12 @@ class SpeedChoice:
     def summary(self) -> str:
         """One line for logs, e.g. "warm-up fp32 (fp32 2.9 ms, bf16 4.1 ms), 1 torch thread (1: 3.0 ms, 2: 3.4 ms)"."""
         warm = ", ".join(f"{k} {v:.1f} ms" for k, v in self.warmup_ms.items())
-        text = f"warm-up {self.warmup_name}" + (f" ({warm})" if warm else " (no bf16 kernels: not timed)")
+        text = f"warm-up {self.warmup_name}" + (f" ({warm})" if warm else " (not timed)")
         text += f", {self.threads} torch thread{'s' if self.threads != 1 else ''}"
         if self.step_ms:
             text += " (" + ", ".join(f"{k}: {v:.1f} ms" for k, v in self.step_ms.items()) + ")"
+        else:
+            text += " (not timed)"
         return text
 
 
@@ -78,6 +83,11 @@ def choose_threads(step_ms: dict[int, float], margin: float = THREAD_MARGIN) -> 
         return 1
     best = min(step_ms, key=step_ms.get)
     return best if clearly_faster(step_ms[best], step_ms[1], margin) else 1
+
+
+def thread_candidate() -> int:
+    """The thread count tried against 1: torch's default less :data:`AUDIO_CORES` (1 or less: nothing to try)."""
+    return torch_default_threads() - AUDIO_CORES
 
 
 def bf16_runs(device: torch.device) -> bool:
@@ -122,8 +132,8 @@ def probe_speed(
     device = next(model.parameters()).device
     if device.type != "cpu":
         return SpeedChoice(None, torch.get_num_threads())
-    default = torch_default_threads()
-    threads = threads and default > 1  # (one thread is all torch would use anyway)
+    more = thread_candidate()
+    threads = threads and more > 1
     warmup = warmup and bf16_runs(device)  # (where bf16 cannot run there is nothing to choose: fp32, untimed)
     if not (threads or warmup):
         return SpeedChoice(None, 1)
@@ -139,8 +149,8 @@ def probe_speed(
             slots = list(range(voices))
             torch.set_num_threads(1)
             step_ms[1] = _time_ms("step 1", lambda: s.step(slots))
-            torch.set_num_threads(default)
-            step_ms[default] = _time_ms(f"step {default}", lambda: s.step(slots), give_up_ms=GIVE_UP * step_ms[1])
+            torch.set_num_threads(more)
+            step_ms[more] = _time_ms(f"step {more}", lambda: s.step(slots), give_up_ms=GIVE_UP * step_ms[1])
         chosen_threads = choose_threads(step_ms)
         torch.set_num_threads(chosen_threads)
         warmup_ms: dict[str, float] = {}
@@ -172,7 +182,7 @@ def cpu_speed(model: SING, dtype: torch.dtype = torch.float32, warmup: bool = Tr
     """:func:`probe_speed`, measured once per model size, precision and thread default in this process (a second
     model of the same size, e.g. a fine-tune loaded while the app plays, reuses the first measurement)."""
     device = next(model.parameters()).device
-    key = (json.dumps(model.config.to_dict(), sort_keys=True), str(device), str(dtype), warmup, torch_default_threads())
+    key = (json.dumps(model.config.to_dict(), sort_keys=True), str(device), str(dtype), warmup, thread_candidate())
     if key not in _cache:
         _cache[key] = probe_speed(model, dtype, warmup=warmup)
     return _cache[key]
