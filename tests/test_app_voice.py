@@ -83,7 +83,7 @@ def test_switching_sing_to_voice_and_back_keeps_settings_and_plays(qtbot):
         win.synth_actions["voice"].trigger()
         assert win.synth == "voice" and win.synth_actions["voice"].isChecked()
         # the old engine and output are stopped, the new ones opened with the same settings
-        assert first_audio.stopped and sing_engine._thread is None and win.engine is not sing_engine
+        assert first_audio.stopped and not sing_engine.running and win.engine is not sing_engine
         assert isinstance(win.audio, FakeAudio) and win.audio.engine is win.engine
         assert (win.audio.device, win.audio.sample_rate, win.audio.block_size) == (1, SR, 128)
         assert win.settings is settings
@@ -108,7 +108,7 @@ def test_switching_sing_to_voice_and_back_keeps_settings_and_plays(qtbot):
         # ... and back to SING: the same source object again, 16-dim table, MIDI reaches the new engine
         voice_engine = win.engine
         assert win.set_synth("sing")
-        assert voice_engine._thread is None and win.engine.source is win._sources["sing"]
+        assert not voice_engine.running and win.engine.source is win._sources["sing"]
         assert len(win.embedding.dim_faders) == 16 and not win.voice_panel.isVisibleTo(win)
         assert (win.audio.device, win.audio.sample_rate, win.audio.block_size) == (1, SR, 128)
         assert not win.engine.mono and win.engine.config.max_voices == 16

@@ -142,7 +142,7 @@ class Status:
 
 def test_the_callback_plays_the_engine_counts_underflows_and_survives_a_failing_render(caplog):
     engine = Engine(SineSource(), EngineConfig(sample_rate=48000))
-    engine._sync = True
+    engine.synchronous = True
     engine.note_on(69, 100)
     out = ao.AudioOutput(engine)
     big = np.zeros((10000, 2), np.float32)  # more than the preallocated buffer

@@ -93,7 +93,7 @@ def test_learn_a_fader_move_it_from_midi_and_forget_it(qtbot, window, tmp_path):
     send(qtbot, win, cc(74, 0, ch=2))
     assert win.volume.value() == 0
     win.engine.render(64)
-    assert win.engine._master == 0.0  # the mapped fader drives the sound
+    assert win.engine.master_gain == 0.0  # the mapped fader drives the sound
     saved = json.loads((tmp_path / "midi_map.json").read_text())
     assert saved["bindings"]["volume"] == {"channel": 2, "cc": 74}
     # a new session has it; forgetting removes it everywhere

@@ -82,3 +82,28 @@ class LatencyLog:
         lat = np.array([x[0] for x in items], np.float64)
         cached = np.array([x[1] for x in items], bool)
         return lat, cached
+
+
+class StartLog:
+    """The last ``size`` notes' latencies from ``note_on`` to the audio block that starts playing them, and whether
+    each came from the cache. Written by the audio side only (preallocated: no allocation per note)."""
+
+    def __init__(self, size: int = 1024):
+        self._size = size
+        self._latency = np.zeros(size, np.float64)
+        self._cached = np.zeros(size, bool)
+        self._count = 0
+
+    def add(self, latency: float, cached: bool) -> None:
+        i = self._count % self._size
+        self._latency[i], self._cached[i] = latency, cached
+        self._count += 1
+
+    def arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """Oldest first (copies)."""
+        count = self._count  # (the audio thread may add one meanwhile: the oldest entry is then the newest)
+        size = self._size
+        if count <= size:
+            return self._latency[:count].copy(), self._cached[:count].copy()
+        order = np.roll(np.arange(size), -(count % size))  # oldest first
+        return self._latency[order], self._cached[order]

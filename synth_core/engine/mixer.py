@@ -1,0 +1,141 @@
+"""The audio side's mixing of one chunk: voices start once their first hop is ready, take their ready samples
+(the note cache's audio first, then their source slot's ring), are resampled 16 kHz -> the output rate with their
+channel's pitch bend (one pass per channel; the rate glides linearly across the chunk), get their gain or release
+envelope, and are summed; then the master gain and the soft limiter (linear to the threshold, tanh knee above).
+
+A sounding voice without enough ready samples is silent for that chunk and counted in ``stats().underruns``.
+Only small per-chunk numpy temporaries; no lock, never waits.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from .config import EngineConfig, EngineStats
+from .note_ticket import StartLog
+from .resampler import ResamplerBank
+from .ring import SampleRing
+from .voice import FREE, PLAYING, WAITING, Voice, release_curve
+
+MAX_CHUNK = 1024  # the longest chunk mixed at once (render splits longer blocks)
+
+
+class Mixer:
+    def __init__(
+        self,
+        voices: list[Voice],
+        resamplers: ResamplerBank,
+        rings: list[SampleRing],
+        free,
+        config: EngineConfig,
+        stats: EngineStats,
+        hop: int,
+        src_rate: int,
+        sample_rate: int,
+    ):
+        self.voices = voices
+        self._resamplers = resamplers
+        self._rings = rings
+        self._free = free  # VoiceAllocator.free: a voice whose release ended
+        self._stats = stats
+        self._hop = hop
+        self._src_rate = src_rate
+        self._threshold = config.limiter_threshold
+        self.master = float(config.master_gain)
+        self.starts = StartLog()  # note_on -> the audio block that starts it
+        self._mix = np.zeros(MAX_CHUNK, np.float32)
+        self._vout = np.zeros(len(voices) * MAX_CHUNK, np.float32)  # one row per voice rendered in a chunk
+        self._ramp = np.arange(MAX_CHUNK, dtype=np.float64)
+        self.set_sample_rate(sample_rate)
+        self.clear()
+
+    def set_sample_rate(self, sample_rate: int) -> None:
+        self._base = self._src_rate / sample_rate  # source samples per output sample, unbent
+
+    def clear(self) -> None:
+        """No bend on any channel."""
+        self.bend = [0.0] * 16  # semitones per channel
+        self.rates_prev = [self._base] * 16  # each channel's resampling rate at the end of the last chunk
+
+    def max_rate(self) -> float:
+        """The fastest resampling rate the next chunk can use (source samples per output sample)."""
+        bend = max(abs(b) for b in self.bend)
+        return max(self._base * 2.0 ** (bend / 12.0), *self.rates_prev)
+
+    def mix(self, out: np.ndarray) -> np.ndarray:
+        """Mix the next ``len(out)`` (<= MAX_CHUNK) output samples into ``out``; returns them (a scratch view)."""
+        frames = len(out)
+        mix = self._mix[:frames]
+        mix[:] = 0.0
+        base = self._base
+        rates = [base * 2.0 ** (bend / 12.0) for bend in self.bend]  # per channel, at the end of this chunk
+        rates_prev = self.rates_prev
+        ready: dict[int, list[Voice]] = {}  # channel -> voices with enough input for this chunk
+        for v in self.voices:
+            if v.state == FREE:
+                continue
+            if v.state == WAITING:
+                t = v.ticket
+                if t.cached is None and (t.slot < 0 or self._rings[t.slot].write_pos - t.start < self._hop):
+                    continue  # not started yet: the first hop is still being computed
+                v.state = PLAYING
+                self.starts.add(time.perf_counter() - t.t_event, t.cached is not None)
+            if self._refill(v, frames, rates_prev[v.channel], rates[v.channel]):
+                ready.setdefault(v.channel, []).append(v)
+            else:
+                self._stats.underruns += 1
+        for ch, voices in ready.items():  # one resampling pass per channel (its voices share the bend)
+            self._mix_voices(voices, mix, rates_prev[ch], rates[ch])
+        rates_prev[:] = rates
+        mix *= self.master
+        t = self._threshold
+        peak = float(np.max(np.abs(mix))) if frames else 0.0
+        if peak > t:
+            over = np.abs(mix) > t
+            mag = np.abs(mix[over])
+            mix[over] = np.sign(mix[over]) * (t + (1.0 - t) * np.tanh((mag - t) / (1.0 - t)))
+        out[:] = mix
+        return mix
+
+    def _refill(self, v: Voice, frames: int, r0: float, r1: float) -> bool:
+        """Move the voice's ready samples from its ring into its resampler; False if a chunk's worth is missing."""
+        rs = v.resampler
+        need = rs.needed(frames, r0, r1)
+        if rs.avail < need:
+            t = v.ticket
+            space = rs.space()
+            pre = t.cached
+            if pre is not None and t.read < len(pre.audio):  # the cached start of the note first
+                n = min(len(pre.audio) - t.read, space)
+                rs.buf[rs.avail : rs.avail + n] = pre.audio[t.read : t.read + n]
+                t.read += n
+                rs.avail += n
+                space -= n
+            if space > 0 and t.slot >= 0:
+                ring = self._rings[t.slot]
+                if not v.ring_open:
+                    ring.read_pos = t.start  # skip what the slot's previous note left
+                    v.ring_open = True
+                take = min(ring.fill(), space)
+                if take > 0:
+                    ring.read_into(rs.buf[rs.avail :], take)
+                    rs.avail += take
+        return rs.avail >= need
+
+    def _mix_voices(self, voices: list[Voice], mix: np.ndarray, r0: float, r1: float) -> None:
+        """Resample ``voices`` (one rate) in one pass, apply each one's gain or release, add them to ``mix``."""
+        frames = len(mix)
+        rows = self._vout[: len(voices) * frames].reshape(len(voices), frames)
+        self._resamplers.process_many([v.slot for v in voices], rows, r0, r1)
+        for vout, v in zip(rows, voices, strict=True):
+            if v.rel_len > 0:
+                x = (self._ramp[:frames] + v.rel_pos) / v.rel_len
+                vout *= (v.rel_level * v.gain) * release_curve(x).astype(np.float32)
+                v.rel_pos += frames
+                if v.rel_pos >= v.rel_len:
+                    self._free(v)
+            elif v.gain != 1.0:
+                vout *= v.gain
+        mix += rows.sum(axis=0)
