@@ -8,6 +8,8 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -38,10 +40,34 @@ def anchor(name: str) -> dict[str, float]:
     return {f"anchor_{name}": ANCHORS[name]}
 
 
+def cpu_model() -> str:
+    """The CPU's model name (``/proc/cpuinfo``; the platform's processor string elsewhere)."""
+    with contextlib.suppress(OSError):
+        for line in open("/proc/cpuinfo", encoding="utf-8", errors="replace"):
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or platform.machine()
+
+
+@contextlib.contextmanager
+def busy_core(on: bool = True) -> Iterator[None]:
+    """Keep one core busy in another process (a pure-Python loop) while the block runs, if ``on``."""
+    if not on:
+        yield
+        return
+    proc = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        yield
+    finally:
+        proc.kill()
+        proc.wait()
+
+
 def machine_info(device: torch.device) -> dict:
-    """Device, CPU, threads, torch version and the load average (the dev machine is shared)."""
+    """Device, CPU model, threads, torch version and the load average (the dev machine is shared)."""
     info = {
         "device": describe(device),
+        "cpu_model": cpu_model(),
         "machine": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),

@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.common import SIZES, anchor, machine_info
+from bench.common import SIZES, anchor, busy_core, machine_info
 from synth_core.device import select_device
 from synth_core.engine import Engine, EngineConfig
-from synth_core.engine.audio_output import AudioOutput
+from synth_core.engine.audio_output import DEFAULT_AHEAD_BLOCKS, AudioOutput
 from synth_core.engine.sources import SingSource
 from synth_core.sing import SING, SINGConfig, load_checkpoint
 
@@ -54,7 +54,8 @@ class TimedSource:
 
 
 class TimedRender:
-    """Replaces ``engine.render`` on one engine to time every audio callback (preallocated, no locks)."""
+    """Replaces ``engine.render`` on one engine to time every block it mixes (in the feeder thread, or in the audio
+    callback on the Python path; preallocated, no locks)."""
 
     def __init__(self, engine: Engine, max_calls: int):
         self._render = engine.render
@@ -139,17 +140,22 @@ def run_soak(
     period_s: float = 2.0,
     config: EngineConfig | None = None,
     jack=None,
+    callback: str = "native",
+    ahead_blocks: int = DEFAULT_AHEAD_BLOCKS,
 ) -> dict:
     """Play ``voices``-note chords for ``seconds`` on ``audio_device``; returns the measurements.
 
-    ``jack``: a ``bench.jack_dummy.JackServer`` to read xruns from (optional).
+    ``jack``: a ``bench.jack_dummy.JackServer`` to read xruns from (optional). ``callback``, ``ahead_blocks``: the
+    audio path (:class:`~synth_core.engine.audio_output.AudioOutput`).
     """
     cfg = config or EngineConfig(sample_rate=48000, block_size=256)
     if voices > cfg.max_voices:
         raise ValueError(f"{voices} voices need max_voices >= {voices} (have {cfg.max_voices})")
     timed = TimedSource(source)
     engine = Engine(timed, cfg)
-    audio = AudioOutput(engine, device=audio_device, sample_rate=cfg.sample_rate, block_size=cfg.block_size)
+    audio = AudioOutput(
+        engine, audio_device, cfg.sample_rate, cfg.block_size, callback=callback, ahead_blocks=ahead_blocks
+    )
     callbacks = TimedRender(engine, int((seconds + 5) * cfg.sample_rate / cfg.block_size * 2) + 1000)
     xruns0 = jack.xruns() if jack is not None else None
     poll_rms: list[float] = []
@@ -193,6 +199,7 @@ def run_soak(
     finally:
         audio.stop()
         engine.stop()
+    counters = audio.counters()
     steps = np.asarray(timed.step_s) * 1e3
     widths = np.asarray(timed.step_slots)
     cpu_s = (cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)
@@ -210,8 +217,10 @@ def run_soak(
             "render_ahead_s": cfg.render_ahead_s,
             "output_latency_s": audio.latency_s,
         },
+        "audio_path": {"callback": audio.callback, "ahead_blocks": audio.ahead_blocks if audio.feeder else 0},
         "underruns": st.underruns,
-        "output_underflows": st.output_underflows,
+        "device_underflows": counters.device_underflows,
+        "late_blocks": counters.late_blocks,
         "jack_xruns": None if jack is None else jack.xruns() - xruns0,
         "voices_stolen": st.voices_stolen,
         "cache_hits": st.cache_hits,
@@ -226,7 +235,7 @@ def run_soak(
             **anchor("hop_budget_ms"),
         },
         "slot_hops": int(widths.sum()),
-        "audio_callback_ms": callbacks.stats_ms(cfg.block_size / cfg.sample_rate),
+        "render_block_ms": callbacks.stats_ms(cfg.block_size / cfg.sample_rate),
         "worker_load": {"mean": float(np.mean(loads)) if loads else 0.0, "max": max(loads, default=0.0)},
         "process_cpu_percent_of_one_core": 100.0 * cpu_s / played_s,
         "note_on_latency_ms": latency_stats(*latencies.ready()),
@@ -281,6 +290,9 @@ def main(argv: list[str] | None = None) -> None:
         help="precision of notes' warm-up (auto, as sing-app: bf16 where the start-up probe finds it clearly faster)",
     )
     p.add_argument("--no-cache", action="store_true", help="note cache off: every note is warmed up by the model")
+    p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
+    p.add_argument("--ahead", type=int, default=DEFAULT_AHEAD_BLOCKS, help="blocks the feeder mixes ahead (native)")
+    p.add_argument("--busy-core", action="store_true", help="keep one core busy in another process meanwhile")
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -295,8 +307,18 @@ def main(argv: list[str] | None = None) -> None:
         source = random_source(args.device, size=args.size, warmup_dtype=warmup)
     entries = 0 if args.no_cache else EngineConfig.cache_entries
     config = EngineConfig(sample_rate=48000, block_size=256, max_voices=max(16, args.voices), cache_entries=entries)
-    with jack_dummy_server(sample_rate=48000, period=256) as jack:
-        result = run_soak(source, jack.device["index"], args.seconds, args.voices, args.period, config, jack)
+    with jack_dummy_server(sample_rate=48000, period=256) as jack, busy_core(args.busy_core):
+        result = run_soak(
+            source,
+            jack.device["index"],
+            args.seconds,
+            args.voices,
+            args.period,
+            config,
+            jack,
+            args.callback,
+            args.ahead,
+        )
     bf16 = source.warmup_dtype == torch.bfloat16
     settings = {"warmup_dtype": "bf16" if bf16 else "fp32", "note_cache": not args.no_cache}
     print(json.dumps({**machine_info(device), "model": source.config.to_dict(), **settings, **result}, indent=1))

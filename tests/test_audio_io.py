@@ -60,7 +60,7 @@ def fake_sd(monkeypatch):
 def test_audio_output_plays_engine_through_callback(fake_sd):
     engine = Engine(SineSource(), EngineConfig(sample_rate=44100))
     engine.start()
-    out = ao.AudioOutput(engine, sample_rate=48000, block_size=256)
+    out = ao.AudioOutput(engine, sample_rate=48000, block_size=256, callback="python")
     try:
         out.start()
         assert out.active and engine.stats().output_latency_s == pytest.approx(out.latency_s)

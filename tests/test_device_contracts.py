@@ -56,6 +56,11 @@ class FakeSD(types.SimpleNamespace):
         return types.SimpleNamespace(latency=0.0123, active=True, start=lambda: None, stop=lambda: None,
                                      close=lambda: None)  # fmt: skip
 
+    def _StreamBase(self, **kw):  # noqa: N802 - sounddevice's stream for a C callback
+        return self.OutputStream(**kw)
+
+    _ffi = types.SimpleNamespace(cast=lambda ctype, value: (ctype, value))
+
 
 @pytest.fixture
 def sd(monkeypatch):
@@ -78,25 +83,38 @@ def test_only_output_devices_are_listed_with_their_details(sd):
     assert [d["is_default"] for d in ao.list_output_devices()] == [False, False, True]
 
 
-def test_a_stream_opens_with_the_devices_channels_low_latency_float32(sd):
+@pytest.mark.parametrize("callback", ["native", "python"])
+def test_a_stream_opens_with_the_devices_channels_low_latency_float32(sd, callback):
     engine = Engine(SineSource(), EngineConfig(sample_rate=44100))
-    out = ao.AudioOutput(engine, device="mono box", sample_rate=48000, block_size=128)
+    out = ao.AudioOutput(engine, device="mono box", sample_rate=48000, block_size=128, callback=callback)
     out.start()
     (kw,) = sd.opened
     assert {k: kw[k] for k in ("samplerate", "blocksize", "device", "channels", "dtype", "latency")} == {
         "samplerate": 48000, "blocksize": 128, "device": "mono box", "channels": 1, "dtype": "float32", "latency": "low"
     }  # fmt: skip
+    ring_s = 0.0
+    if callback == "native":  # the compiled callback reads the ring the feeder filled before the start
+        from synth_core.engine.native_callback import pa_callback
+
+        assert kw["callback"] == ("PaStreamCallback*", pa_callback.address) and kw["wrap_callback"] is None
+        assert kw["userdata"] == ("void*", out._ring.address) and out._ring.fill() == 2 * 128
+        ring_s = ao.DEFAULT_AHEAD_BLOCKS * 128 / 48000
+    else:
+        assert kw["callback"] == out._callback
     assert sd.queried[-1] == ("mono box", "output")
     out.start()  # already open: nothing more
     assert len(sd.opened) == 1 and out.active
     engine.render(16)  # the rate change is applied at the next render
     s = engine.stats()
-    assert (s.sample_rate, s.output_latency_s, s.block_size) == (48000, 0.0123, 128) and out.latency_s == 0.0123
+    assert (s.sample_rate, s.block_size) == (48000, 128) and s.output_latency_s == out.latency_s
+    assert out.latency_s == pytest.approx(0.0123 + ring_s)  # the device's latency and the ring's
     out.stop()
     assert out.stream is None and not out.active
     out.stop()  # twice is fine
-    ao.AudioOutput(engine, device=3).start()
+    stereo = ao.AudioOutput(engine, device=3, callback=callback)
+    stereo.start()
     assert sd.opened[-1]["channels"] == 2  # at most stereo
+    stereo.stop()
 
 
 def test_device_errors_say_what_and_keep_nothing_open(monkeypatch):
@@ -144,14 +162,14 @@ def test_the_callback_plays_the_engine_counts_underflows_and_survives_a_failing_
     engine = Engine(SineSource(), EngineConfig(sample_rate=48000))
     engine.synchronous = True
     engine.note_on(69, 100)
-    out = ao.AudioOutput(engine)
+    out = ao.AudioOutput(engine, callback="python")
     big = np.zeros((10000, 2), np.float32)  # more than the preallocated buffer
     out._callback(big, 10000, None, Status(True))
     assert np.abs(big).max() > 0 and np.array_equal(big[:, 0], big[:, 1])
-    assert engine.stats().output_underflows == 1
+    assert out.counters() == ao.OutputCounters(device_underflows=1, late_blocks=0, callbacks=1)
     block = np.ones((256, 1), np.float32)
     out._callback(block, 256, None, Status(False))
-    assert engine.stats().output_underflows == 1 and np.abs(block).max() > 0
+    assert out.counters().device_underflows == 1 and np.abs(block).max() > 0
 
     def broken(frames, mono):
         mono[:] = 0.7

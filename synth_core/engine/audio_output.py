@@ -1,13 +1,20 @@
-"""Audio output: a sounddevice OutputStream whose callback pulls from ``Engine.render``."""
+"""Audio output: a PortAudio stream (through sounddevice) playing ``Engine.render``'s blocks."""
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from .feeder import BlockFeeder
+from .output_ring import OutputRing
+
 log = logging.getLogger(__name__)
+
+DEFAULT_AHEAD_BLOCKS = 2  # blocks the feeder mixes ahead of the device (bench/RESULTS.md: "The audio path")
+RING_FRAMES = 8192  # room in the output ring beyond the blocks ahead
 
 
 class AudioDeviceError(RuntimeError):
@@ -56,31 +63,106 @@ def list_output_devices() -> list[dict[str, Any]]:
     return result
 
 
-class AudioOutput:
-    """Plays an engine on a sound device. ``device``: index, name or None (default)."""
+class NativeCallbackUnavailable(RuntimeError):
+    """The compiled callback cannot be built here (numba missing or failing)."""
 
-    def __init__(self, engine, device: int | str | None = None, sample_rate: int = 48000, block_size: int = 256):
+
+@dataclass
+class OutputCounters:
+    """What went wrong on the way to the sound card, each counted apart (the engine counts its own underruns)."""
+
+    device_underflows: int = 0  # blocks the device flagged as late: the callback itself came too late (a click)
+    late_blocks: int = 0  # blocks the feeder had not mixed in time (native path; the gap plays as silence)
+    callbacks: int = 0  # callback calls so far
+
+
+class AudioOutput:
+    """Plays an engine on a sound device. ``device``: index, name or None (default).
+
+    ``callback="native"`` (default): a compiled callback (:mod:`.native_callback`) copies blocks that the feeder
+    thread (:class:`.feeder.BlockFeeder`) mixed ``ahead_blocks`` blocks ahead into an :class:`.output_ring.OutputRing`;
+    no Python runs in the callback, so nothing that holds the GIL can make it late. ``"python"``: the callback runs
+    ``engine.render`` itself (no added latency, but it waits for the GIL behind the GUI and the model worker); used
+    when numba cannot build the native one, and by the benchmarks to compare.
+    """
+
+    def __init__(
+        self,
+        engine,
+        device: int | str | None = None,
+        sample_rate: int = 48000,
+        block_size: int = 256,
+        callback: str = "native",
+        ahead_blocks: int = DEFAULT_AHEAD_BLOCKS,
+    ):
+        if callback not in ("native", "python"):
+            raise ValueError(f"callback must be 'native' or 'python', not {callback!r}")
         self.engine = engine
         self.device = device
         self.sample_rate = int(sample_rate)
         self.block_size = int(block_size)
+        self.callback = callback
+        self.ahead_blocks = max(1, int(ahead_blocks))
         self.stream = None
-        self.latency_s = 0.0
+        self.latency_s = 0.0  # the device's output latency plus the ring's (native path)
+        self.device_latency_s = 0.0
+        self.feeder: BlockFeeder | None = None
+        self._ring: OutputRing | None = None
         self._mono = np.zeros(8192, np.float32)
-        self.error: BaseException | None = None  # first exception raised by engine.render in the callback
+        self._py_underflows = 0
+        self._py_callbacks = 0
+        self._error: BaseException | None = None  # first exception raised by engine.render in the python callback
+
+    @property
+    def error(self) -> BaseException | None:
+        """The first exception ``engine.render`` raised while playing (the stream went on with silence)."""
+        if self.feeder is not None and self.feeder.error is not None:
+            return self.feeder.error
+        return self._error
+
+    def counters(self) -> OutputCounters:
+        if self._ring is not None:
+            r = self._ring
+            return OutputCounters(r.underflows, r.late_blocks, r.callbacks)
+        return OutputCounters(self._py_underflows, 0, self._py_callbacks)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
+        self._py_callbacks += 1
         if status.output_underflow:
-            self.engine.count_output_underflow()
+            self._py_underflows += 1
         mono = self._mono[:frames] if frames <= len(self._mono) else np.zeros(frames, np.float32)
         try:
             self.engine.render(frames, mono)
         except Exception as exc:  # never let a bug stop the stream: play silence and report once
             mono[:] = 0.0
-            if self.error is None:
-                self.error = exc
+            if self._error is None:
+                self._error = exc
                 log.exception("engine.render failed in the audio callback")
         outdata[:] = mono[:, None]
+
+    def _open_native(self, sd, channels: int):
+        try:  # compiles (or loads) the callback: imported only when needed
+            from .native_callback import pa_callback
+        except Exception as exc:  # numba missing or unable to build it
+            raise NativeCallbackUnavailable(str(exc)) from exc
+        ring = OutputRing(RING_FRAMES + self.ahead_blocks * self.block_size, channels)
+        feeder = BlockFeeder(
+            lambda n, out: self.engine.render(n, out), ring, self.block_size, self.ahead_blocks * self.block_size
+        )
+        stream = sd._StreamBase(  # sounddevice's stream for a C callback (as python-rtmixer uses it)
+            kind="output",
+            samplerate=self.sample_rate,
+            blocksize=self.block_size,
+            device=self.device,
+            channels=channels,
+            dtype="float32",
+            latency="low",
+            callback=sd._ffi.cast("PaStreamCallback*", pa_callback.address),
+            userdata=sd._ffi.cast("void*", ring.address),
+            wrap_callback=None,
+        )
+        self._ring, self.feeder = ring, feeder
+        return stream
 
     def start(self) -> None:
         """Open and start the stream; raises :class:`AudioDeviceError` with the reason."""
@@ -98,29 +180,50 @@ class AudioOutput:
         if self.sample_rate != self.engine.sample_rate:
             self.engine.set_sample_rate(self.sample_rate)
         try:
-            self.stream = sd.OutputStream(
-                samplerate=self.sample_rate,
-                blocksize=self.block_size,
-                device=self.device,
-                channels=channels,
-                dtype="float32",
-                latency="low",
-                callback=self._callback,
-            )
+            if self.callback == "native":
+                try:
+                    self.stream = self._open_native(sd, channels)
+                except NativeCallbackUnavailable as exc:
+                    log.warning("no compiled audio callback (%s); the Python callback plays instead", exc)
+                    self.callback = "python"
+            if self.callback == "python":
+                self.stream = sd.OutputStream(
+                    samplerate=self.sample_rate,
+                    blocksize=self.block_size,
+                    device=self.device,
+                    channels=channels,
+                    dtype="float32",
+                    latency="low",
+                    callback=self._callback,
+                )
+            if self.feeder is not None:
+                self.feeder.fill()  # the first blocks are ready before the device asks
             self.stream.start()
+            if self.feeder is not None:
+                self.feeder.start()
         except Exception as exc:
-            self.stream = None
+            self._close()
             raise AudioDeviceError(f"cannot open audio output {info['name']!r}: {exc}") from exc
-        self.latency_s = float(self.stream.latency)
+        self.device_latency_s = float(self.stream.latency)
+        ring_s = self.ahead_blocks * self.block_size / self.sample_rate if self.feeder is not None else 0.0
+        self.latency_s = self.device_latency_s + ring_s
         self.engine.set_output_latency(self.latency_s, self.block_size)
 
-    def stop(self) -> None:
-        if self.stream is not None:
-            try:
+    def _close(self) -> None:
+        try:
+            if self.stream is not None:
                 self.stream.stop()
                 self.stream.close()
-            finally:
-                self.stream = None
+        finally:
+            self.stream = None
+            if self.feeder is not None:
+                self.feeder.stop()
+            if self._ring is not None:
+                self._ring.close()
+            self._ring = None  # (the feeder and its counters stay readable)
+
+    def stop(self) -> None:
+        self._close()
 
     @property
     def active(self) -> bool:
