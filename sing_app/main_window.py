@@ -47,6 +47,7 @@ from .presets import Preset, PresetError, load_preset, save_preset
 from .synths import SING, SYNTHS, VOICE
 from .widgets.bend_wheel import BendWheel
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
+from .widgets.dropouts_view_model import DropoutsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
 from .widgets.meter import LevelMeter
@@ -59,7 +60,6 @@ from .widgets.voice_panel import VoicePanel
 from .widgets.xy_pad import MorphPanel
 
 DISPLAY_FPS = 30
-UNDERRUN_RED_S = 3.0
 
 
 def _is_text_entry(w: QObject | None) -> bool:
@@ -164,8 +164,7 @@ class MainWindow(QMainWindow):
         self.bridge.message.connect(self._show_midi, Qt.ConnectionType.QueuedConnection)
         self.midi = MidiInput(self._on_midi)
         self.base_instrument: int | None = None
-        self._last_underruns = 0
-        self._underrun_t = -1e9
+        self.dropouts = DropoutsViewModel()
         self._recording_path: Path | None = None
         self._closed = False
 
@@ -271,7 +270,7 @@ class MainWindow(QMainWindow):
         if self.instruments:
             self.instrument_list.select(0)
         self._show_synth()
-        self._last_underruns = 0
+        self.dropouts.reset()
         self.update_status()
         self.statusBar().showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
 
@@ -790,13 +789,13 @@ class MainWindow(QMainWindow):
         self.lbl_latency.setText(f"latency {1000 * st.output_latency_s:.1f} ms" if self.audio else "latency –")
         self.lbl_voices.setText(f"voices {st.active_voices}/{st.max_voices}")
         self.lbl_load.setText(f"load {100 * st.render_load:.0f}%")
-        under = st.underruns + getattr(st, "output_underflows", 0)
+        out = self.audio.counters() if self.audio is not None else None
         now = time.monotonic()
-        if under > self._last_underruns:
-            self._underrun_t = now
-        self._last_underruns = under
-        self.lbl_underruns.setText(f"underruns {under}")
-        red = now - self._underrun_t < UNDERRUN_RED_S
+        d = self.dropouts
+        d.update(st.underruns, out.late_blocks if out else 0, out.device_underflows if out else 0, now)
+        self.lbl_underruns.setText(d.text())
+        self.lbl_underruns.setToolTip(d.tooltip())
+        red = d.red(now)
         self.lbl_underruns.setStyleSheet("color: white; background: #b3261e; font-weight: bold;" if red else "")
 
     # ------------------------------------------------------------------ keyboard and shutdown

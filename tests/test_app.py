@@ -104,14 +104,15 @@ def test_underruns_turn_the_status_red(qtbot):
     win = make_window(qtbot, source=SineSource(n_instruments=4, step_delay_s=0.03))
     try:
         win.update_status()
-        assert win.lbl_underruns.text() == "underruns 0" and "b3261e" not in win.lbl_underruns.styleSheet()
+        assert win.lbl_underruns.text() == "dropouts 0 · 0 · 0" and "b3261e" not in win.lbl_underruns.styleSheet()
         win.engine.note_on(60, 100)
         deadline = time.monotonic() + 3.0  # the source runs at half real time: the voice starves
         while win.engine.stats().underruns == 0 and time.monotonic() < deadline:
             pull(win.engine, 0.05)
         win.update_status()
-        count = int(win.lbl_underruns.text().split()[-1])
-        assert count > 0 and count == win.engine.stats().underruns + win.engine.stats().output_underflows
+        engine_count, late, device = (int(x) for x in win.lbl_underruns.text().split()[1::2])
+        assert engine_count > 0 and engine_count == win.engine.stats().underruns  # counted apart, not added up
+        assert "engine underruns" in win.lbl_underruns.toolTip()
         assert "b3261e" in win.lbl_underruns.styleSheet()
     finally:
         win.shutdown()
@@ -305,6 +306,11 @@ class FakeAudio:
 
     def stop(self):
         self.stopped = True
+
+    def counters(self):
+        from synth_core.engine.audio_output import OutputCounters
+
+        return OutputCounters(device_underflows=3, late_blocks=1)
 
 
 def test_settings_switch_audio_device_and_fall_back_offline(qtbot):

@@ -35,6 +35,11 @@ class FakeAudio:
     def stop(self):
         self.stopped = True
 
+    def counters(self):
+        from synth_core.engine.audio_output import OutputCounters
+
+        return OutputCounters()
+
 
 def held(engine) -> int:
     """Voices sounding and not releasing."""

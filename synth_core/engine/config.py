@@ -53,5 +53,4 @@ class EngineStats:
     # additions beyond the contract
     cache_misses: int = 0
     voices_stolen: int = 0
-    output_underflows: int = 0  # reported by the audio device (callback came too late)
     note_latency_s: float = 0.0  # last note-on to first-sample compute latency (worker side)

@@ -197,9 +197,6 @@ class Engine:
         if block_size:
             self._stats.block_size = int(block_size)
 
-    def count_output_underflow(self) -> None:
-        self._stats.output_underflows += 1
-
     def scope(self, n: int) -> np.ndarray:
         """The last ``n`` output samples (copy)."""
         return self._audio.scope.last(n)
