@@ -87,3 +87,34 @@ def jack_dummy_server(sample_rate: int = 48000, period: int = 256, timeout_s: fl
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+class _Silence:
+    """The least an engine can be: silence, at any rate."""
+
+    sample_rate = 48000
+
+    def render(self, frames: int, out) -> None:
+        out[:frames] = 0.0
+
+    def set_sample_rate(self, rate: int) -> None:
+        self.sample_rate = rate
+
+    def set_output_latency(self, latency_s: float, block_size: int | None = None) -> None:
+        pass
+
+
+def baseline_dropouts(server: JackServer, seconds: float, sample_rate: int = 48000, block_size: int = 256) -> dict:
+    """Device underflows and jackd xruns of a stream playing silence through the native callback for ``seconds``:
+    what the machine and the server cost by themselves, to compare a real run with (``bench/soak.py``, the tests)."""
+    from synth_core.engine.audio_output import AudioOutput
+
+    audio = AudioOutput(_Silence(), server.device["index"], sample_rate, block_size)
+    xruns0 = server.xruns()
+    audio.start()
+    try:
+        time.sleep(seconds)
+    finally:
+        audio.stop()
+    c = audio.counters()
+    return {"seconds": seconds, "device_underflows": c.device_underflows, "jack_xruns": server.xruns() - xruns0}
