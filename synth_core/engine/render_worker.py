@@ -14,9 +14,11 @@ first-sample-ready latency log.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 import math
+import os
 import sys
 import threading
 import time
@@ -36,6 +38,15 @@ log = logging.getLogger(__name__)
 
 LATENCY_LOG = 1024  # note-on latencies kept for note_latencies()
 STEP_CHUNK = 16  # voices stepped per source call (between calls the worker looks for new notes)
+
+
+WORKER_NICE = 10  # the worker yields the CPU to the audio threads: it has 0.25 s of slack, the callback one block
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Make the calling thread ``nice`` (Linux: per thread); where the OS has no such thing, nothing happens."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 class RenderWorker:
@@ -149,6 +160,7 @@ class RenderWorker:
             self._thread = None
 
     def _loop(self) -> None:
+        lower_thread_priority(WORKER_NICE)
         while self._running:
             try:
                 t0 = time.perf_counter()
