@@ -13,7 +13,7 @@ from .output_ring import OutputRing
 
 log = logging.getLogger(__name__)
 
-DEFAULT_AHEAD_BLOCKS = 2  # blocks the feeder mixes ahead of the device (bench/RESULTS.md: "The audio path")
+DEFAULT_AHEAD_BLOCKS = 3  # blocks the feeder mixes ahead of the device (bench/RESULTS.md: "The audio path")
 RING_FRAMES = 8192  # room in the output ring beyond the blocks ahead
 
 

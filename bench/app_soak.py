@@ -1,0 +1,117 @@
+"""Soak of the app itself: the main window shown (offscreen unless a display is set), display timer, meters and
+scope running, SING chords through a real paced JACK stream; prints JSON (dropouts apart, against a silent-stream
+baseline on the same server). A fresh process, as a musician starts the app.
+
+    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python bench/app_soak.py --seconds 600 --voices 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import os
+import time
+
+import torch
+
+
+def run_event_loop(seconds: float) -> None:
+    """Run Qt's event loop (timers, repaints) for ``seconds``, as ``app.exec()`` does: idle in C++, not polling."""
+    from PyQt6.QtCore import QEventLoop, QTimer
+
+    loop = QEventLoop()
+    QTimer.singleShot(int(seconds * 1000), loop.quit)
+    loop.exec()
+
+
+def app_soak(
+    seconds: float, voices: int, period_s: float, baseline_s: float, checkpoint: str | None, callback: str = "native"
+) -> dict:
+    from PyQt6.QtWidgets import QApplication
+
+    from bench.common import cpu_model
+    from bench.jack_dummy import baseline_dropouts, jack_dummy_server
+    from bench.soak import chord, random_source
+    from sing_app.main_window import MainWindow
+    from sing_app.widgets.settings_dialog import AudioMidiSettings
+    from synth_core.engine.audio_output import AudioOutput
+    from synth_core.engine.sources import SingSource
+
+    torch.set_num_threads(1)  # as sing-app on a 2-core CPU (its probe's choice here)
+    app = QApplication.instance() or QApplication([])
+    with jack_dummy_server(sample_rate=48000, period=256) as jack:
+        baseline = baseline_dropouts(jack, baseline_s)
+        source = SingSource.from_checkpoint(checkpoint, "cpu") if checkpoint else random_source("cpu")
+        settings = AudioMidiSettings(audio_device=jack.device["index"], sample_rate=48000, block_size=256)
+        win = MainWindow(
+            source,
+            settings,
+            list_devices=lambda: [jack.device],
+            list_ports=lambda: [],
+            audio_factory=functools.partial(AudioOutput, callback=callback),
+        )
+        win.show()
+        run_event_loop(0.5)
+        try:
+            callback = win.audio.callback if win.audio is not None else None
+            xruns0 = jack.xruns()
+            t0 = time.monotonic()
+            k, notes, peak = 0, [], -120.0
+            while time.monotonic() - t0 < seconds:
+                for n in notes:
+                    win.engine.note_off(n)
+                notes = chord(k, voices)
+                for n in notes:
+                    win.engine.note_on(n, 100)
+                k += 1
+                run_event_loop(period_s)
+                peak = max(peak, win.meter.peak_db)
+            played = time.monotonic() - t0
+            for n in notes:
+                win.engine.note_off(n)
+            run_event_loop(0.5)
+            c = win.audio.counters() if win.audio is not None else None
+            xruns = jack.xruns() - xruns0
+            underruns = win.engine.stats().underruns
+            win.update_status()
+            label = win.lbl_underruns.text()
+        finally:
+            win.shutdown()
+            app.processEvents()
+    return {
+        "cpu_model": cpu_model(),
+        "seconds": played,
+        "voices": voices,
+        "chords": k,
+        "callback": callback,
+        "baseline": baseline,
+        "underruns": underruns,
+        "late_blocks": c.late_blocks if c else None,
+        "device_underflows": c.device_underflows if c else None,
+        "callbacks": c.callbacks if c else 0,
+        "jack_xruns": xruns,
+        "peak_db": peak,
+        "status": label,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--seconds", type=float, default=600.0)
+    p.add_argument("--voices", type=int, default=8)
+    p.add_argument("--period", type=float, default=1.0, help="seconds between chords")
+    p.add_argument("--baseline", type=float, default=8.0, help="seconds of the silent-stream baseline")
+    p.add_argument("--checkpoint", help="a SING checkpoint (default: random weights of the shipped size)")
+    p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
+    args = p.parse_args(argv)
+    os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    print(
+        json.dumps(
+            app_soak(args.seconds, args.voices, args.period, args.baseline, args.checkpoint, args.callback), indent=1
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
