@@ -97,7 +97,7 @@ def test_a_stream_opens_with_the_devices_channels_low_latency_float32(sd, callba
         from synth_core.engine.native_callback import pa_callback
 
         assert kw["callback"] == ("PaStreamCallback*", pa_callback.address) and kw["wrap_callback"] is None
-        assert kw["userdata"] == ("void*", out._ring.address) and out._ring.fill() == 2 * 128
+        assert kw["userdata"] == ("void*", out._ring.address) and out._ring.fill() == ao.DEFAULT_AHEAD_BLOCKS * 128
         ring_s = ao.DEFAULT_AHEAD_BLOCKS * 128 / 48000
     else:
         assert kw["callback"] == out._callback
