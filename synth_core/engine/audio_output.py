@@ -140,6 +140,17 @@ class AudioOutput:
                 log.exception("engine.render failed in the audio callback")
         outdata[:] = mono[:, None]
 
+    def _stream_settings(self, channels: int) -> dict[str, Any]:
+        """What both callbacks' streams are opened with."""
+        return {
+            "samplerate": self.sample_rate,
+            "blocksize": self.block_size,
+            "device": self.device,
+            "channels": channels,
+            "dtype": "float32",
+            "latency": "low",
+        }
+
     def _open_native(self, sd, channels: int):
         try:  # compiles (or loads) the callback: imported only when needed
             from .native_callback import pa_callback
@@ -151,12 +162,7 @@ class AudioOutput:
         )
         stream = sd._StreamBase(  # sounddevice's stream for a C callback (as python-rtmixer uses it)
             kind="output",
-            samplerate=self.sample_rate,
-            blocksize=self.block_size,
-            device=self.device,
-            channels=channels,
-            dtype="float32",
-            latency="low",
+            **self._stream_settings(channels),
             callback=sd._ffi.cast("PaStreamCallback*", pa_callback.address),
             userdata=sd._ffi.cast("void*", ring.address),
             wrap_callback=None,
@@ -187,15 +193,7 @@ class AudioOutput:
                     log.warning("no compiled audio callback (%s); the Python callback plays instead", exc)
                     self.callback = "python"
             if self.callback == "python":
-                self.stream = sd.OutputStream(
-                    samplerate=self.sample_rate,
-                    blocksize=self.block_size,
-                    device=self.device,
-                    channels=channels,
-                    dtype="float32",
-                    latency="low",
-                    callback=self._callback,
-                )
+                self.stream = sd.OutputStream(**self._stream_settings(channels), callback=self._callback)
             if self.feeder is not None:
                 self.feeder.fill()  # the first blocks are ready before the device asks
             self.stream.start()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import numpy as np
 
@@ -31,22 +30,11 @@ class BlockFeeder:
         self._running = False
         self._thread: threading.Thread | None = None
         self.error: BaseException | None = None  # first exception raised by render
-        self.render_s = np.zeros(0)  # per-block render times when timing is on (see ``time_blocks``)
-        self._times: np.ndarray | None = None
-        self._n_times = 0
-
-    def time_blocks(self, max_blocks: int) -> None:
-        """Record the duration of each of the next ``max_blocks`` renders (benchmarks; preallocated)."""
-        self._times, self._n_times = np.zeros(int(max_blocks)), 0
-
-    def render_times(self) -> np.ndarray:
-        return np.zeros(0) if self._times is None else self._times[: self._n_times].copy()
 
     def fill(self) -> None:
         """Render until the ring holds ``ahead_frames`` (also before the stream starts)."""
         ring, out = self.ring, self._out
         while ring.fill() < self.ahead_frames and ring.space() >= self.block:
-            t0 = time.perf_counter()
             try:
                 self._render(self.block, out)
             except Exception as exc:  # never stop the sound: play silence and report once
@@ -55,9 +43,6 @@ class BlockFeeder:
                     self.error = exc
                     log.exception("engine.render failed in the feeder")
             ring.write(out)
-            if self._times is not None and self._n_times < len(self._times):
-                self._times[self._n_times] = time.perf_counter() - t0
-                self._n_times += 1
 
     def _run(self) -> None:
         while self._running:
