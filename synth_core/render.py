@@ -6,7 +6,8 @@ import json
 import logging
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import mido
@@ -102,6 +103,84 @@ def load_midi(path: str | os.PathLike) -> mido.MidiFile:
         raise MidiFileError(f"{path}: not a valid Standard MIDI File ({str(exc) or type(exc).__name__})") from exc
 
 
+@dataclass
+class RenderJob:
+    """A MIDI file's events ready for an engine: what plays, how long, on which instruments."""
+
+    events: list[tuple[int, mido.Message]]
+    total_frames: int
+    programs: dict[int, int]
+    drums: int | None
+
+    def set_up(self, engine: Engine) -> None:
+        """The job's instruments on ``engine`` (channels start on GM program 0; channel 10 on the drum kit)."""
+        engine.set_program_map(self.programs)
+        engine.set_instrument(self.programs[0])
+        if self.drums is not None:
+            engine.set_instrument(self.drums, DRUM_CHANNEL)
+
+
+def prepare_job(
+    source, mid: mido.MidiFile, sample_rate: int, program_map: dict[str, int] | None, tail_s: float
+) -> RenderJob:
+    """The events to render (channel 10 dropped unless the map has ``drums``) and the render's length."""
+    events, length = midi_events(mid, sample_rate)
+    programs = default_program_map(source.instruments)
+    drums = None
+    for k, v in (program_map or {}).items():
+        if k == "drums":
+            drums = v
+        else:
+            programs[int(k)] = v
+    kept = [
+        (frame, msg)
+        for frame, msg in events
+        if not (msg.channel == DRUM_CHANNEL and (drums is None or msg.type == "program_change"))
+    ]
+    seconds = length + max(0.0, tail_s)
+    if not seconds <= MAX_RENDER_S:
+        raise MidiFileError(f"the file lasts {length:.0f} s; at most {MAX_RENDER_S:.0f} s can be rendered")
+    return RenderJob(kept, int(round(seconds * sample_rate)), programs, drums)
+
+
+def can_batch(source) -> bool:
+    """The source computes whole notes at once (``render_notes``): SING and the sine test tone; the WaveRNN voice,
+    whose notes follow the keyboard while they sound, renders through the real-time engine."""
+    return callable(getattr(source, "render_notes", None))
+
+
+def render_midi_chunks(
+    source,
+    mid: mido.MidiFile,
+    sample_rate: int = 48000,
+    program_map: dict[str, int] | None = None,
+    tail_s: float = 2.0,
+    max_voices: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    mono: bool = False,
+    batch: bool | None = None,
+) -> Iterator[np.ndarray]:
+    """The render of ``mid`` (see :func:`render_midi`) as consecutive float32 chunks, for writing as they come.
+
+    ``batch`` (default: where the source can, :func:`can_batch`): plan the notes with the engine's event handling,
+    compute them in batches, mix them window by window (:mod:`synth_core.engine.batch_render`); the same samples as
+    the real-time engine's ``render_offline`` (``batch=False``), many times faster.
+    """
+    job = prepare_job(source, mid, sample_rate, program_map, tail_s)
+    config = EngineConfig(sample_rate=sample_rate, max_voices=max_voices, mono=mono)
+    cb = None if progress is None else (lambda done: progress(done, job.total_frames))
+    if batch is None:
+        batch = can_batch(source)
+    if batch:
+        from .engine.batch_render import render_batch
+
+        yield from render_batch(source, config, job.set_up, job.events, job.total_frames, cb)
+        return
+    engine = Engine(source, config)
+    job.set_up(engine)
+    yield engine.render_offline(job.events, job.total_frames, progress=cb)
+
+
 def render_midi(
     source,
     mid: mido.MidiFile,
@@ -111,40 +190,21 @@ def render_midi(
     max_voices: int = 32,
     progress: Callable[[int, int], None] | None = None,
     mono: bool = False,
+    batch: bool | None = None,
 ) -> np.ndarray:
     """Render every track/channel of ``mid``; per-channel program changes pick instruments.
 
     ``program_map`` (from :func:`parse_program_map`) overrides :func:`default_program_map`;
     channel 10 (drums) is skipped unless the map has a ``drums`` entry. ``mono``: one legato line
-    per channel (gliding for sources that glide).
+    per channel (gliding for sources that glide). ``batch``: see :func:`render_midi_chunks`.
+    A GPU that fails is left for the CPU, and the render starts again there.
     """
-    events, length = midi_events(mid, sample_rate)
-    programs = default_program_map(source.instruments)
-    drums = None
-    for k, v in (program_map or {}).items():
-        if k == "drums":
-            drums = v
-        else:
-            programs[int(k)] = v
-    engine = Engine(source, EngineConfig(sample_rate=sample_rate, max_voices=max_voices, mono=mono))
-    engine.set_program_map(programs)
-    engine.set_instrument(programs[0])  # channels start on GM program 0
-    if drums is not None:
-        engine.set_instrument(drums, DRUM_CHANNEL)
-    kept = []
-    for frame, msg in events:
-        if msg.channel == DRUM_CHANNEL and (drums is None or msg.type == "program_change"):
-            continue
-        kept.append((frame, msg))
-    seconds = length + max(0.0, tail_s)
-    if not seconds <= MAX_RENDER_S:
-        raise MidiFileError(f"the file lasts {length:.0f} s; at most {MAX_RENDER_S:.0f} s can be rendered")
-    total = int(round(seconds * sample_rate))
-    cb = None if progress is None else (lambda done: progress(done, total))
+    args = (source, mid, sample_rate, program_map, tail_s, max_voices, progress, mono, batch)
     try:
-        return engine.render_offline(kept, total, progress=cb)
+        chunks = list(render_midi_chunks(*args))
     except Exception as exc:
         if not (is_gpu_failure(exc) and getattr(source, "fall_back_to_cpu", lambda: False)()):
             raise
         log.warning("GPU failed (%s); rendering again on the CPU", str(exc).splitlines()[0])
-        return render_midi(source, mid, sample_rate, program_map, tail_s, max_voices, progress, mono)
+        chunks = list(render_midi_chunks(*args))
+    return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)

@@ -50,14 +50,17 @@ def tiny_checkpoint(tmp_path_factory):
 
 @pytest.fixture
 def gpu_fails_once(monkeypatch):
-    """``arm(source, after=0)``: after ``after`` good steps, the next SingStreamer step raises a CUDA error (before
-    touching any state, as a failed kernel launch does) and the source pretends it ran on a GPU.
+    """``arm(source, after=0)``: after ``after`` good steps, the next SingStreamer step (or the first batch of whole
+    notes) raises a CUDA error (before touching any state, as a failed kernel launch does) and the source pretends
+    it ran on a GPU.
 
     Returns the list that records the failure, so tests can check it happened.
     """
+    from synth_core.sing import batch
     from synth_core.sing.streaming import SingStreamer
 
     real_step = SingStreamer.step
+    real_render = batch.render_notes
     failures: list[int] = []
 
     def arm(source, after: int = 0):
@@ -71,7 +74,15 @@ def gpu_fails_once(monkeypatch):
             good[0] += 1
             return real_step(self, slots, between)
 
+        def render_failing_once(*args, **kw):  # batch offline rendering (synth_core.sing.batch)
+            if not failures:
+                failures.append(0)
+                source.device = torch.device("cuda")
+                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            return real_render(*args, **kw)
+
         monkeypatch.setattr(SingStreamer, "step", step_failing_once)
+        monkeypatch.setattr(batch, "render_notes", render_failing_once)
         return failures
 
     return arm

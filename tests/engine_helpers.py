@@ -74,6 +74,11 @@ class Recorder(SineSource):
             self.starts.append((s, int(p), float(vel), np.array(v)))
         super().start_many(slots, vecs, pitches, velocities, sustain_steps)
 
+    def render_notes(self, vecs, pitches, velocities, sustain_steps, lengths) -> list[np.ndarray]:
+        for v, p, vel in zip(vecs, pitches, velocities, strict=True):  # (batch offline rendering; slot -1)
+            self.starts.append((-1, int(p), float(vel), np.array(v)))
+        return super().render_notes(vecs, pitches, velocities, sustain_steps, lengths)
+
 
 def live(source=None, **config) -> Engine:
     """An engine driven synchronously block by block (like render_offline, without its final reset)."""

@@ -150,7 +150,8 @@ def test_rendered_midi_file_has_energy_at_the_played_pitch(tmp_path, pitch):
     assert np.abs(wav[: int(0.2 * sr)]).max() < 1e-4  # silence before the note-on
 
 
-def test_render_falls_back_to_cpu_when_the_gpu_fails(tiny_model, tiny_instruments, gpu_fails_once):
+@pytest.mark.parametrize("batch", [True, False])
+def test_render_falls_back_to_cpu_when_the_gpu_fails(tiny_model, tiny_instruments, gpu_fails_once, batch):
     from synth_core.engine import SingSource
     from synth_core.render import render_midi
 
@@ -161,6 +162,6 @@ def test_render_falls_back_to_cpu_when_the_gpu_fails(tiny_model, tiny_instrument
     mid.tracks.append(track)
     track.append(mido.Message("note_on", note=60, velocity=100, time=0))
     track.append(mido.Message("note_off", note=60, time=480))
-    audio = render_midi(src, mid, 16000, tail_s=0.2)
+    audio = render_midi(src, mid, 16000, tail_s=0.2, batch=batch)
     assert failures and src.device.type == "cpu"
     assert len(audio) == int(0.7 * 16000) and np.abs(audio).max() > 0

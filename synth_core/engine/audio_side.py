@@ -46,6 +46,7 @@ class AudioSide:
         recorder: Recorder,
         stats: EngineStats,
         default_vec: np.ndarray,
+        mixer: type[Mixer] = Mixer,
     ):
         c = config
         self.config = config
@@ -63,7 +64,7 @@ class AudioSide:
             self.voices, c, worker, stats, default_vec, self.sample_rate, bool(source.models_velocity)
         )
         self.mono = MonoMode(self.allocator, bool(getattr(source, "supports_glide", False)), bool(c.mono))
-        self.mixer = Mixer(
+        self.mixer = mixer(
             self.voices,
             resamplers,
             worker.rings,

@@ -19,6 +19,7 @@ from .audio_side import AudioSide
 from .config import EngineConfig, EngineStats
 from .events import channel_index, clamp_int
 from .midi_dispatch import dispatch_midi
+from .mixer import Mixer
 from .offline import render_events
 from .recorder import Recorder
 from .render_worker import RenderWorker
@@ -34,7 +35,9 @@ def _ch(channel) -> int | None:
 class Engine:
     """Polyphonic voice engine around a :class:`~synth_core.engine.sources.VoiceSource`."""
 
-    def __init__(self, source, config: EngineConfig | None = None):
+    def __init__(self, source, config: EngineConfig | None = None, mixer: type[Mixer] = Mixer):
+        """``mixer``: the audio side's mixing of a chunk (:class:`~synth_core.engine.plan.PlanMixer` records the
+        notes the voices play instead, for batch offline rendering)."""
         self.source = source
         self.config = c = config or EngineConfig()
         self.n_slots = 2 * c.max_voices  # voices: room for voices fading out after being stolen
@@ -54,7 +57,9 @@ class Engine:
         self._worker = RenderWorker(source, c, self.n_src, self._stats)
         self.rings = self._worker.rings
         self._recorder = Recorder()
-        self._audio = AudioSide(source, c, self.n_slots, self._worker, self._recorder, self._stats, default_vec)
+        self._audio = AudioSide(
+            source, c, self.n_slots, self._worker, self._recorder, self._stats, default_vec, mixer
+        )
         self._events = self._audio.events
         self.voices = self._audio.voices
         # control side: the vectors note_on gives its notes, the mode last asked for

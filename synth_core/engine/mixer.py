@@ -22,6 +22,16 @@ from .voice import FREE, PLAYING, WAITING, Voice, release_curve
 MAX_CHUNK = 1024  # the longest chunk mixed at once (render splits longer blocks)
 
 
+def soft_limit(mix: np.ndarray, threshold: float) -> None:
+    """In place: linear up to ``threshold``, a tanh knee above it (never reaching 1)."""
+    t = threshold
+    peak = float(np.max(np.abs(mix))) if len(mix) else 0.0
+    if peak > t:
+        over = np.abs(mix) > t
+        mag = np.abs(mix[over])
+        mix[over] = np.sign(mix[over]) * (t + (1.0 - t) * np.tanh((mag - t) / (1.0 - t)))
+
+
 class Mixer:
     def __init__(
         self,
@@ -64,24 +74,31 @@ class Mixer:
         bend = max(abs(b) for b in self.bend)
         return max(self._base * 2.0 ** (bend / 12.0), *self.rates_prev)
 
+    def rates(self) -> list[float]:
+        """Each channel's resampling rate at the end of the next chunk (its bend applied)."""
+        base = self._base
+        return [base * 2.0 ** (bend / 12.0) for bend in self.bend]
+
+    def start_if_ready(self, v: Voice) -> bool:
+        """A waiting voice starts playing once its note's first hop is ready (or its start is cached)."""
+        t = v.ticket
+        if t.cached is None and (t.slot < 0 or self._rings[t.slot].write_pos - t.start < self._hop):
+            return False  # not started yet: the first hop is still being computed
+        v.state = PLAYING
+        self.starts.add(time.perf_counter() - t.t_event, t.cached is not None)
+        return True
+
     def mix(self, out: np.ndarray) -> np.ndarray:
         """Mix the next ``len(out)`` (<= MAX_CHUNK) output samples into ``out``; returns them (a scratch view)."""
         frames = len(out)
         mix = self._mix[:frames]
         mix[:] = 0.0
-        base = self._base
-        rates = [base * 2.0 ** (bend / 12.0) for bend in self.bend]  # per channel, at the end of this chunk
+        rates = self.rates()
         rates_prev = self.rates_prev
         ready: dict[int, list[Voice]] = {}  # channel -> voices with enough input for this chunk
         for v in self.voices:
-            if v.state == FREE:
+            if v.state == FREE or (v.state == WAITING and not self.start_if_ready(v)):
                 continue
-            if v.state == WAITING:
-                t = v.ticket
-                if t.cached is None and (t.slot < 0 or self._rings[t.slot].write_pos - t.start < self._hop):
-                    continue  # not started yet: the first hop is still being computed
-                v.state = PLAYING
-                self.starts.add(time.perf_counter() - t.t_event, t.cached is not None)
             if self._refill(v, frames, rates_prev[v.channel], rates[v.channel]):
                 ready.setdefault(v.channel, []).append(v)
             else:
@@ -90,12 +107,7 @@ class Mixer:
             self._mix_voices(voices, mix, rates_prev[ch], rates[ch])
         rates_prev[:] = rates
         mix *= self.master
-        t = self._threshold
-        peak = float(np.max(np.abs(mix))) if frames else 0.0
-        if peak > t:
-            over = np.abs(mix) > t
-            mag = np.abs(mix[over])
-            mix[over] = np.sign(mix[over]) * (t + (1.0 - t) * np.tanh((mag - t) / (1.0 - t)))
+        soft_limit(mix, self._threshold)
         out[:] = mix
         return mix
 

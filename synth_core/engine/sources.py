@@ -106,6 +106,16 @@ class SineSource:
     def sustain_step(self, seconds: float | None) -> int | None:
         return None
 
+    def render_notes(self, vecs, pitches, velocities, sustain_steps, lengths) -> list[np.ndarray]:
+        """Whole notes at once (offline): the samples :meth:`step` would emit from :meth:`start_many`."""
+        out = []
+        for p, v, n in zip(pitches, velocities, lengths, strict=True):
+            freq = 440.0 * 2.0 ** ((float(p) - 69.0) / 12.0)
+            phase = 2 * np.pi * freq * (np.arange(int(n)) / self.sample_rate)
+            tone = sum(np.sin(k * phase) / k for k in range(1, self.harmonics + 1))
+            out.append((0.25 * float(v) / 127.0 * tone).astype(np.float32))
+        return out
+
     def save_state(self, slot: int) -> Any:
         return (self.freq[slot], self.amp[slot], int(self.n[slot]))
 
@@ -189,6 +199,13 @@ class SingSource:
 
     def step(self, slots, between: Callable[[], None] | None = None) -> np.ndarray:
         return self.streamer.step(list(slots), between).float().cpu().numpy()
+
+    def render_notes(self, vecs, pitches, velocities, sustain_steps, lengths) -> list[np.ndarray]:
+        """Whole notes at once (offline, in ``dtype``): the samples :meth:`step` would emit from :meth:`start_many`,
+        computed in batches (:func:`synth_core.sing.batch.render_notes`)."""
+        from ..sing.batch import render_notes
+
+        return render_notes(self.model, vecs, pitches, velocities, sustain_steps, lengths)
 
     def prime(self, batch: int) -> None:
         """Prepare the warm-up of ``batch`` notes at once (see :meth:`SingStreamer.prime`); no slot changes."""
