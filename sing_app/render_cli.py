@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
-
 EXIT_USAGE = 2
 
 
@@ -43,6 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--duration", type=float, default=4.0, help="seconds the --note is held")
     p.add_argument("--max-voices", type=int, help="polyphony (default 32; 4 with --voice)")
     p.add_argument("--float", action="store_true", help="write 32-bit float WAV (default 16-bit PCM)")
+    p.add_argument(
+        "--realtime-engine",
+        action="store_true",
+        help="render through the real-time engine block by block, as the app plays (the same notes, slower; "
+        "by default SING notes are computed in batches)",
+    )
     p.add_argument("--list-instruments", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     return p
@@ -71,14 +75,29 @@ def _load_source(args: argparse.Namespace):
     return load_default_source(device=args.device)
 
 
+def _one_note(note: int, velocity: int, duration: float):
+    """A MIDI file of one note held ``duration`` seconds on channel 1."""
+    import mido
+
+    track = mido.MidiTrack(
+        [
+            mido.Message("program_change", program=0, time=0),
+            mido.Message("note_on", note=note, velocity=max(1, min(127, velocity)), time=0),
+            mido.Message("note_off", note=note, time=int(round(max(0.01, duration) * 960))),
+        ]
+    )
+    mid = mido.MidiFile(ticks_per_beat=480)  # default tempo 120 bpm: 960 ticks/s
+    mid.tracks.append(track)
+    return mid
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.voice and args.midi is None and args.voice.lower().endswith((".mid", ".midi", ".kar")):
         args.midi, args.voice = args.voice, ""  # "--voice song.mid": the file is what to render
-    import mido
     import soundfile as sf
 
-    from synth_core.render import MidiFileError, load_midi, parse_program_map, render_midi
+    from synth_core.render import MidiFileError, load_midi, parse_program_map, render_midi_to_wav
     from synth_core.sing.checkpoint import CheckpointError, find_instrument
 
     if args.voice is not None and (args.sine or args.checkpoint):
@@ -125,48 +144,42 @@ def main(argv: list[str] | None = None) -> int:
             bar.n = round(done / sr, 2)
             bar.refresh()
 
+    out = Path(args.output)
     try:
         if mid is not None:
             pmap = parse_program_map(args.program_map, source.instruments) if args.program_map else None
             if args.voice is not None and pmap is None:  # the voice's presets are no GM instruments
                 preset = find_instrument(source.instruments, args.instrument)
                 pmap = {str(p): preset for p in range(128)}
-            try:
-                audio = render_midi(source, mid, sr, pmap, args.tail, args.max_voices, progress, args.mono)
-            except MidiFileError as exc:
-                return _fail(f"{args.midi}: {exc}")
         else:
             if not 0 <= args.note <= 127:
                 return _fail("--note must be 0..127")
-            index = find_instrument(source.instruments, args.instrument)
-            duration = max(0.01, args.duration)
-            track = mido.MidiTrack(
-                [
-                    mido.Message("program_change", program=0, time=0),
-                    mido.Message("note_on", note=args.note, velocity=max(1, min(127, args.velocity)), time=0),
-                    mido.Message("note_off", note=args.note, time=int(round(duration * 960))),
-                ]
-            )
-            mid = mido.MidiFile(ticks_per_beat=480)  # default tempo 120 bpm: 960 ticks/s
-            mid.tracks.append(track)
-            audio = render_midi(source, mid, sr, {"0": index}, args.tail, args.max_voices, progress, args.mono)
+            pmap = {"0": find_instrument(source.instruments, args.instrument)}
+            mid = _one_note(args.note, args.velocity, args.duration)
+        frames, peak = render_midi_to_wav(
+            out,
+            source,
+            mid,
+            sr,
+            pmap,
+            args.tail,
+            args.max_voices,
+            progress,
+            args.mono,
+            batch=False if args.realtime_engine else None,
+            subtype="FLOAT" if args.float else "PCM_16",
+        )
+    except MidiFileError as exc:
+        return _fail(f"{args.midi}: {exc}")
     except (KeyError, ValueError) as exc:
         return _fail(str(exc.args[0]) if exc.args else str(exc))
+    except (OSError, sf.LibsndfileError) as exc:
+        return _fail(f"cannot write {out}: {exc}")
     finally:
         if bar is not None:
             bar.close()
-    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
-    if peak > 1.0:
-        audio = audio / peak * 0.999
-        print(f"sing-render: peak {peak:.2f} would clip; normalised to 0 dBFS", file=sys.stderr)
-    out = Path(args.output)
-    try:
-        out.parent.mkdir(parents=True, exist_ok=True)
-        sf.write(out, audio, sr, subtype="FLOAT" if args.float else "PCM_16")
-    except (OSError, RuntimeError) as exc:
-        return _fail(f"cannot write {out}: {exc}")
     if not args.quiet:
-        print(f"wrote {out} ({len(audio) / sr:.2f} s, {sr} Hz, peak {min(peak, 1.0):.2f})", file=sys.stderr)
+        print(f"wrote {out} ({frames / sr:.2f} s, {sr} Hz, peak {peak:.2f})", file=sys.stderr)
     return 0
 
 

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import mido
 import numpy as np
+import soundfile as sf
 
+from .atomic_file import atomic_write
 from .device import is_gpu_failure
 from .engine import Engine, EngineConfig
 from .gm import gm_family
@@ -144,9 +146,9 @@ def prepare_job(
 
 
 def can_batch(source) -> bool:
-    """The source computes whole notes at once (``render_notes``): SING and the sine test tone; the WaveRNN voice,
-    whose notes follow the keyboard while they sound, renders through the real-time engine."""
-    return callable(getattr(source, "render_notes", None))
+    """The source computes whole notes at once (``render_notes``): SING and the sine test tone. A source whose notes
+    follow the keys while they sound (``supports_glide``: the WaveRNN voice) renders through the real-time engine."""
+    return callable(getattr(source, "render_notes", None)) and not getattr(source, "supports_glide", False)
 
 
 def render_midi_chunks(
@@ -208,3 +210,44 @@ def render_midi(
         log.warning("GPU failed (%s); rendering again on the CPU", str(exc).splitlines()[0])
         chunks = list(render_midi_chunks(*args))
     return np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
+
+
+def render_midi_to_wav(
+    path: str | os.PathLike,
+    source,
+    mid: mido.MidiFile,
+    sample_rate: int = 48000,
+    program_map: dict[str, int] | None = None,
+    tail_s: float = 2.0,
+    max_voices: int = 32,
+    progress: Callable[[int, int], None] | None = None,
+    mono: bool = False,
+    batch: bool | None = None,
+    subtype: str = "PCM_16",
+) -> tuple[int, float]:
+    """Render ``mid`` (see :func:`render_midi`) into a WAV file chunk by chunk, atomically: memory holds a few
+    windows, not the file. Returns (frames, peak)."""
+    args = (source, mid, sample_rate, program_map, tail_s, max_voices, progress, mono, batch)
+    try:
+        return _write_wav(path, render_midi_chunks(*args), sample_rate, subtype)
+    except Exception as exc:
+        if not (is_gpu_failure(exc) and getattr(source, "fall_back_to_cpu", lambda: False)()):
+            raise
+        log.warning("GPU failed (%s); rendering again on the CPU", str(exc).splitlines()[0])
+        return _write_wav(path, render_midi_chunks(*args), sample_rate, subtype)
+
+
+def _write_wav(path, chunks: Iterator[np.ndarray], sample_rate: int, subtype: str) -> tuple[int, float]:
+    frames, peak = 0, 0.0
+
+    def write(f) -> None:
+        nonlocal frames, peak
+        with sf.SoundFile(f, "w", sample_rate, 1, subtype=subtype, format="WAV") as wav:
+            for chunk in chunks:
+                wav.write(chunk)
+                frames += len(chunk)
+                if len(chunk):
+                    peak = max(peak, float(np.max(np.abs(chunk))))
+
+    atomic_write(path, write)
+    return frames, peak

@@ -21,7 +21,7 @@ import numpy as np
 from .config import EngineConfig
 from .engine import Engine
 from .note_mixer import NoteMixer
-from .plan import Plan, PlannedNote, NotePlanner
+from .plan import NotePlanner, Plan, PlannedNote
 
 WINDOW = 1 << 18  # output samples mixed and handed out at once (5.5 s at 48 kHz)
 LOOKAHEAD = 4  # windows whose new notes are computed together (larger batches)
@@ -47,9 +47,7 @@ def render_batch(
     yield from mix_plan(source, plan, config.resampler_taps, progress)
 
 
-def mix_plan(
-    source, plan: Plan, taps: int, progress: Callable[[int], None] | None = None
-) -> Iterator[np.ndarray]:
+def mix_plan(source, plan: Plan, taps: int, progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
     """The plan's output, window by window (see :func:`render_batch`)."""
     mixer = NoteMixer(plan, taps)
     notes = plan.notes
