@@ -1,20 +1,17 @@
 """The NeuroSynth main window: wires the widgets to an Engine through its public API only.
 
-Audio: with an output device, :class:`AudioOutput` pulls ``engine.render`` from its callback. Without one
-(``--no-audio``, or the device fails to open) the window runs an *offline clock*: a QTimer pulls
-``engine.render`` at real-time pace and discards the audio, so voices, meters, the scope and WAV recording
-all keep working; nothing is played.
+The audio output and MIDI input (and the offline clock when there is no device) are a :class:`DeviceSession`'s;
+the status bar is a :class:`StatusBar`; state lives in the view models beside the widgets.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 import mido
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer, pyqtSignal
+from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import (
     QAbstractSpinBox,
@@ -38,16 +35,16 @@ from PyQt6.QtWidgets import (
 )
 
 from synth_core.engine import Engine, EngineConfig
-from synth_core.engine.audio_output import AudioDeviceError, AudioOutput, list_output_devices
+from synth_core.engine.audio_output import AudioOutput, list_output_devices
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
 from .custom_instruments import CustomInstrumentStore, default_custom_dir, default_data_dir
+from .device_session import DeviceSession, OfflineClock
 from .midi_map import MidiMap
 from .presets import Preset, PresetError, load_preset, save_preset
 from .synths import SING, SYNTHS, VOICE
 from .widgets.bend_wheel import BendWheel
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
-from .widgets.dropouts_view_model import DropoutsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
 from .widgets.meter import LevelMeter
@@ -56,6 +53,7 @@ from .widgets.new_instrument_dialog import dropped_paths
 from .widgets.piano import PianoWidget, note_name
 from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
+from .widgets.status_bar import StatusBar
 from .widgets.voice_panel import VoicePanel
 from .widgets.xy_pad import MorphPanel
 
@@ -69,51 +67,6 @@ def _is_text_entry(w: QObject | None) -> bool:
             return True
         w = w.parentWidget() if isinstance(w.parentWidget(), (QAbstractSpinBox, QComboBox)) else None
     return False
-
-
-class MidiBridge(QObject):
-    """Carries MIDI messages from the MIDI thread to the GUI thread (queued signal) for highlighting."""
-
-    message = pyqtSignal(object)
-
-
-class OfflineClock:
-    """Pulls ``engine.render`` at real-time pace from a GUI timer when no audio device plays it."""
-
-    def __init__(self, engine: Engine, block_size: int, clock: Callable[[], float] = time.monotonic):
-        self.engine, self.block_size, self._clock = engine, block_size, clock
-        self._buf = np.zeros(block_size, np.float32)
-        self._last: float | None = None
-        self._debt = 0.0
-        self.timer = QTimer()
-        self.timer.setInterval(10)
-        self.timer.timeout.connect(self.tick)
-
-    def start(self) -> None:
-        self._last = self._clock()
-        self.timer.start()
-
-    def stop(self) -> None:
-        self.timer.stop()
-        self._last = None
-
-    @property
-    def running(self) -> bool:
-        return self.timer.isActive()
-
-    def tick(self) -> int:
-        """Render the frames due since the last tick (at most 0.25 s: no catch-up storms); returns them."""
-        now = self._clock()
-        if self._last is None:
-            self._last = now
-        self._debt = min(self._debt + (now - self._last) * self.engine.sample_rate, 0.25 * self.engine.sample_rate)
-        self._last = now
-        done = 0
-        while self._debt >= self.block_size:
-            self.engine.render(self.block_size, self._buf)
-            self._debt -= self.block_size
-            done += self.block_size
-        return done
 
 
 class MainWindow(QMainWindow):
@@ -157,14 +110,8 @@ class MainWindow(QMainWindow):
         self._bind_custom()
         self.instruments, self.table = self._instrument_rows()
         self.engine = self._make_engine(source)
-        self.audio: AudioOutput | None = None
-        self.audio_message = ""
-        self.offline = OfflineClock(self.engine, self.settings.block_size)
-        self.bridge = MidiBridge()
-        self.bridge.message.connect(self._show_midi, Qt.ConnectionType.QueuedConnection)
-        self.midi = MidiInput(self._on_midi)
+        self.devices = DeviceSession(self.engine, self.settings, audio_factory, self)
         self.base_instrument: int | None = None
-        self.dropouts = DropoutsViewModel()
         self._recording_path: Path | None = None
         self._closed = False
 
@@ -172,28 +119,24 @@ class MainWindow(QMainWindow):
         self.midi_learn = MidiLearnViewModel(midi_map or MidiMap(default_data_dir() / "midi_map.json"), self)
         self._register_learn_targets()
         self._build_toolbar()
-        self._build_statusbar()
+        self.status = StatusBar()
+        self.setStatusBar(self.status)
         self._connect()
         self.setAcceptDrops(True)
         self._show_synth()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(1000 // DISPLAY_FPS)
         self.display_timer.timeout.connect(self.refresh_display)
-        self.midi_timer = QTimer(self)
-        self.midi_timer.setInterval(3000)
-        self.midi_timer.timeout.connect(self._midi_hotplug)
         QApplication.instance().installEventFilter(self)
 
         self.engine.start()
-        self.open_audio()
-        self.open_midi()
+        self.devices.start()
         if self.instruments:
             self.instrument_list.select(0)
         for key in SYNTHS:
             if key != self.synth:
                 self._load_synth(key)
         self.display_timer.start()
-        self.midi_timer.start()
 
     # ------------------------------------------------------------------ synths
     def _make_engine(self, source) -> Engine:
@@ -219,7 +162,7 @@ class MainWindow(QMainWindow):
             act = self.synth_actions[key]
             act.setEnabled(False)
             act.setToolTip(f"{label} unavailable: {reason}")
-            self.statusBar().showMessage(f"{label} unavailable: {reason}", 15000)
+            self.status.showMessage(f"{label} unavailable: {reason}", 15000)
             return None
         self._sources[key] = source
         self.synth_actions[key].setEnabled(True)
@@ -249,19 +192,16 @@ class MainWindow(QMainWindow):
         self.panic()
         if self._recording_path is not None:
             self.stop_recording()
-        if self.audio is not None:
-            self.audio.stop()
-            self.audio = None
-        self.offline.stop()
-        self.engine.close()
-        # 2. a new engine for the new source, same settings; MIDI input stays open (it calls self.engine)
+        old = self.engine
+        # 2. a new engine for the new source, same settings; MIDI input stays open (it calls devices.engine)
         self.synth = key
         self.source = source
         self.engine = self._make_engine(source)
         self.engine.set_master_gain(self.volume.value() / 100.0)
         self.bend.setValue(0)
         self.engine.start()
-        self.open_audio()
+        self.devices.set_engine(self.engine)  # the old output stops before the old engine does
+        old.close()
         # 3. the new instrument table in the list, the faders and the morph pad
         self._bind_custom()
         self._show_instruments()
@@ -270,9 +210,9 @@ class MainWindow(QMainWindow):
         if self.instruments:
             self.instrument_list.select(0)
         self._show_synth()
-        self.dropouts.reset()
+        self.status.dropouts.reset()
         self.update_status()
-        self.statusBar().showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
+        self.status.showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
 
     # ------------------------------------------------------------------ the user's own instruments
     def _bind_custom(self) -> None:
@@ -321,7 +261,7 @@ class MainWindow(QMainWindow):
         else:
             self.set_synth(SING)
         self.instrument_list.select(len(source.instruments) - 1)  # the fine-tune's instrument comes last
-        self.statusBar().showMessage(f"Playing the fine-tuned model {path} (next time: sing-app --checkpoint PATH)")
+        self.status.showMessage(f"Playing the fine-tuned model {path} (next time: sing-app --checkpoint PATH)")
         return True
 
     def new_instrument(self, files=()) -> None:
@@ -372,7 +312,7 @@ class MainWindow(QMainWindow):
         pad.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         pad.customContextMenuRequested.connect(lambda pos: learn.show_menu(["morph.x", "morph.y"], pad, pos))
         self._register_embedding_targets()
-        learn.message.connect(lambda text: self.statusBar().showMessage(text, 8000))
+        learn.message.connect(lambda text: self.status.showMessage(text, 8000))
 
     def _register_embedding_targets(self) -> None:
         for i, f in enumerate(self.embedding.dim_faders):
@@ -532,22 +472,6 @@ class MainWindow(QMainWindow):
         tb.addWidget(self.octave_label)
         self._octave_changed(self.piano.base_note)
 
-    def _build_statusbar(self) -> None:
-        sb = self.statusBar()
-        self.lbl_audio = QLabel()
-        self.lbl_device = QLabel(f"Model on {self.engine.stats().device_name}")
-        self.lbl_rate = QLabel()
-        self.lbl_latency = QLabel()
-        self.lbl_voices = QLabel()
-        self.lbl_load = QLabel()
-        self.lbl_underruns = QLabel()
-        self.lbl_midi = QLabel()
-        for w in (self.lbl_audio, self.lbl_midi):
-            sb.addWidget(w)
-        for w in (self.lbl_device, self.lbl_rate, self.lbl_latency, self.lbl_voices, self.lbl_load,
-                  self.lbl_underruns):  # fmt: skip
-            sb.addPermanentWidget(w)
-
     def _connect(self) -> None:
         """Widgets reach the engine through ``self.engine`` at call time, so a synth switch needs no rewiring."""
         self.piano.noteOn.connect(lambda note, vel: self.engine.note_on(note, vel))
@@ -573,6 +497,9 @@ class MainWindow(QMainWindow):
         self.custom.modelReady.connect(self.use_sing_model)
         self.voice_panel.monoChanged.connect(self._voice_mono)
         self.voice_panel.settingsChanged.connect(self._voice_settings)
+        self.devices.changed.connect(self._show_devices)
+        self.devices.message.connect(lambda text: self.status.showMessage(text, 8000))
+        self.devices.midiMessage.connect(self._show_midi, Qt.ConnectionType.QueuedConnection)
 
     # ------------------------------------------------------------------ sound selection
     def select_instrument(self, index: int) -> None:
@@ -623,7 +550,7 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 self.save_preset_to(path, name.strip())
-                self.statusBar().showMessage(f"Preset saved to {path}", 5000)
+                self.status.showMessage(f"Preset saved to {path}", 5000)
             except (OSError, PresetError) as e:
                 QMessageBox.warning(self, "Save preset", f"Could not save the preset:\n{e}")
 
@@ -632,7 +559,7 @@ class MainWindow(QMainWindow):
         if path:
             try:
                 preset = self.load_preset_from(path)
-                self.statusBar().showMessage(f"Preset '{preset.name}' loaded", 5000)
+                self.status.showMessage(f"Preset '{preset.name}' loaded", 5000)
             except PresetError as e:
                 QMessageBox.warning(self, "Load preset", str(e))
 
@@ -650,7 +577,7 @@ class MainWindow(QMainWindow):
         self.act_record.setChecked(True)
         self.act_record.blockSignals(False)
         self.act_record.setText("■ Stop")
-        self.statusBar().showMessage(f"Recording to {path}")
+        self.status.showMessage(f"Recording to {path}")
 
     def stop_recording(self) -> Path | None:
         path = self.engine.stop_recording()
@@ -660,7 +587,7 @@ class MainWindow(QMainWindow):
         self.act_record.blockSignals(False)
         self.act_record.setText("● Record")
         if path is not None:
-            self.statusBar().showMessage(f"Recording saved: {path}", 8000)
+            self.status.showMessage(f"Recording saved: {path}", 8000)
         return path
 
     def _record_toggled(self, on: bool) -> None:
@@ -687,66 +614,27 @@ class MainWindow(QMainWindow):
         self.octave_label.setText(f"  Keys: {note_name(base)}–{note_name(base + 17)}  (Z/X octave)")
 
     # ------------------------------------------------------------------ audio / MIDI devices
-    def open_audio(self) -> bool:
-        """Open the output device from the settings; falls back to offline mode with a message."""
-        if self.audio is not None:
-            self.audio.stop()
-            self.audio = None
-        self.offline.stop()
-        s = self.settings
-        self.offline = OfflineClock(self.engine, s.block_size)
-        if s.audio_enabled:
-            audio = self._audio_factory(self.engine, device=s.audio_device, sample_rate=s.sample_rate,
-                                        block_size=s.block_size)  # fmt: skip
-            try:
-                audio.start()
-                self.audio = audio
-                self.audio_message = ""
-                self.lbl_audio.setText("Audio: on")
-                self.lbl_audio.setStyleSheet("color: #7ccd3c;")
-                return True
-            except AudioDeviceError as e:
-                self.audio_message = str(e)
-        else:
-            self.audio_message = "audio output off (--no-audio)"
-        self.engine.set_sample_rate(s.sample_rate)
-        self.engine.set_output_latency(0.0, s.block_size)
-        self.offline.start()
-        self.lbl_audio.setText("Audio OFFLINE: silent, meters and recording work")
-        self.lbl_audio.setStyleSheet("color: #f2c14e;")
-        self.lbl_audio.setToolTip(f"{self.audio_message}\nPick a device in Audio/MIDI settings.")
-        return False
+    @property
+    def audio(self) -> AudioOutput | None:
+        """The audio output playing the engine (None offline); the session's."""
+        return self.devices.audio
 
-    def open_midi(self) -> None:
-        port = self.settings.midi_port
-        if port is None:
-            self.midi.close()
-            self.lbl_midi.setText("MIDI: none (on-screen keyboard)")
-            return
-        try:
-            self.midi.open(port)
-            self.lbl_midi.setText(f"MIDI: {port}")
-        except Exception as e:  # noqa: BLE001 - rtmidi errors vary by platform
-            self.lbl_midi.setText("MIDI: not connected")
-            self.lbl_midi.setToolTip(str(e))
-            self.statusBar().showMessage(str(e), 8000)
+    @property
+    def offline(self) -> OfflineClock:
+        return self.devices.offline
 
-    def _midi_hotplug(self) -> None:
-        if self.settings.midi_port is None:
-            return
-        try:
-            self.midi.rescan()
-        except Exception:  # noqa: BLE001 - keep the GUI alive whatever the backend does
-            return
-        self.lbl_midi.setText(f"MIDI: {self.midi.port_name}" if self.midi.port_name else "MIDI: waiting for device")
+    @property
+    def midi(self) -> MidiInput:
+        return self.devices.midi
 
-    def _on_midi(self, msg: mido.Message) -> None:
-        """MIDI thread: channel filter, straight to the engine, then a copy to the GUI for display."""
-        ch = self.settings.midi_channel
-        if ch is not None and hasattr(msg, "channel") and msg.channel != ch:
-            return
-        self.engine.handle_midi(msg)
-        self.bridge.message.emit(msg)
+    @property
+    def lbl_underruns(self) -> QLabel:
+        """The dropouts field (bench/app_soak.py reads it)."""
+        return self.status.dropouts_label
+
+    def _show_devices(self) -> None:
+        self.status.show_audio(self.devices.audio_status())
+        self.status.show_midi(self.devices.midi_status())
 
     def _show_midi(self, msg: mido.Message) -> None:
         """GUI thread: the piano shows notes; mapped controllers move their controls (MIDI learn)."""
@@ -760,19 +648,15 @@ class MainWindow(QMainWindow):
 
     def open_settings(self) -> None:
         dlg = SettingsDialog(self.settings, self._list_devices, self._list_ports, self)
-        if self.audio_message:
-            dlg.device_note.setText(self.audio_message)
+        if self.devices.audio_message:
+            dlg.device_note.setText(self.devices.audio_message)
             dlg.device_note.setVisible(True)
         if dlg.exec():
             self.apply_settings(dlg.settings())
 
     def apply_settings(self, new: AudioMidiSettings) -> None:
-        old, self.settings = self.settings, new
-        audio_keys = ("audio_device", "sample_rate", "block_size", "audio_enabled")
-        if any(getattr(old, k) != getattr(new, k) for k in audio_keys):
-            self.open_audio()
-        if old.midi_port != new.midi_port:
-            self.open_midi()
+        self.settings = new
+        self.devices.apply(new)
 
     # ------------------------------------------------------------------ display
     def refresh_display(self) -> None:
@@ -783,20 +667,7 @@ class MainWindow(QMainWindow):
         self.update_status()
 
     def update_status(self) -> None:
-        st = self.engine.stats()
-        self.lbl_device.setText(f"Model: {st.device_name}")
-        self.lbl_rate.setText(f"{st.sample_rate} Hz / {st.block_size}")
-        self.lbl_latency.setText(f"latency {1000 * st.output_latency_s:.1f} ms" if self.audio else "latency –")
-        self.lbl_voices.setText(f"voices {st.active_voices}/{st.max_voices}")
-        self.lbl_load.setText(f"load {100 * st.render_load:.0f}%")
-        out = self.audio.counters() if self.audio is not None else None
-        now = time.monotonic()
-        d = self.dropouts
-        d.update(st.underruns, out.late_blocks if out else 0, out.device_underflows if out else 0, now)
-        self.lbl_underruns.setText(d.text())
-        self.lbl_underruns.setToolTip(d.tooltip())
-        red = d.red(now)
-        self.lbl_underruns.setStyleSheet("color: white; background: #b3261e; font-weight: bold;" if red else "")
+        self.status.show_stats(self.engine.stats(), self.devices.counters(), self.audio is not None)
 
     # ------------------------------------------------------------------ keyboard and shutdown
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:
@@ -821,14 +692,9 @@ class MainWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self)
         self.display_timer.stop()
-        self.midi_timer.stop()
-        self.offline.stop()
         if self._recording_path is not None:
             self.stop_recording()
-        if self.audio is not None:
-            self.audio.stop()
-            self.audio = None
-        self.midi.close()
+        self.devices.close()
         self.engine.stop()
         if self.custom.dialog is not None:
             self.custom.dialog.close()  # a fit still running stops; nothing of it is kept

@@ -53,12 +53,12 @@ def key_pos(piano, note: int) -> QPoint:
 
 def test_window_starts_offline_and_shows_status(window):
     assert window.audio is None
-    assert "OFFLINE" in window.lbl_audio.text()
-    assert "none" in window.lbl_midi.text()
+    assert "OFFLINE" in window.status.audio_label.text()
+    assert "none" in window.status.midi_label.text()
     window.update_status()
-    assert "48000 Hz / 256" in window.lbl_rate.text()
-    assert "CPU" in window.lbl_device.text()
-    assert window.lbl_voices.text() == "voices 0/16"
+    assert "48000 Hz / 256" in window.status.rate_label.text()
+    assert "CPU" in window.status.device_label.text()
+    assert window.status.voices_label.text() == "voices 0/16"
 
 
 def test_clicking_a_key_sounds_at_its_pitch(qtbot, window):
@@ -71,7 +71,7 @@ def test_clicking_a_key_sounds_at_its_pitch(qtbot, window):
     assert np.sqrt(np.mean(tail**2)) > 0.01
     assert estimate_f0(tail, window.engine.sample_rate) == pytest.approx(midi_to_hz(69), rel=0.01)
     window.update_status()
-    assert window.lbl_voices.text().startswith("voices 1/")
+    assert window.status.voices_label.text().startswith("voices 1/")
     qtbot.mouseRelease(piano, Qt.MouseButton.LeftButton, pos=key_pos(piano, 69))
     qtbot.keyClick(piano, Qt.Key.Key_X)  # octave up: A now plays C5
     qtbot.keyPress(piano, Qt.Key.Key_A)
@@ -104,16 +104,16 @@ def test_underruns_turn_the_status_red(qtbot):
     win = make_window(qtbot, source=SineSource(n_instruments=4, step_delay_s=0.03))
     try:
         win.update_status()
-        assert win.lbl_underruns.text() == "dropouts 0 · 0 · 0" and "b3261e" not in win.lbl_underruns.styleSheet()
+        assert win.status.dropouts_label.text() == "dropouts 0 · 0 · 0" and "b3261e" not in win.status.dropouts_label.styleSheet()
         win.engine.note_on(60, 100)
         deadline = time.monotonic() + 3.0  # the source runs at half real time: the voice starves
         while win.engine.stats().underruns == 0 and time.monotonic() < deadline:
             pull(win.engine, 0.05)
         win.update_status()
-        engine_count, late, device = (int(x) for x in win.lbl_underruns.text().split()[1::2])
+        engine_count, late, device = (int(x) for x in win.status.dropouts_label.text().split()[1::2])
         assert engine_count > 0 and engine_count == win.engine.stats().underruns  # counted apart, not added up
-        assert "engine underruns" in win.lbl_underruns.toolTip()
-        assert "b3261e" in win.lbl_underruns.styleSheet()
+        assert "engine underruns" in win.status.dropouts_label.toolTip()
+        assert "b3261e" in win.status.dropouts_label.styleSheet()
     finally:
         win.shutdown()
 
@@ -322,14 +322,14 @@ def test_settings_switch_audio_device_and_fall_back_offline(qtbot):
         assert win.offline.running
         win.apply_settings(AudioMidiSettings(audio_enabled=True, audio_device=1, sample_rate=44100, block_size=128))
         assert isinstance(win.audio, FakeAudio) and not win.offline.running
-        assert win.lbl_audio.text() == "Audio: on"
+        assert win.status.audio_label.text() == "Audio: on"
         win.engine.render(128)  # the new rate applies from the next callback
         win.update_status()
-        assert "44100 Hz / 128" in win.lbl_rate.text() and "12.0 ms" in win.lbl_latency.text()
+        assert "44100 Hz / 128" in win.status.rate_label.text() and "12.0 ms" in win.status.latency_label.text()
         first = win.audio
         win.apply_settings(AudioMidiSettings(audio_enabled=True, audio_device="broken"))
         assert first.stopped and win.audio is None and win.offline.running
-        assert "OFFLINE" in win.lbl_audio.text() and "broken" in win.lbl_audio.toolTip()
+        assert "OFFLINE" in win.status.audio_label.text() and "broken" in win.status.audio_label.toolTip()
     finally:
         win.shutdown()
 

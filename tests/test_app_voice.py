@@ -108,7 +108,7 @@ def test_switching_sing_to_voice_and_back_keeps_settings_and_plays(qtbot):
         assert estimate_f0(audio[-8192:], SR) == pytest.approx(midi_to_hz(69), rel=0.01)
         assert np.abs(audio).max() > 0.1  # the master volume (150%) carried over
         win.update_status()
-        assert win.lbl_voices.text() == "voices 1/4" and "sine voice" in win.lbl_device.text()
+        assert win.status.voices_label.text() == "voices 1/4" and "sine voice" in win.status.device_label.text()
         win.piano.noteOff.emit(69)
         # ... and back to SING: the same source object again, 16-dim table, MIDI reaches the new engine
         voice_engine = win.engine

@@ -69,7 +69,7 @@ def window(qtbot, tmp_path):
 def send(qtbot, win: MainWindow, msg: mido.Message) -> None:
     """Through the window's MIDI input as a device would (MIDI thread -> engine, a copy to the GUI)."""
     handled = []
-    win.bridge.message.connect(lambda m: handled.append(m), Qt.ConnectionType.QueuedConnection)  # after the window's
+    win.devices.midiMessage.connect(lambda m: handled.append(m), Qt.ConnectionType.QueuedConnection)  # after the window's
     win.midi.feed(msg)
     for _ in range(100):  # processEvents, not qtbot.wait: another test's app.quit() can leave Qt's waits idle
         QCoreApplication.processEvents()
