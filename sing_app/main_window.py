@@ -11,18 +11,15 @@ from pathlib import Path
 
 import mido
 import numpy as np
-from PyQt6.QtCore import QEvent, QObject, Qt, QTimer
+from PyQt6.QtCore import Qt, QTimer
 from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
 from PyQt6.QtWidgets import (
-    QAbstractSpinBox,
     QApplication,
-    QComboBox,
     QFileDialog,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
     QLabel,
-    QLineEdit,
     QMainWindow,
     QMenu,
     QMessageBox,
@@ -47,6 +44,7 @@ from .widgets.bend_wheel import BendWheel
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
+from .widgets.keyboard_focus import KeyboardFocus
 from .widgets.meter import LevelMeter
 from .widgets.midi_learn_view_model import MidiLearnViewModel
 from .widgets.new_instrument_dialog import dropped_paths
@@ -58,15 +56,6 @@ from .widgets.voice_panel import VoicePanel
 from .widgets.xy_pad import MorphPanel
 
 DISPLAY_FPS = 30
-
-
-def _is_text_entry(w: QObject | None) -> bool:
-    """True for widgets where letters are typed (they keep the computer keys)."""
-    while isinstance(w, QWidget):
-        if isinstance(w, (QLineEdit, QAbstractSpinBox)) or (isinstance(w, QComboBox) and w.isEditable()):
-            return True
-        w = w.parentWidget() if isinstance(w.parentWidget(), (QAbstractSpinBox, QComboBox)) else None
-    return False
 
 
 class MainWindow(QMainWindow):
@@ -121,13 +110,15 @@ class MainWindow(QMainWindow):
         self._build_toolbar()
         self.status = StatusBar()
         self.setStatusBar(self.status)
+        self.keyboard = KeyboardFocus(self, self.piano)
         self._connect()
         self.setAcceptDrops(True)
         self._show_synth()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(1000 // DISPLAY_FPS)
         self.display_timer.timeout.connect(self.refresh_display)
-        QApplication.instance().installEventFilter(self)
+        QApplication.instance().installEventFilter(self.keyboard)
+        self.piano.setFocus()
 
         self.engine.start()
         self.devices.start()
@@ -480,6 +471,7 @@ class MainWindow(QMainWindow):
         self.piano.velocityChanged.connect(self.velocity_spin.setValue)
         self.velocity_spin.valueChanged.connect(self.piano.set_velocity)
         self.instrument_list.instrumentSelected.connect(self.select_instrument)
+        self.instrument_list.filter_edit.returnPressed.connect(self.keyboard.leave_field)
         self.morph.vectorChanged.connect(lambda v: self.set_vector(v, edited="morph"))
         self.volume.valueChanged.connect(self._volume_changed)
         self.bend.bendChanged.connect(lambda st: self.engine.set_pitch_bend(st))
@@ -670,19 +662,6 @@ class MainWindow(QMainWindow):
         self.status.show_stats(self.engine.stats(), self.devices.counters(), self.audio is not None)
 
     # ------------------------------------------------------------------ keyboard and shutdown
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:
-        """Computer-key play anywhere in the window, except while typing in a text/number field."""
-        t = event.type()
-        if t in (QEvent.Type.KeyPress, QEvent.Type.KeyRelease) and isinstance(obj, QWidget) and obj.window() is self:
-            if event.modifiers() & (Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.AltModifier):
-                return False
-            if _is_text_entry(obj) or _is_text_entry(QApplication.focusWidget()):
-                return False
-            if t == QEvent.Type.KeyPress:
-                return self.piano.handle_key_press(event.key(), event.isAutoRepeat())
-            return self.piano.handle_key_release(event.key(), event.isAutoRepeat())
-        return super().eventFilter(obj, event)
-
     def shutdown(self) -> None:
         """Stop timers, devices, recording and the engine thread (idempotent)."""
         if self._closed:
@@ -690,7 +669,7 @@ class MainWindow(QMainWindow):
         self._closed = True
         app = QApplication.instance()
         if app is not None:
-            app.removeEventFilter(self)
+            app.removeEventFilter(self.keyboard)
         self.display_timer.stop()
         if self._recording_path is not None:
             self.stop_recording()

@@ -15,7 +15,9 @@ class InstrumentList(QWidget):
     """Emits ``instrumentSelected(table_index)`` when the user picks an instrument, and
     ``menuRequested(table_index, global_pos)`` on a right-click over one.
 
-    The filter matches the name or the family (case-insensitive substring).
+    The filter matches the name or the family (case-insensitive substring). Filtering never picks an
+    instrument: the chosen one stays chosen (and highlighted while it matches); Enter in the filter picks the
+    first match.
     """
 
     instrumentSelected = pyqtSignal(int)
@@ -26,6 +28,9 @@ class InstrumentList(QWidget):
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter instruments or families…")
         self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip("Type to filter by name or family; Enter picks the first match, Esc gives the "
+                                    "keyboard back to the piano")  # fmt: skip
+        self._chosen: int | None = None  # the table index the player picked
         self.model = QStandardItemModel(0, 2)
         self.model.setHorizontalHeaderLabels(["Instrument", "Family"])
         self.proxy = QSortFilterProxyModel()
@@ -48,7 +53,8 @@ class InstrumentList(QWidget):
         lay.setContentsMargins(0, 0, 0, 0)
         lay.addWidget(self.filter_edit)
         lay.addWidget(self.view)
-        self.filter_edit.textChanged.connect(self.proxy.setFilterFixedString)
+        self.filter_edit.textChanged.connect(self._filter)
+        self.filter_edit.returnPressed.connect(self._pick_first)
         self.view.selectionModel().currentRowChanged.connect(self._current_changed)
         self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.view.customContextMenuRequested.connect(self._menu)
@@ -61,6 +67,7 @@ class InstrumentList(QWidget):
     def set_instruments(self, instruments: Sequence[tuple[str, str]]) -> None:
         """``instruments``: (name, family) per table row, in table order."""
         self.model.removeRows(0, self.model.rowCount())
+        self._chosen = None
         for i, (name, family) in enumerate(instruments):
             a, b = QStandardItem(name), QStandardItem(family)
             a.setData(i, INDEX_ROLE)
@@ -70,13 +77,30 @@ class InstrumentList(QWidget):
     def set_filter(self, text: str) -> None:
         self.filter_edit.setText(text)
 
+    def _filter(self, text: str) -> None:
+        """Show the matches; the current row stays the chosen instrument (none while it is hidden)."""
+        sm = self.view.selectionModel()
+        sm.blockSignals(True)
+        self.proxy.setFilterFixedString(text)
+        idx = self.proxy.mapFromSource(self.model.index(self._chosen, 0)) if self._chosen is not None else None
+        if idx is not None and idx.isValid():
+            self.view.setCurrentIndex(idx)
+        else:
+            sm.clear()
+        sm.blockSignals(False)
+        self.view.viewport().update()
+
+    def _pick_first(self) -> None:
+        if self.proxy.rowCount():
+            self.select(int(self.proxy.index(0, 0).data(INDEX_ROLE)))
+
     def visible_indices(self) -> list[int]:
         """Table indices of the rows shown under the current filter, in view order."""
         return [self.proxy.index(r, 0).data(INDEX_ROLE) for r in range(self.proxy.rowCount())]
 
     def current_index(self) -> int | None:
-        idx = self.view.currentIndex()
-        return idx.data(INDEX_ROLE) if idx.isValid() else None
+        """The chosen instrument's table index (also while the filter hides it)."""
+        return self._chosen
 
     def select(self, table_index: int, emit: bool = True) -> bool:
         """Make ``table_index`` current (clearing the filter if it hides it); False if unknown."""
@@ -87,6 +111,7 @@ class InstrumentList(QWidget):
         if not idx.isValid():
             self.filter_edit.clear()
             idx = self.proxy.mapFromSource(src)
+        self._chosen = table_index
         self.view.selectionModel().blockSignals(not emit)
         self.view.setCurrentIndex(idx)
         self.view.selectionModel().blockSignals(False)
@@ -97,4 +122,5 @@ class InstrumentList(QWidget):
 
     def _current_changed(self, current, previous) -> None:  # noqa: ANN001 - Qt signature
         if current.isValid():
-            self.instrumentSelected.emit(int(current.data(INDEX_ROLE)))
+            self._chosen = int(current.data(INDEX_ROLE))
+            self.instrumentSelected.emit(self._chosen)
