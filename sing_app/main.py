@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="sing-app", description=__doc__.splitlines()[0].strip("`"))
+    p = argparse.ArgumentParser(prog="sing-app", description=__doc__.splitlines()[0].replace("``", ""))
     p.add_argument("--checkpoint", help="SING checkpoint (default: assets/sing_default.pt)")
     p.add_argument("--device", default="auto", help="model device: auto (GPU if any), cpu, cuda, cuda:1 …")
     p.add_argument("--audio-device", help="output device index or (part of its) name; default: system default")
@@ -28,6 +28,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--midi-port", help="MIDI input port name (default: none; pick one in Audio/MIDI settings)")
     p.add_argument("--midi-channel", type=int, choices=range(1, 17), metavar="1-16", help="only this channel")
     p.add_argument("--no-audio", action="store_true", help="do not open an audio device (offline mode)")
+    p.add_argument(
+        "--recordings",
+        metavar="DIR",
+        help="folder for Record's takes (default: the one chosen in the app, else $NEUROSYNTH_RECORDINGS or "
+        "~/Music/NeuroSynth; created as needed)",
+    )
     p.add_argument(
         "--exact-warmup",
         action="store_true",
@@ -105,8 +111,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from synth_core.device import select_device, use_realtime_threads
 
+    from .app_settings import app_settings
     from .main_window import MainWindow
     from .theme import apply_dark_theme
+    from .widgets.recorder_view_model import RecorderViewModel
 
     use_realtime_threads(select_device(args.device))  # an engine on the CPU: one torch thread (SING: as measured)
     app = QApplication.instance() or QApplication(sys.argv[:1])
@@ -133,8 +141,9 @@ def main(argv: list[str] | None = None) -> int:
         if app.platformName() not in ("offscreen", "minimal"):
             QMessageBox.critical(None, "NeuroSynth", msg)
         return 2
+    recorder = RecorderViewModel(app_settings(), folder=args.recordings)
     window = MainWindow(source, settings_from_args(args), synth=start, sing_factory=lambda: load_source(args),
-                        voice_factory=load_voice)  # fmt: skip
+                        voice_factory=load_voice, recorder=recorder)  # fmt: skip
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.piano.setFocus()

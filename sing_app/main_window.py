@@ -27,6 +27,7 @@ from PyQt6.QtWidgets import (
     QSpinBox,
     QSplitter,
     QToolBar,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -35,6 +36,7 @@ from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import AudioOutput, list_output_devices
 from synth_core.engine.midi_input import MidiInput, list_midi_ports
 
+from .app_settings import app_settings
 from .custom_instruments import CustomInstrumentStore, default_custom_dir, default_data_dir
 from .device_session import DeviceSession, OfflineClock
 from .midi_map import MidiMap
@@ -49,6 +51,7 @@ from .widgets.meter import LevelMeter
 from .widgets.midi_learn_view_model import MidiLearnViewModel
 from .widgets.new_instrument_dialog import dropped_paths
 from .widgets.piano import PianoWidget, note_name
+from .widgets.recorder_view_model import RecorderViewModel
 from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from .widgets.status_bar import StatusBar
@@ -81,6 +84,7 @@ class MainWindow(QMainWindow):
         audio_factory: Callable[..., AudioOutput] = AudioOutput,
         custom_instruments: CustomInstrumentsViewModel | None = None,
         midi_map: MidiMap | None = None,
+        recorder: RecorderViewModel | None = None,
         parent: QWidget | None = None,
     ):
         super().__init__(parent)
@@ -101,7 +105,9 @@ class MainWindow(QMainWindow):
         self.engine = self._make_engine(source)
         self.devices = DeviceSession(self.engine, self.settings, audio_factory, self)
         self.base_instrument: int | None = None
-        self._recording_path: Path | None = None
+        self.recorder = recorder or RecorderViewModel(app_settings())
+        self.recorder.setParent(self)
+        self.sound_name = ""
         self._closed = False
 
         self._build_widgets()
@@ -181,8 +187,7 @@ class MainWindow(QMainWindow):
         """Switch to ``source`` as synth ``key``: a new engine, the same audio/MIDI settings, new instrument views."""
         # 1. silence and stop the old engine and its audio output
         self.panic()
-        if self._recording_path is not None:
-            self.stop_recording()
+        self.stop_recording()
         old = self.engine
         # 2. a new engine for the new source, same settings; MIDI input stays open (it calls devices.engine)
         self.synth = key
@@ -430,7 +435,11 @@ class MainWindow(QMainWindow):
         self.act_panic.setShortcut(QKeySequence(Qt.Key.Key_Escape))
         self.act_record = QAction("● Record", self)
         self.act_record.setCheckable(True)
-        self.act_record.setToolTip("Record the performance to a WAV file")
+        self.act_record.setToolTip("Record what you play to a WAV file in the recordings folder, named after the "
+                                   "date and the sound (starts at once; the status bar shows the take)")  # fmt: skip
+        self.record_menu = QMenu(self)
+        self.record_menu.addAction("Open recordings folder", self.recorder.open_folder)
+        self.record_menu.addAction("Recordings folder…", self._choose_recordings_folder)
         self.act_save = QAction("Save preset…", self)
         self.act_save.setShortcut(QKeySequence.StandardKey.Save)
         self.act_load = QAction("Load preset…", self)
@@ -451,7 +460,10 @@ class MainWindow(QMainWindow):
         tb.widgetForAction(self.act_panic).setStyleSheet(
             "QToolButton { background: #7a1f1f; color: white; font-weight: bold; padding: 3px 10px; }"
         )
-        tb.widgetForAction(self.act_record).setStyleSheet("QToolButton:checked { background: #b3261e; }")
+        record_button = tb.widgetForAction(self.act_record)
+        record_button.setStyleSheet("QToolButton:checked { background: #b3261e; }")
+        record_button.setMenu(self.record_menu)
+        record_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         tb.addSeparator()
         tb.addWidget(QLabel(" Velocity "))
         self.velocity_spin = QSpinBox()
@@ -490,6 +502,8 @@ class MainWindow(QMainWindow):
         self.voice_panel.monoChanged.connect(self._voice_mono)
         self.voice_panel.settingsChanged.connect(self._voice_settings)
         self.devices.changed.connect(self._show_devices)
+        self.recorder.changed.connect(self._show_recording)
+        self.status.openFolderRequested.connect(self.recorder.open_folder)
         self.devices.message.connect(lambda text: self.status.showMessage(text, 8000))
         self.devices.midiMessage.connect(self._show_midi, Qt.ConnectionType.QueuedConnection)
 
@@ -511,6 +525,7 @@ class MainWindow(QMainWindow):
         self._set_sound_label(morph if edited == "morph" else f"{base} (edited)")
 
     def _set_sound_label(self, text: str) -> None:
+        self.sound_name = text
         self.sound_label.setText(f"♪ {text}")
 
     def _reset_sound(self) -> None:
@@ -562,41 +577,48 @@ class MainWindow(QMainWindow):
         self.act_sustain.setChecked(False)
         self.engine.all_sound_off()
 
-    def start_recording_to(self, path: str | Path) -> None:
-        self.engine.start_recording(path)
-        self._recording_path = Path(path)
-        self.act_record.blockSignals(True)
-        self.act_record.setChecked(True)
-        self.act_record.blockSignals(False)
-        self.act_record.setText("■ Stop")
-        self.status.showMessage(f"Recording to {path}")
+    def start_recording(self) -> Path | None:
+        """Start a take at once into an auto-named file in the recordings folder; None (with the reason shown) when
+        the folder cannot be made."""
+        try:
+            return self.start_recording_to(self.recorder.next_path(self.sound_name))
+        except OSError as e:
+            self._show_record_button(False)
+            QMessageBox.warning(self, "Record", f"Could not start recording in {self.recorder.folder}:\n{e}")
+            return None
 
-    def stop_recording(self) -> Path | None:
-        path = self.engine.stop_recording()
-        self._recording_path = None
-        self.act_record.blockSignals(True)
-        self.act_record.setChecked(False)
-        self.act_record.blockSignals(False)
-        self.act_record.setText("● Record")
-        if path is not None:
-            self.status.showMessage(f"Recording saved: {path}", 8000)
+    def start_recording_to(self, path: str | Path) -> Path:
+        """Start a take into ``path``."""
+        path = self.recorder.start_to(self.engine, path)
+        self._show_record_button(True)
         return path
 
+    def stop_recording(self) -> Path | None:
+        """Finish the take (None when none was running)."""
+        path = self.recorder.stop(self.engine)
+        self._show_record_button(False)
+        return path
+
+    def _show_record_button(self, on: bool) -> None:
+        self.act_record.blockSignals(True)
+        self.act_record.setChecked(on)
+        self.act_record.blockSignals(False)
+        self.act_record.setText("■ Stop" if on else "● Record")
+
     def _record_toggled(self, on: bool) -> None:
-        if not on:
+        if on:
+            self.start_recording()
+        else:
             self.stop_recording()
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Record performance", "performance.wav", "WAV audio (*.wav)")
-        if not path:
-            self.act_record.blockSignals(True)
-            self.act_record.setChecked(False)
-            self.act_record.blockSignals(False)
-            return
-        try:
-            self.start_recording_to(path)
-        except Exception as e:  # noqa: BLE001 - any failure is shown to the player
-            self.stop_recording()
-            QMessageBox.warning(self, "Record", f"Could not start recording:\n{e}")
+
+    def _choose_recordings_folder(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Recordings folder", str(self.recorder.folder))
+        if folder:
+            self.recorder.set_folder(folder)
+            self.status.showMessage(f"New takes go to {folder}", 5000)
+
+    def _show_recording(self) -> None:
+        self.status.show_recording(*self.recorder.status())
 
     def _volume_changed(self, value: int) -> None:
         self.engine.set_master_gain(value / 100.0)
@@ -657,6 +679,8 @@ class MainWindow(QMainWindow):
         self.scope.set_samples(block)
         self.meter.set_samples(block[-max(256, self.engine.sample_rate // DISPLAY_FPS) :])
         self.update_status()
+        if self.recorder.recording:
+            self._show_recording()  # the take's running time
 
     def update_status(self) -> None:
         self.status.show_stats(self.engine.stats(), self.devices.counters(), self.audio is not None)
@@ -671,8 +695,7 @@ class MainWindow(QMainWindow):
         if app is not None:
             app.removeEventFilter(self.keyboard)
         self.display_timer.stop()
-        if self._recording_path is not None:
-            self.stop_recording()
+        self.stop_recording()
         self.devices.close()
         self.engine.stop()
         if self.custom.dialog is not None:
