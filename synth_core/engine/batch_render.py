@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 import mido
 import numpy as np
+import torch
 
 from .config import EngineConfig
 from .engine import Engine
@@ -44,7 +45,12 @@ def render_batch(
     planner = NotePlanner(source, config)
     set_up(planner.engine)
     plan = planner.run(events, total_frames)
-    yield from mix_plan(source, plan, config.resampler_taps, progress)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # parallel work runs on threads of its own (render_notes), never on torch's pool
+    try:
+        yield from mix_plan(source, plan, config.resampler_taps, progress)
+    finally:
+        torch.set_num_threads(threads)
 
 
 def mix_plan(source, plan: Plan, taps: int, progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:

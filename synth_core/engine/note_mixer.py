@@ -1,70 +1,59 @@
 """Planned notes (:mod:`.plan`) mixed into output windows: the real-time mixer's samples, computed note by note.
 
 Each note's source audio is resampled to the output rate with its channel's rate chunk by chunk (the same
-windowed-sinc kernels, positions and glides as :class:`~synth_core.engine.resampler.VoiceResampler`, in one
-compiled loop over the whole note), given its gain and release envelopes, and added into the window; then the
-master gain and the soft limiter, as :class:`~synth_core.engine.mixer.Mixer` applies them per chunk. A note whose
-channel was never bent resamples the same way at every occurrence, so its resampled audio is reused.
+windowed-sinc kernels, positions and glides as :class:`~synth_core.engine.resampler.VoiceResampler`, for the whole
+note at once: positions in numpy, windows gathered and weighted by torch), given its gain and release envelopes and
+added into the window; then the master gain and the soft limiter, as :class:`~synth_core.engine.mixer.Mixer`
+applies them per chunk. A note whose channel was never bent resamples the same way at every occurrence, so its
+resampled audio is reused.
 """
 
 from __future__ import annotations
 
-import numba
 import numpy as np
+import torch
 
 from .mixer import soft_limit
 from .plan import Plan, PlannedNote
 from .resampler import PHASES, RATE_STEPS, KernelBank
-from .voice import _DECAY, _DECAY_END
+from .voice import release_curve
+
+CHUNK = 1 << 16  # output samples resampled at once (bounds the gathered windows to a few MB)
 
 
-@numba.njit(cache=True, nogil=True)
-def _resample(x, frames, r0s, r1s, tables, table_of, half, out):  # pragma: no cover - compiled
-    """``out`` = the note ``x`` resampled span by span (``frames[s]`` outputs gliding from ``r0s[s]`` to
-    ``r1s[s]``), starting from a reset resampler: ``half - 1`` zeros of history, position ``half - 1``."""
-    taps = tables.shape[2]
-    n = x.shape[0]
+def positions(spans: list[tuple[int, float, float]], half: int) -> np.ndarray:
+    """Input positions (float64, ``x[0]`` at ``half - 1``) of each output sample of a reset
+    :class:`~synth_core.engine.resampler.VoiceResampler` rendering ``spans`` (``frames, r0, r1``) one after the
+    other: the same formulas as its ``process`` and ``advance``."""
     pos = float(half - 1)
-    o = 0
-    for s in range(frames.shape[0]):
-        f = frames[s]
-        r0 = r0s[s]
-        dr = r1s[s] - r0s[s]
-        table = tables[table_of[s]]
-        for k in range(f):
-            p = pos + k * r0 + (k * dr) * (k + 1) / (2 * f)
-            idx = int(p)
-            phase = int((p - idx) * PHASES + 0.5)
-            first = idx - 2 * (half - 1)  # index in x of the window's first tap (x[0] sits at half - 1)
-            acc = np.float32(0.0)
-            for t in range(taps):
-                j = first + t
-                if 0 <= j < n:
-                    acc += x[j] * table[phase, t]
-            out[o + k] = acc
-        pos = pos + r0 * f + dr * (f + 1) / 2
-        o += f
+    parts = []
+    for f, r0, r1 in spans:
+        k = np.arange(f, dtype=np.float64)
+        parts.append(pos + k * r0 + (k * (r1 - r0)) * (k + 1) / (2 * f))
+        pos = pos + r0 * f + (r1 - r0) * (f + 1) / 2
+    return np.concatenate(parts) if parts else np.zeros(0)
 
 
-@numba.njit(cache=True, nogil=True)
-def _add_enveloped(mix, at, audio, first, count, gain, rel_at, rel_len, rel_level):  # pragma: no cover - compiled
-    """``mix[at:at+count] += audio[first:first+count] * envelope``; the envelope is ``gain`` until the first release
-    (absolute sample ``rel_at[i]`` relative to the note's start), then ``gain * level * curve``."""
-    r = -1
-    for k in range(count):
-        j = first + k  # sample of the note
-        while r + 1 < rel_at.shape[0] and j >= rel_at[r + 1]:
-            r += 1
-        if r < 0:
-            g = np.float32(gain)
-        else:
-            x = (j - rel_at[r]) / rel_len[r]
-            if x >= 1.0:
-                g = np.float32(0.0)
-            else:
-                c = (np.exp(-_DECAY * x) - _DECAY_END) / (1.0 - _DECAY_END)
-                g = np.float32(rel_level[r] * gain) * np.float32(c)
-        mix[at + k] += audio[j] * g
+def envelope(note: PlannedNote, first: int, count: int, curves: dict[int, np.ndarray] | None = None) -> np.ndarray:
+    """The note's gain and release envelopes over its samples ``first``..``first + count`` (float32), as
+    :class:`~synth_core.engine.mixer.Mixer` applies them; ``curves`` caches the release curves by length."""
+    env = np.full(count, np.float32(note.gain), np.float32)
+    rel = note.releases
+    for i, (frame, length, level) in enumerate(rel):
+        a = frame - note.start
+        b = rel[i + 1][0] - note.start if i + 1 < len(rel) else first + count
+        lo, hi = max(a, first), min(b, first + count)
+        if hi > lo:
+            curve = None if curves is None else curves.get(length)
+            if curve is None:
+                curve = release_curve(np.arange(length + 1, dtype=np.float64) / length).astype(np.float32)
+                if curves is not None:
+                    curves[length] = curve
+            part = curve[min(lo - a, length) : min(hi - a, length)]
+            seg = env[lo - first : hi - first]
+            seg[: len(part)] = np.float32(level * note.gain) * part
+            seg[len(part) :] = 0.0  # the release has ended
+    return env
 
 
 class NoteMixer:
@@ -73,7 +62,9 @@ class NoteMixer:
     def __init__(self, plan: Plan, taps: int):
         self.plan = plan
         self.half = taps // 2
-        self.tables = np.stack(KernelBank(taps).tables)
+        self.taps = taps
+        self._curves: dict[int, np.ndarray] = {}  # release curves by length
+        self._kernels = torch.from_numpy(np.concatenate(KernelBank(taps).tables))  # [tables * (PHASES + 1), taps]
 
     def source_samples(self, note: PlannedNote) -> int:
         """Source samples the note's resampling reads (at least one)."""
@@ -96,12 +87,30 @@ class NoteMixer:
         return note.channel not in self.plan.rates
 
     def _resample(self, audio: np.ndarray, spans: list[tuple[int, float, float]]) -> np.ndarray:
-        frames = np.array([s[0] for s in spans], np.int64)
-        r0 = np.array([s[1] for s in spans], np.float64)
-        r1 = np.array([s[2] for s in spans], np.float64)
-        table_of = np.array([_table_index(max(a, b)) for a, b in zip(r0, r1, strict=True)], np.int64)
-        out = np.empty(int(frames.sum()), np.float32)
-        _resample(np.ascontiguousarray(audio, np.float32), frames, r0, r1, self.tables, table_of, self.half, out)
+        half, taps = self.half, self.taps
+        pos = positions(spans, half)
+        out = np.empty(len(pos), np.float32)
+        if not len(pos):
+            return out
+        idx = pos.astype(np.int64)  # x index of a window's first tap: idx - 2 (half - 1)
+        phase = ((pos - idx) * PHASES + 0.5).astype(np.int64)
+        table = np.array([_table_index(max(r0, r1)) for _, r0, r1 in spans], np.int64)
+        if len(set(table.tolist())) == 1:
+            rows = phase + int(table[0]) * (PHASES + 1)
+        else:
+            rows = phase + np.repeat(table, [f for f, _, _ in spans]) * (PHASES + 1)
+        lead = 2 * (half - 1)
+        xp = np.zeros(int(idx[-1]) + taps + 1, np.float32)
+        n = min(len(audio), len(xp) - lead)
+        xp[lead : lead + n] = audio[:n]
+        windows = torch.from_numpy(xp).unfold(0, taps, 1)
+        kernels = self._kernels
+        res = torch.from_numpy(out)
+        for a in range(0, len(pos), CHUNK):
+            b = min(a + CHUNK, len(pos))
+            w = windows[torch.from_numpy(idx[a:b])]
+            k = kernels[torch.from_numpy(rows[a:b])]
+            torch.sum(w * k, dim=1, out=res[a:b])
         return out
 
     def add(self, mix: np.ndarray, window_start: int, note: PlannedNote, out_audio: np.ndarray) -> None:
@@ -110,11 +119,11 @@ class NoteMixer:
         b = min(note.end, window_start + len(mix))
         if b <= a:
             return
-        rel = note.releases
-        rel_at = np.array([f - note.start for f, _, _ in rel], np.int64)
-        rel_len = np.array([n for _, n, _ in rel], np.float64)
-        rel_level = np.array([lv for _, _, lv in rel], np.float64)
-        _add_enveloped(mix, a - window_start, out_audio, a - note.start, b - a, note.gain, rel_at, rel_len, rel_level)
+        first = a - note.start
+        part = out_audio[first : first + b - a]
+        if note.releases or note.gain != 1.0:
+            part = part * envelope(note, first, b - a, self._curves)
+        mix[a - window_start : b - window_start] += part
 
     def finish(self, mix: np.ndarray, window_start: int) -> None:
         """Master gain (as it changed over time) and the soft limiter, in place."""

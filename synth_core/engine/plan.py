@@ -160,7 +160,12 @@ class PlanMixer(Mixer):
         out[:] = 0.0
         return out
 
+    def max_rate(self) -> float:
+        return self._base  # (the synchronous worker's target: nothing is read from the rings while planning)
+
     def _log_rates(self, now: int, frames: int) -> None:
+        if not self.rate_log and not any(self.bend):
+            return  # no channel bent yet: every rate is the base rate
         rates = self.rates()
         base = self._base
         for ch in range(16):

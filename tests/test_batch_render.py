@@ -1,0 +1,138 @@
+"""Batch offline rendering (synth_core.engine.batch_render, synth_core.sing.batch): the same samples as the real-time
+engine's render_offline, for every musical policy the engine applies; whole SING notes equal streamed ones."""
+
+from __future__ import annotations
+
+import random
+import tracemalloc
+
+import mido
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from synth_core.engine import SineSource, SingSource
+from synth_core.engine import batch_render as batch_module
+from synth_core.render import render_midi, render_midi_to_wav
+from synth_core.sing.batch import render_notes
+from synth_core.sing.streaming import SingStreamer
+
+SR = 48000
+
+
+def difference_db(reference: np.ndarray, other: np.ndarray) -> float:
+    """Largest sample difference relative to the reference's peak (dB)."""
+    assert len(reference) == len(other)
+    return 20 * np.log10(np.abs(reference - other).max() / np.abs(reference).max() + 1e-30)
+
+
+def midi(*tracks: list[tuple[float, mido.Message]]) -> mido.MidiFile:
+    """A MIDI file from (seconds, message) lists, one track each (120 bpm, 480 ticks per beat: 960 ticks/s)."""
+    mid = mido.MidiFile(ticks_per_beat=480)
+    for events in tracks:
+        track = mido.MidiTrack()
+        t = 0
+        for sec, msg in sorted(events, key=lambda e: e[0]):
+            tick = int(round(sec * 960))
+            track.append(msg.copy(time=tick - t))
+            t = tick
+        mid.tracks.append(track)
+    return mid
+
+
+def note(t: float, length: float, pitch: int, velocity: int = 100, ch: int = 0):
+    return [
+        (t, mido.Message("note_on", note=pitch, velocity=velocity, channel=ch)),
+        (t + length, mido.Message("note_off", note=pitch, channel=ch)),
+    ]
+
+
+def busy_song(seed: int = 0) -> mido.MidiFile:
+    """Two channels with their own programs; the sustain pedal, pitch-wheel sweeps while notes sound, repeated notes,
+    velocities, a chord beyond the polyphony (stealing), a loud cluster (the limiter), all notes off."""
+    rng = random.Random(seed)
+    a: list = [(0.0, mido.Message("program_change", program=0, channel=0))]
+    b: list = [(0.0, mido.Message("program_change", program=1, channel=1))]
+    for i in range(24):  # a melody with repeats
+        a += note(0.1 + 0.12 * i, rng.choice([0.05, 0.1, 0.3]), rng.choice([60, 62, 64, 67]), rng.choice([60, 100]))
+    a += [
+        (0.5, mido.Message("control_change", control=64, value=127)),
+        (1.9, mido.Message("control_change", control=64, value=0)),
+    ]
+    for k in range(40):  # ch 2 bends up and back while its notes sound
+        b.append((1.0 + 0.02 * k, mido.Message("pitchwheel", pitch=int(8191 * np.sin(k / 6)), channel=1)))
+    b += note(0.9, 1.0, 55, 90, ch=1) + note(1.2, 0.5, 59, 127, ch=1)
+    for p in range(48, 48 + 12):  # 12 notes at once: beyond max_voices=8, the oldest are stolen
+        a += note(3.0 + 0.001 * p, 0.4, p, 127)
+    b += [(3.2, mido.Message("control_change", control=123, value=0, channel=1))]
+    return midi(a, b)
+
+
+@pytest.fixture(params=["sine", "sing"])
+def source(request, tiny_model, tiny_instruments):
+    if request.param == "sine":
+        return SineSource(n_instruments=3)
+    return SingSource(tiny_model, tiny_instruments)
+
+
+def test_sing_whole_notes_equal_streamed_ones(tiny_model, tiny_instruments):
+    vecs = tiny_model.instrument_table.detach().numpy()[[0, 1, 2]]
+    pitches, velocities, sustain, lengths = [60, 40, 90], [100.0, 50.0, 127.0], [20, None, 5], [2560, 977, 9000]
+    got = render_notes(tiny_model, vecs, pitches, velocities, sustain, lengths, workers=2)
+    for i, n in enumerate(lengths):
+        s = SingStreamer(tiny_model, max_voices=1)
+        s.start_many([0], torch.as_tensor(vecs[i : i + 1]), [pitches[i]], [velocities[i]], [sustain[i]])
+        ref = torch.cat([s.step([0])[0] for _ in range(-(-n // 256))]).numpy()[:n]
+        assert len(got[i]) == n and difference_db(ref, got[i]) < -100
+
+
+def test_batch_render_equals_the_engine_render(source):
+    mid = busy_song()
+    args = dict(sample_rate=SR, tail_s=0.5, max_voices=8)
+    engine = render_midi(source, mid, batch=False, **args)
+    batch = render_midi(source, mid, batch=True, **args)
+    assert np.abs(engine).max() > (0.8 if isinstance(source, SineSource) else 0.05)  # the sine drives the limiter
+    assert difference_db(engine, batch) < -60
+
+
+@pytest.mark.parametrize("mono", [False, True])
+def test_batch_render_keeps_mono_and_sample_rates(source, mono):
+    mid = busy_song(seed=1)
+    for sr in (44100, 48000):
+        engine = render_midi(source, mid, sample_rate=sr, tail_s=0.2, mono=mono, batch=False)
+        batch = render_midi(source, mid, sample_rate=sr, tail_s=0.2, mono=mono, batch=True)
+        assert difference_db(engine, batch) < -60
+
+
+def test_a_wav_streamed_window_by_window_holds_the_render(tmp_path, monkeypatch):
+    monkeypatch.setattr(batch_module, "WINDOW", 4096)  # many windows; notes span several
+    source = SineSource(n_instruments=3)
+    mid = busy_song()
+    whole = render_midi(source, mid, SR, tail_s=0.5, batch=False)
+    path = tmp_path / "out" / "song.wav"
+    frames, peak = render_midi_to_wav(path, source, mid, SR, tail_s=0.5, subtype="FLOAT")
+    wav, sr = sf.read(path, dtype="float32")
+    assert sr == SR and frames == len(wav) == len(whole) and peak == pytest.approx(np.abs(whole).max(), abs=1e-3)
+    assert difference_db(whole, wav) < -60
+    assert [p.name for p in path.parent.iterdir()] == ["song.wav"]  # written atomically: no temporary left
+
+
+def test_memory_holds_a_few_windows_not_the_file(tmp_path):
+    """Peak memory of a streamed render hardly grows with the file's length (notes are dropped after their last
+    occurrence; the output goes to the file window by window)."""
+    source = SineSource(n_instruments=3)
+
+    def song(seconds: int):
+        events: list = []
+        for i in range(int(seconds / 0.25)):
+            events += note(0.25 * i, 0.2, 48 + i % 24, 1 + i % 127)  # velocities make most notes distinct
+        return midi(events)
+
+    peaks = []
+    for seconds in (30, 240):
+        tracemalloc.start()
+        render_midi_to_wav(tmp_path / f"{seconds}.wav", source, song(seconds), SR, tail_s=0.5)
+        peaks.append(tracemalloc.get_traced_memory()[1])
+        tracemalloc.stop()
+    assert peaks[1] < peaks[0] + 8e6  # 8x the music; a whole 240 s float32 render alone would be 46 MB
