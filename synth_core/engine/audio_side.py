@@ -157,9 +157,10 @@ class AudioSide:
 
     def _vector(self, ev: InstrumentVector) -> None:
         if ev.channel is None:
-            self.allocator.default_vec = ev.vec
+            self.allocator.default_vec, self.allocator.default_gain = ev.vec, ev.gain
         else:
             self.allocator.channel_vecs[ev.channel] = ev.vec
+            self.allocator.channel_gains[ev.channel] = ev.gain
 
     def _gain(self, ev: Gain) -> None:
         self.mixer.master = ev.gain

@@ -66,6 +66,8 @@ class Engine:
         self._vec_shape = default_vec.shape
         self._latest_vec = default_vec.copy()
         self._ctl_vecs: list[np.ndarray | None] = [None] * 16
+        self._latest_gain = 1.0
+        self._ctl_gains = [1.0] * 16
         self._glides = bool(getattr(source, "supports_glide", False))
         self._mono_requested = bool(c.mono)
         self.program_map: dict[int, int] | None = None
@@ -86,6 +88,7 @@ class Engine:
         begin = not (self._mono_requested and self._glides)
         worker = self._worker
         ticket = worker.ticket(note, velocity, ch, t_event, None, self._latest_vec if vec is None else vec, begin)
+        ticket.gain = self._latest_gain if vec is None else self._ctl_gains[ch]
         if begin:
             worker.begin(ticket)  # before the event: the worker sees it before any end
             worker.wake()
@@ -112,17 +115,24 @@ class Engine:
         if n:
             self.set_instrument_vector(self._table[clamp_int(index, 0, n - 1)], channel)
 
-    def set_instrument_vector(self, vec: np.ndarray, channel: int | None = None) -> None:
-        """New notes (of ``channel``, or of every channel without its own) use ``vec``."""
+    def set_instrument_vector(self, vec: np.ndarray, channel: int | None = None, gain: float = 1.0) -> None:
+        """New notes (of ``channel``, or of every channel without its own) use ``vec``, played with ``gain``
+        (linear, 0..32: an instrument's own level correction, e.g. ``synth_core.level.match_level``)."""
         v = np.nan_to_num(np.asarray(vec, dtype=np.float32).reshape(-1)).copy()
         if v.shape != self._vec_shape:
             log.warning("ignoring an instrument vector of size %d (expected %d)", v.size, self._vec_shape[0])
             return
+        g = float(np.clip(np.nan_to_num(float(gain), nan=1.0), 0.0, 32.0))
         if channel is None:
-            self._latest_vec = v
+            self._latest_vec, self._latest_gain = v, g
         else:
             self._ctl_vecs[channel_index(channel)] = v
-        self._events.append(ev.InstrumentVector(v, _ch(channel)))
+            self._ctl_gains[channel_index(channel)] = g
+        self._events.append(ev.InstrumentVector(v, _ch(channel), g))
+
+    def instrument_gain(self) -> float:
+        """The gain new notes (of channels without their own vector) play with."""
+        return self._latest_gain
 
     def instrument_vector(self) -> np.ndarray:
         return self._latest_vec.copy()

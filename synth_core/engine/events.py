@@ -62,6 +62,7 @@ class Bend:
 class InstrumentVector:
     vec: np.ndarray
     channel: int | None
+    gain: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,6 +35,7 @@ class NoteTicket:
         "start",
         "read",
         "cancelled",
+        "gain",
     )
 
     def __init__(
@@ -60,6 +61,7 @@ class NoteTicket:
         self.start = 0  # ring position of the first computed sample
         self.read = 0  # samples of the cached audio played (audio side)
         self.cancelled = False
+        self.gain = 1.0  # the instrument's own gain (a new instrument played at its neighbours' level)
 
 
 class LatencyLog:

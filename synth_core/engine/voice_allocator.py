@@ -36,6 +36,8 @@ class VoiceAllocator:
         self.sample_rate = sample_rate  # release lengths are in output samples
         self.default_vec = default_vec  # for the notes the audio side begins itself
         self.channel_vecs: list[np.ndarray | None] = [None] * 16
+        self.default_gain = 1.0  # the gain that goes with default_vec (and channel_gains with channel_vecs)
+        self.channel_gains: list[float] = [1.0] * 16
         self._models_velocity = models_velocity
         self._order = 0
         self.clear()
@@ -94,8 +96,11 @@ class VoiceAllocator:
             ticket = None
         if ticket is None:  # a note the audio side starts itself (a mono line going back to a held key)
             vec = self.channel_vecs[ch]
-            vec = self.default_vec if vec is None else vec
+            own = vec is not None
+            vec = vec if own else self.default_vec
             ticket = self._worker.ticket(note, velocity, ch, t_event, glide_from, vec, False)
+            ticket.gain = self.channel_gains[ch] if own else self.default_gain
+        v.gain *= ticket.gain
         if not ticket.begun:
             if glide_from is not None:
                 ticket.glide_from, ticket.key = glide_from, None
