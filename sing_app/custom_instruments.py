@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import re
 import time
 from dataclasses import dataclass, field
@@ -56,6 +57,7 @@ class CustomInstrument:
     model: str  # model_fingerprint of the model it belongs to
     created: float = field(default_factory=time.time)
     info: dict = field(default_factory=dict)  # how it was made (the fit report, without the vector)
+    gain_db: float = 0.0  # plays with this gain: its nearest instrument's level (synth_core.level.match_level)
 
     def to_json(self) -> dict:
         return {
@@ -66,6 +68,7 @@ class CustomInstrument:
             "model": self.model,
             "created": self.created,
             "info": self.info,
+            "gain_db": self.gain_db,
         }
 
     @classmethod
@@ -84,7 +87,10 @@ class CustomInstrument:
             raise InstrumentFileError(f"{source}: the instrument's vector is empty or not finite")
         info = data.get("info") if isinstance(data.get("info"), dict) else {}
         created = float(data["created"]) if isinstance(data.get("created"), (int, float)) else time.time()
-        return cls(name, vector, model, created, info)
+        gain = data.get("gain_db", 0.0)  # files written before the level match play at the model's own level
+        if not isinstance(gain, (int, float)) or not math.isfinite(gain) or abs(gain) > 60:
+            raise InstrumentFileError(f"{source}: the instrument's gain_db {gain!r} is not a level in dB")
+        return cls(name, vector, model, created, info, float(gain))
 
 
 def check_name(name: str) -> str:

@@ -37,10 +37,25 @@ def _child(init: str, files: list[str], name: str, events, steps: int | None) ->
         report = fit_samples(
             init, [Path(f) for f in files], name, config=config, progress=lambda f, m: events.put(("progress", f, m))
         )
+        events.put(("progress", 1.0, "measuring its level"))
+        report["level"] = measure_level(init, report["vector"])
     except Exception as exc:  # noqa: BLE001 - every failure goes back to the GUI as a message
         events.put(("error", 0.0, str(exc) or type(exc).__name__))
         return
     events.put(("done", 1.0, report))
+
+
+def measure_level(checkpoint: str, vector) -> dict:
+    """How the fitted vector's level compares with its nearest instrument's (``synth_core.level.match_level``),
+    with that instrument's name: ``gain_db`` makes it play at that level."""
+    import numpy as np
+
+    from synth_core.engine import SingSource
+    from synth_core.level import match_level
+
+    source = SingSource.from_checkpoint(checkpoint, device="cpu")
+    match = match_level(source, np.asarray(vector, np.float32))
+    return {**match.to_json(), "nearest_name": source.instruments[match.nearest].name}
 
 
 class FitProcess:

@@ -56,7 +56,7 @@ from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from .widgets.status_bar import StatusBar
 from .widgets.voice_panel import VoicePanel
-from .widgets.xy_pad import MorphPanel
+from .widgets.xy_pad import MorphPanel, corner_weights
 
 DISPLAY_FPS = 30
 
@@ -101,7 +101,7 @@ class MainWindow(QMainWindow):
         self.custom = custom_instruments or CustomInstrumentsViewModel(CustomInstrumentStore(default_custom_dir()))
         self.custom.setParent(self)
         self._bind_custom()
-        self.instruments, self.table = self._instrument_rows()
+        self.instruments, self.table, self.gains = self._instrument_rows()
         self.engine = self._make_engine(source)
         self.devices = DeviceSession(self.engine, self.settings, audio_factory, self)
         self.base_instrument: int | None = None
@@ -220,25 +220,34 @@ class MainWindow(QMainWindow):
         self.custom.blockSignals(False)
 
     def _instrument_rows(self):
-        """The model's instruments followed by the user's (names and one table of vectors)."""
-        infos, vectors = self.custom.rows()
+        """The model's instruments followed by the user's: names, one table of vectors and their gains (the
+        model's instruments play at 1; the user's at their nearest instrument's level)."""
+        infos, vectors, gains = self.custom.rows()
         table = np.asarray(self.source.instrument_table, dtype=np.float32)
-        return [*self.source.instruments, *infos], np.concatenate([table, vectors]) if len(infos) else table
+        return ([*self.source.instruments, *infos], np.concatenate([table, vectors]),
+                np.concatenate([np.ones(len(table), np.float32), gains]))  # fmt: skip
 
     def _show_instruments(self) -> None:
-        """Rebuild the instrument rows and show them in the list and the morph pad's corner menus."""
-        self.instruments, self.table = self._instrument_rows()
+        """Rebuild the instrument rows and show them in the list and the morph pad's corner menus (the corners keep
+        their instruments)."""
+        self.instruments, self.table, self.gains = self._instrument_rows()
         self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
         self.morph.set_instruments([i.name for i in self.instruments], self.table)
 
     def refresh_instruments(self) -> None:
-        """Show the instruments again after the user's changed (the selection follows its name)."""
+        """Show the instruments again after the user's changed (the selection and the sound's base instrument
+        follow their names)."""
+        old = [i.name for i in self.instruments]
         current = self.instrument_list.current_index()
-        name = self.instruments[current].name if current is not None and current < len(self.instruments) else None
+        chosen = old[current] if current is not None and current < len(old) else None
+        base = (
+            old[self.base_instrument] if self.base_instrument is not None and self.base_instrument < len(old) else None
+        )
         self._show_instruments()
         names = [i.name for i in self.instruments]
-        if name in names:
-            self.instrument_list.select(names.index(name), emit=False)
+        if chosen in names:
+            self.instrument_list.select(names.index(chosen), emit=False)
+        self.base_instrument = names.index(base) if base in names else None
 
     def use_sing_model(self, path: str) -> bool:
         """Play SING from checkpoint ``path`` (a fine-tune's result); False, with the reason shown, if it fails."""
@@ -263,6 +272,21 @@ class MainWindow(QMainWindow):
     def new_instrument(self, files=()) -> None:
         """Open "New instrument from samples…" (also what dropping files or folders on the window does)."""
         self.custom.new_instrument_dialog(self, files)
+
+    def _instrument_created(self, name: str) -> None:
+        """A new instrument from samples: select it and say so (and at whose level it plays)."""
+        names = [i.name for i in self.instruments]
+        if name not in names:
+            return
+        index = names.index(name)
+        self.instrument_list.select(index)
+        level = next((i.info.get("fit", {}).get("level") for i in self.custom.instruments() if i.name == name), None)
+        how = ""
+        if level:
+            gain = 20 * np.log10(max(float(self.gains[index]), 1e-6))
+            near = level.get("nearest_name") or self.instruments[int(level["nearest"])].name
+            how = f"; it plays at the level of {near}, its nearest instrument ({gain:+.1f} dB)"
+        self.status.showMessage(f"New instrument '{name}' is ready and selected{how}.", 15000)
 
     def _instrument_menu(self, index: int, pos) -> None:  # noqa: ANN001 - QPoint
         name = self.instruments[index].name
@@ -498,6 +522,7 @@ class MainWindow(QMainWindow):
         self.act_import_instrument.triggered.connect(lambda: self.custom.import_dialog(self))
         self.instrument_list.menuRequested.connect(self._instrument_menu)
         self.custom.changed.connect(self.refresh_instruments)
+        self.custom.created.connect(self._instrument_created)
         self.custom.modelReady.connect(self.use_sing_model)
         self.voice_panel.monoChanged.connect(self._voice_mono)
         self.voice_panel.settingsChanged.connect(self._voice_settings)
@@ -510,14 +535,18 @@ class MainWindow(QMainWindow):
     # ------------------------------------------------------------------ sound selection
     def select_instrument(self, index: int) -> None:
         self.base_instrument = index
-        self.engine.set_instrument_vector(self.table[index])
+        self.engine.set_instrument_vector(self.table[index], gain=float(self.gains[index]))
         self.embedding.set_vector(self.table[index])
         self._set_sound_label(self.instruments[index].name)
 
     def set_vector(self, vec: np.ndarray, edited: str = "") -> None:
         """Make ``vec`` the vector for new notes and show it on the faders."""
         vec = np.asarray(vec, dtype=np.float32)
-        self.engine.set_instrument_vector(vec)
+        if edited == "morph":  # the corners' gains blended as their vectors are
+            gain = float(corner_weights(*self.morph.pad.position()) @ self.gains[self.morph.corner_indices()])
+        else:  # an edit of the chosen instrument keeps its level
+            gain = float(self.gains[self.base_instrument]) if self.base_instrument is not None else 1.0
+        self.engine.set_instrument_vector(vec, gain=gain)
         if edited != "embedding":
             self.embedding.set_vector(vec)
         base = self.instruments[self.base_instrument].name if self.base_instrument is not None else "custom"

@@ -78,7 +78,8 @@ def instrument_json(**changes) -> bytes:
 @pytest.mark.parametrize(
     "content",
     [b"", b"{not json", b"\xff\xfe", json.dumps({"format": "other"}).encode(), instrument_json(vector=[1, "a"]),
-     instrument_json(vector=[1, None]), instrument_json(version=99), instrument_json(name="")],
+     instrument_json(vector=[1, None]), instrument_json(version=99), instrument_json(name=""),
+     instrument_json(gain_db="loud"), instrument_json(gain_db=1e9)],
 )  # fmt: skip
 def test_damaged_instrument_files_are_reported_and_skipped(tmp_path, content):
     store = CustomInstrumentStore(tmp_path)
@@ -111,6 +112,9 @@ def test_fit_process_returns_a_vector_and_reports_failures(tiny_checkpoint, tmp_
     assert any(e.kind == "progress" and 0 < e.fraction <= 1 for e in events)
     report = events[-1].report
     assert report["instrument"] == "Mine" and len(report["vector"]) == 16 and np.all(np.isfinite(report["vector"]))
+    level = report["level"]  # measured against its nearest instrument of the model
+    assert level["nearest_name"] in ("sine", "square") and np.isfinite(level["gain_db"])
+    assert level["gain_db"] == pytest.approx(level["target_db"] - level["level_db"], abs=1e-3)
     assert sorted(n["pitch"] for n in report["notes"]) == [50, 62]
     bad = FitProcess(tiny_checkpoint, [tmp_path / "missing.wav"], "Mine", steps=3)
     bad.start()
@@ -144,7 +148,9 @@ class FakeJob:
         self.polls += 1
         if self.vector is None or self.polls < 2:
             return [FitEvent("progress", 0.5, "start 1/3: step 5")]
-        return [FitEvent("done", 1.0, report={"instrument": self.name, "vector": list(self.vector), "loss": 1.0})]
+        level = {"nearest": 1, "level_db": -40.0, "target_db": -34.0, "gain_db": 6.0, "nearest_name": "sine1"}
+        report = {"instrument": self.name, "vector": list(self.vector), "loss": 1.0, "level": level}
+        return [FitEvent("done", 1.0, report=report)]
 
     def cancel(self) -> None:
         self.cancelled = True
@@ -204,6 +210,36 @@ def test_new_instrument_from_samples_plays_persists_and_can_be_renamed_and_remov
     assert names(again) == [f"sine{k}" for k in range(4)]
     assert not list(folder.glob("*.nsinst"))
     again.shutdown()
+
+
+def test_a_new_instrument_is_selected_announced_and_leaves_the_corners_alone(qtbot, tmp_path):
+    win = make_window(qtbot, tmp_path / "insts")
+    for corner, index in enumerate((3, 1, 0, 2)):  # the player's corners
+        win.morph.set_corner(corner, index)
+    corners = [c.currentText() for c in win.morph.combos]
+    win.instrument_list.select(1)
+    dialog = win.custom.new_instrument_dialog(win, [tmp_path / "a.wav"])
+    dialog.name.setText("My Cello")
+    assert dialog.start()
+    dialog.timer.stop()
+    dialog.poll()
+    dialog.poll()
+    i = names(win).index("My Cello")
+    assert [c.currentText() for c in win.morph.combos] == corners  # not replaced by the new list
+    assert win.instrument_list.current_index() == i and win.base_instrument == i  # selected: it plays now
+    np.testing.assert_array_equal(win.engine.instrument_vector(), VEC)
+    assert win.engine.instrument_gain() == pytest.approx(10 ** (6 / 20))  # at its nearest instrument's level
+    message = win.status.currentMessage()
+    assert "My Cello" in message and "selected" in message and "sine1" in message and "+6.0 dB" in message
+    assert read_instrument(next((tmp_path / "insts").glob("*.nsinst"))).gain_db == 6.0  # kept for next time
+    win.instrument_list.select(0)
+    assert win.engine.instrument_gain() == 1.0
+    win.morph.set_corner(0, i)
+    win.morph.pad.set_position(0.0, 0.0)  # all the new instrument: its gain
+    assert win.engine.instrument_gain() == pytest.approx(10 ** (6 / 20))
+    win.morph.pad.set_position(0.5, 0.0)  # half of it, half an instrument at 1
+    assert win.engine.instrument_gain() == pytest.approx((10 ** (6 / 20) + 1) / 2)
+    win.shutdown()
 
 
 def test_cancelling_a_fit_changes_nothing(qtbot, tmp_path):

@@ -29,6 +29,7 @@ FAMILY = "custom"
 
 class CustomInstrumentsViewModel(QObject):
     changed = pyqtSignal()
+    created = pyqtSignal(str)  # the name of an instrument just made from samples
     modelReady = pyqtSignal(str)  # a fine-tuned checkpoint to play
 
     def __init__(
@@ -67,21 +68,24 @@ class CustomInstrumentsViewModel(QObject):
             return []
         return [i for i in self.store.for_model(self.fingerprint) if i.vector.size == self.dim]
 
-    def rows(self) -> tuple[list[InstrumentInfo], np.ndarray]:
-        """The custom instruments' names (family "custom") and vectors [n, dim]."""
+    def rows(self) -> tuple[list[InstrumentInfo], np.ndarray, np.ndarray]:
+        """The custom instruments' names (family "custom"), vectors [n, dim] and gains [n] (linear)."""
         insts = self.instruments()
         table = np.array([i.vector for i in insts], dtype=np.float32).reshape(len(insts), self.dim)
-        return [InstrumentInfo(i.name, FAMILY) for i in insts], table
+        gains = np.array([10.0 ** (i.gain_db / 20.0) for i in insts], dtype=np.float32)
+        return [InstrumentInfo(i.name, FAMILY) for i in insts], table, gains
 
     def names(self) -> set[str]:
         return {*self.base_names, *(i.name for i in self.instruments())}
 
     # ---------------------------------------------------------------- plain actions
     def add_from_report(self, report: dict) -> CustomInstrument:
-        """Keep the instrument a fit produced (``report``: ``training.embed_fit.fit_samples``'s)."""
+        """Keep the instrument a fit produced (``report``: ``training.embed_fit.fit_samples``'s, with the
+        ``level`` match the fit process adds)."""
         info = {k: v for k, v in report.items() if k != "vector"}
+        gain_db = float((report.get("level") or {}).get("gain_db", 0.0))
         inst = CustomInstrument(str(report["instrument"]), np.asarray(report["vector"], np.float32), self.fingerprint,
-                                info={"fit": info})  # fmt: skip
+                                info={"fit": info}, gain_db=gain_db)  # fmt: skip
         self.store.add(inst, taken=set(self.base_names))
         self.changed.emit()
         return inst
@@ -142,9 +146,11 @@ class CustomInstrumentsViewModel(QObject):
 
     def _created(self, parent: QWidget, report: dict) -> None:
         try:
-            self.add_from_report(report)
+            inst = self.add_from_report(report)
         except InstrumentFileError as exc:
             QMessageBox.warning(parent, "New instrument", str(exc))
+            return
+        self.created.emit(inst.name)
 
     def rename_dialog(self, parent: QWidget, name: str) -> None:
         new, ok = QInputDialog.getText(parent, "Rename instrument", "New name", text=name)

@@ -164,11 +164,16 @@ class MorphPanel(QWidget):
         self.pad.positionChanged.connect(self._moved)
 
     def set_instruments(self, names: Sequence[str], table: np.ndarray, corners: Sequence[int] | None = None) -> None:
-        """Fill the combo boxes; ``corners`` picks the initial four (default: spread over the table)."""
+        """Fill the combo boxes; ``corners`` picks the four. By default a corner keeps the instrument it had when
+        that one is still listed (a new or removed instrument leaves the others' corners alone); the rest are
+        spread over the table."""
         self._table = np.asarray(table, dtype=np.float32)
+        names = list(names)
         n = len(names)
         if corners is None:
-            corners = [min(n - 1, round(i * (n - 1) / 3)) for i in range(4)] if n else [0, 0, 0, 0]
+            spread = [min(n - 1, round(i * (n - 1) / 3)) for i in range(4)] if n else [0, 0, 0, 0]
+            kept = [c.currentText() if c.currentIndex() >= 0 else None for c in self.combos]
+            corners = [names.index(k) if k in names else s for k, s in zip(kept, spread, strict=True)]
         for combo, idx in zip(self.combos, corners, strict=True):
             combo.blockSignals(True)
             combo.clear()
