@@ -180,7 +180,13 @@ def render_midi_chunks(
         return
     engine = Engine(source, config)
     job.set_up(engine)
-    yield engine.render_offline(job.events, job.total_frames, progress=cb)
+    use_cores = getattr(source, "use_cores", None)  # (the voice: its streams on every core)
+    before = use_cores(os.cpu_count() or 1) if use_cores else None
+    try:
+        yield engine.render_offline(job.events, job.total_frames, progress=cb)
+    finally:
+        if use_cores:
+            use_cores(before)
 
 
 def render_midi(

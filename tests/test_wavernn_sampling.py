@@ -266,3 +266,19 @@ def test_make_sampler_picks_by_sparsity_and_backend():
     assert isinstance(make_sampler(tiny(sparsity=0.9), backend="torch", device="cpu"), TorchSampler)
     with pytest.raises(ValueError, match="backend"):
         make_sampler(tiny(), backend="jax")
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_numba_streams_split_over_threads_give_the_same_samples(workers):
+    m = tiny(sparsity=0.9)
+    feats = features(batch=5, frames=12)
+    one = NumbaSparseSampler(m)
+    many = NumbaSparseSampler(m)
+    many.workers = workers
+    a, sa = one.generate(feats, seed=7)
+    b, sb = many.generate(feats, seed=7)
+    np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(sa.h, sb.h)
+    c, _ = many.generate(feats[:, :1], sb, seed=8)  # and a continuation
+    d, _ = one.generate(feats[:, :1], sa, seed=8)
+    np.testing.assert_array_equal(c, d)

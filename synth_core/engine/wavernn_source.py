@@ -90,6 +90,14 @@ class WaveRNNSource:
         self.state.put(idx, state)
         return np.asarray(audio, np.float32) * self.lines.gain[idx][:, None]
 
+    def use_cores(self, n: int) -> int:
+        """Split each step's voices over ``n`` threads (offline rendering; the app's worker keeps 1: the audio
+        threads need the other core); returns the count before. The samples are the same for any count."""
+        before = getattr(self.sampler, "workers", 1)
+        if hasattr(self.sampler, "workers"):
+            self.sampler.workers = max(1, int(n))
+        return before
+
     def sustain_step(self, seconds: float | None) -> int | None:
         return None  # a voice sustains for as long as the key is held
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 
 os.environ.setdefault("NUMBA_SLP_VECTORIZE", "1")
 
@@ -355,6 +356,13 @@ class NumbaSparseSampler(Sampler):
             except ValueError as e:
                 raise ValueError(f"{name}: {e}") from None
         self.biases = [f32(getattr(m, n).bias) for n in ("o1", "o2", "o3", "o4")]
+        self.workers = 1  # threads the streams of a call are split over (the same samples however many)
+        self._executor: ThreadPoolExecutor | None = None
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None or self._executor._max_workers < self.workers:
+            self._executor = ThreadPoolExecutor(self.workers, thread_name_prefix="wavernn-streams")
+        return self._executor
 
     def density(self) -> dict[str, float]:
         """Stored fraction of each packed matrix."""
@@ -379,11 +387,24 @@ class NumbaSparseSampler(Sampler):
         heads = []
         for s, b in zip(mats[1:], self.biases, strict=True):
             heads += [s.row_ptr, s.col_idx, s.values, b]
-        _generate(
-            features, np.ascontiguousarray(uniforms, np.float32), h, pc, pf, ph, self.config.hop,
-            float(self.config.sample_rate), inv_temp, greedy, *self.cond, self.wc, self.b_ih, self.wcols, self.b_hh,
-            self.kind, mats[0].row_ptr, mats[0].col_idx, mats[0].values, *heads, record_logits, logits, out,
-        )
+        unif = np.ascontiguousarray(uniforms, np.float32)
+        weights = (*self.cond, self.wc, self.b_ih, self.wcols, self.b_hh, self.kind)
+        weights += (mats[0].row_ptr, mats[0].col_idx, mats[0].values, *heads)
+        hop, sr = self.config.hop, float(self.config.sample_rate)
+
+        def run(a: int, b: int) -> None:  # streams a..b-1 (the kernel runs without the GIL)
+            _generate(
+                features[a:b], unif[a:b], h[a:b], pc[a:b], pf[a:b], ph[a:b], hop, sr, inv_temp, greedy, *weights,
+                record_logits, logits[a:b] if record_logits else logits, out[a:b],
+            )
+
+        parts = min(self.workers, B) if not record_logits else 1
+        if parts <= 1:
+            run(0, B)
+        else:
+            cuts = [B * i // parts for i in range(parts + 1)]
+            for f in [self._pool().submit(run, a, b) for a, b in zip(cuts, cuts[1:], strict=False)]:
+                f.result()
         state.h, state.prev_c, state.prev_f, state.phase = h, pc, pf, ph
         return (out, logits) if record_logits else out
 

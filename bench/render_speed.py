@@ -1,0 +1,102 @@
+"""Offline rendering speed of one MIDI file, as a user runs it: ``sing-render`` (SING, the sine tone, the WaveRNN
+voice) against FluidSynth, whole commands (start-up included) timed in one run; prints JSON.
+
+x real time = the file's length / the wall time; ``vs_fluidsynth`` = FluidSynth's wall time / ours (1.0 = as fast
+as FluidSynth), a ratio measured on the same machine in the same run, so it carries over between CPUs.
+
+    PYTHONPATH=. python bench/render_speed.py                       # the Maple Leaf Rag (music21's corpus)
+    PYTHONPATH=. python bench/render_speed.py song.mid --reps 5 --engine
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import mido
+
+from bench.common import cpu_model
+
+SOUNDFONT = "/usr/share/sounds/sf2/FluidR3_GM.sf2"
+
+
+def maple_leaf_rag(folder: Path) -> Path:
+    """Scott Joplin's Maple Leaf Rag as music21 writes it (129.6 s, 2,308 notes; needs ``pip install music21``)."""
+    import music21
+
+    path = folder / "maple_leaf_rag.mid"
+    music21.corpus.parse("joplin/maple_leaf_rag").write("midi", fp=str(path))
+    return path
+
+
+def timed(cmd: list[str], reps: int) -> dict:
+    """Median and spread of ``reps`` wall times of ``cmd`` (it must succeed)."""
+    walls = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        walls.append(time.perf_counter() - t)
+    return {"wall_s": round(statistics.median(walls), 3), "walls_s": [round(w, 3) for w in walls]}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("midi", nargs="?", help="MIDI file (default: the Maple Leaf Rag from music21's corpus)")
+    p.add_argument("--reps", type=int, default=3, help="runs of each command (the voice runs once unless --voice-reps)")
+    p.add_argument("--voice-reps", type=int, default=1)
+    p.add_argument("--no-voice", action="store_true", help="skip the WaveRNN voice (about a minute per run)")
+    p.add_argument("--engine", action="store_true", help="also SING through the real-time engine (--realtime-engine)")
+    args = p.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="render_speed_"))
+    try:
+        midi = Path(args.midi) if args.midi else maple_leaf_rag(tmp)
+        length = mido.MidiFile(midi).length
+        out = str(tmp / "out.wav")
+        render = [sys.executable, "-m", "sing_app.render_cli", str(midi), "-o", out, "-q"]
+        rows: dict[str, list[str]] = {}
+        if shutil.which("fluidsynth") and os.path.isfile(SOUNDFONT):
+            rows["fluidsynth"] = ["fluidsynth", "-ni", "-F", out, "-r", "48000", SOUNDFONT, str(midi)]
+        rows["sing"] = render
+        rows["sine"] = [*render, "--sine"]
+        if args.engine:
+            rows["sing_realtime_engine"] = [*render, "--realtime-engine"]
+        if not args.no_voice:
+            rows["voice"] = [*render, "--voice"]
+        results = {}
+        for name, cmd in rows.items():
+            reps = args.voice_reps if name == "voice" else args.reps
+            r = timed(cmd, reps)
+            r["x_real_time"] = round(length / r["wall_s"], 2)
+            results[name] = r
+        if "fluidsynth" in results:
+            for r in results.values():
+                r["vs_fluidsynth"] = round(results["fluidsynth"]["wall_s"] / r["wall_s"], 3)
+        print(
+            json.dumps(
+                {
+                    "bench": "render_speed",
+                    "midi": midi.name,
+                    "length_s": round(length, 2),
+                    "notes": sum(1 for m in mido.MidiFile(midi) if m.type == "note_on" and m.velocity > 0),
+                    "cpu_model": cpu_model(),
+                    "cpu_count": os.cpu_count(),
+                    "load_average_1m_at_start": round(os.getloadavg()[0], 2),
+                    "results": results,
+                },
+                indent=2,
+            )
+        )
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
