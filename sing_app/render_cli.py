@@ -139,7 +139,10 @@ def main(argv: list[str] | None = None) -> int:
 
         bar = tqdm(total=1, unit="s", desc="rendering", file=sys.stderr, leave=False)
 
-        def progress(done: int, total: int) -> None:
+        def progress(done: int, total: int, stage: str = "rendering") -> None:
+            if stage != bar.desc:  # a new stage (planning the notes, then rendering them): its own rate and ETA
+                bar.set_description_str(stage, refresh=False)
+                bar.reset(total=round(total / sr, 2))
             bar.total = round(total / sr, 2)
             bar.n = round(done / sr, 2)
             bar.refresh()

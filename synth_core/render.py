@@ -158,7 +158,7 @@ def render_midi_chunks(
     program_map: dict[str, int] | None = None,
     tail_s: float = 2.0,
     max_voices: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     mono: bool = False,
     batch: bool | None = None,
 ) -> Iterator[np.ndarray]:
@@ -170,14 +170,15 @@ def render_midi_chunks(
     """
     job = prepare_job(source, mid, sample_rate, program_map, tail_s)
     config = EngineConfig(sample_rate=sample_rate, max_voices=max_voices, mono=mono)
-    cb = None if progress is None else (lambda done: progress(done, job.total_frames))
     if batch is None:
         batch = can_batch(source)
     if batch:
         from .engine.batch_render import render_batch
 
-        yield from render_batch(source, config, job.set_up, job.events, job.total_frames, cb)
+        staged = None if progress is None else (lambda done, stage: progress(done, job.total_frames, stage))
+        yield from render_batch(source, config, job.set_up, job.events, job.total_frames, staged)
         return
+    cb = None if progress is None else (lambda done: progress(done, job.total_frames, "rendering"))
     engine = Engine(source, config)
     job.set_up(engine)
     use_cores = getattr(source, "use_cores", None)  # (the voice: its streams on every core)
@@ -196,7 +197,7 @@ def render_midi(
     program_map: dict[str, int] | None = None,
     tail_s: float = 2.0,
     max_voices: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     mono: bool = False,
     batch: bool | None = None,
 ) -> np.ndarray:
@@ -205,6 +206,7 @@ def render_midi(
     ``program_map`` (from :func:`parse_program_map`) overrides :func:`default_program_map`;
     channel 10 (drums) is skipped unless the map has a ``drums`` entry. ``mono``: one legato line
     per channel (gliding for sources that glide). ``batch``: see :func:`render_midi_chunks`.
+    ``progress(frames_done, total_frames, stage)``: stage "planning" (batch renders), then "rendering".
     A GPU that fails is left for the CPU, and the render starts again there.
     """
     args = (source, mid, sample_rate, program_map, tail_s, max_voices, progress, mono, batch)
@@ -226,7 +228,7 @@ def render_midi_to_wav(
     program_map: dict[str, int] | None = None,
     tail_s: float = 2.0,
     max_voices: int = 32,
-    progress: Callable[[int, int], None] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
     mono: bool = False,
     batch: bool | None = None,
     subtype: str = "PCM_16",

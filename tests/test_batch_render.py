@@ -136,3 +136,17 @@ def test_memory_holds_a_few_windows_not_the_file(tmp_path):
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
     assert peaks[1] < peaks[0] + 8e6  # 8x the music; a whole 240 s float32 render alone would be 46 MB
+
+
+def test_progress_tells_the_stage_and_reaches_the_end(monkeypatch):
+    monkeypatch.setattr(batch_module, "WINDOW", 8192)
+    calls: list[tuple[int, int, str]] = []
+    render_midi(SineSource(n_instruments=3), busy_song(), SR, tail_s=0.5, progress=lambda *a: calls.append(a))
+    stages = [c[2] for c in calls]
+    assert stages[0] == "planning" and stages[-1] == "rendering"
+    assert stages == sorted(stages)  # planning first, then rendering ("p" < "r")
+    total = calls[0][1]
+    for stage in ("planning", "rendering"):
+        done = [c[0] for c in calls if c[2] == stage]
+        assert done == sorted(done) and done[-1] == total
+    assert len([s for s in stages if s == "rendering"]) == -(-total // 8192)  # one report per window

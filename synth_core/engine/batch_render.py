@@ -34,17 +34,19 @@ def render_batch(
     set_up: Callable[[Engine], None],
     events: Iterable[tuple[int, mido.Message]],
     total_frames: int,
-    progress: Callable[[int], None] | None = None,
+    progress: Callable[[int, str], None] | None = None,
 ) -> Iterator[np.ndarray]:
     """``total_frames`` output samples of ``events`` (sorted ``(frame, message)``), window by window.
 
     ``set_up(engine)`` prepares the planning engine (program map, instruments) as it would a real-time one;
     ``source.render_notes(vecs, pitches, velocities, sustain_steps, lengths)`` computes whole notes.
-    ``progress(frames_done)`` after each window.
+    ``progress(frames_done, stage)``: "planning" now and then, then "rendering" after each window.
     """
     planner = NotePlanner(source, config)
     set_up(planner.engine)
-    plan = planner.run(events, total_frames)
+    plan = planner.run(events, total_frames, None if progress is None else (lambda done: progress(done, "planning")))
+    if progress is not None:
+        progress = (lambda p: lambda done: p(done, "rendering"))(progress)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # parallel work runs on threads of its own (render_notes), never on torch's pool
     try:

@@ -183,6 +183,9 @@ class PlanMixer(Mixer):
         self.rates_prev[:] = rates
 
 
+PROGRESS_EVERY = 1 << 20  # output samples planned between progress reports
+
+
 class NotePlanner:
     """An engine (set it up: program map, instruments, mono) whose render plans notes instead of computing them."""
 
@@ -215,14 +218,18 @@ class NotePlanner:
                 engine.render(n, scratch[:n])
                 pos += n
 
+        reported = 0
         for frame, msg in events:
             frame = min(max(int(frame), pos), total_frames)
             if frame > pos:
                 advance(frame)
-                if progress is not None:
+                if progress is not None and pos - reported >= PROGRESS_EVERY:
                     progress(pos)
+                    reported = pos
             engine.handle_midi(msg)
         advance(total_frames)
+        if progress is not None:
+            progress(total_frames)
         for note, _, _ in mixer.playing.values():
             note.end = total_frames
         mixer.playing.clear()
