@@ -47,6 +47,46 @@ def timed(cmd: list[str], reps: int) -> dict:
     return {"wall_s": round(statistics.median(walls), 3), "walls_s": [round(w, 3) for w in walls]}
 
 
+def breakdown(midi: Path, engine: bool) -> dict:
+    """Where a SING render's time goes, in this process (start-up excluded): the engine's block-by-block render
+    (``engine``), the batch path's plan, its notes computed once per distinct note or once per occurrence, and its
+    mix."""
+    import numpy as np
+
+    from synth_core.engine import EngineConfig, load_default_source
+    from synth_core.engine.batch_render import mix_plan
+    from synth_core.engine.plan import NotePlanner
+    from synth_core.render import load_midi, prepare_job, render_midi
+
+    source = load_default_source(device="cpu")
+    mid = load_midi(midi)
+    out: dict = {}
+    if engine:
+        t = time.perf_counter()
+        render_midi(source, mid, batch=False)
+        out["engine_render_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    job = prepare_job(source, mid, 48000, None, 2.0)
+    planner = NotePlanner(source, EngineConfig(sample_rate=48000, max_voices=32))
+    job.set_up(planner.engine)
+    plan = planner.run(job.events, job.total_frames)
+    out["plan_s"] = round(time.perf_counter() - t, 3)
+    out["notes"] = len(plan.notes)
+    out["distinct_notes"] = len({n.key() for n in plan.notes})
+    lengths = [int((n.end - n.start) * plan.base_rate) + 64 for n in plan.notes]
+    sustain = [plan.sustain_step] * len(plan.notes)
+    vecs = np.stack([n.vec for n in plan.notes])
+    pitches, velocities = [n.note for n in plan.notes], [float(n.velocity) for n in plan.notes]
+    t = time.perf_counter()
+    source.render_notes(vecs, pitches, velocities, sustain, lengths)
+    out["compute_every_occurrence_s"] = round(time.perf_counter() - t, 3)
+    t = time.perf_counter()
+    chunks = list(mix_plan(source, plan, 24))
+    out["compute_distinct_and_mix_s"] = round(time.perf_counter() - t, 3)
+    out["output_s"] = round(sum(len(c) for c in chunks) / 48000, 2)
+    return out
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("midi", nargs="?", help="MIDI file (default: the Maple Leaf Rag from music21's corpus)")
@@ -54,6 +94,7 @@ def main() -> None:
     p.add_argument("--voice-reps", type=int, default=1)
     p.add_argument("--no-voice", action="store_true", help="skip the WaveRNN voice (about a minute per run)")
     p.add_argument("--engine", action="store_true", help="also SING through the real-time engine (--realtime-engine)")
+    p.add_argument("--breakdown", action="store_true", help="also time the batch path's stages in this process")
     args = p.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="render_speed_"))
     try:
@@ -79,6 +120,7 @@ def main() -> None:
         if "fluidsynth" in results:
             for r in results.values():
                 r["vs_fluidsynth"] = round(results["fluidsynth"]["wall_s"] / r["wall_s"], 3)
+        extra = {"breakdown": breakdown(midi, args.engine)} if args.breakdown else {}
         print(
             json.dumps(
                 {
@@ -90,6 +132,7 @@ def main() -> None:
                     "cpu_count": os.cpu_count(),
                     "load_average_1m_at_start": round(os.getloadavg()[0], 2),
                     "results": results,
+                    **extra,
                 },
                 indent=2,
             )
