@@ -147,8 +147,8 @@ class DeviceSession(QObject):
     def audio_status(self) -> DeviceStatus:
         if self.audio is not None:
             return DeviceStatus("Audio: on", f"Playing on {self._device_name()}", OK)
-        return DeviceStatus("Audio OFFLINE: silent, meters and recording work",
-                            f"{self.audio_message}\nPick a device in Audio/MIDI settings.", WARN)  # fmt: skip
+        return DeviceStatus("Audio: OFFLINE (silent)", f"No sound output: {self.audio_message}.\nThe meters, the "
+                            "scope and recording still work. Pick a device in Audio/MIDI…", WARN)  # fmt: skip
 
     def _device_name(self) -> str:
         dev = self.settings.audio_device
@@ -184,7 +184,8 @@ class DeviceSession(QObject):
     def midi_status(self) -> DeviceStatus:
         port = self.settings.midi_port
         if port is None:
-            return DeviceStatus("MIDI: none (on-screen keyboard)")
+            return DeviceStatus("MIDI: none", "No MIDI input chosen: the on-screen piano and the computer keys play."
+                                "\nChoose a port in Audio/MIDI…")  # fmt: skip
         if self.midi.port_name:
             return DeviceStatus(f"MIDI: {self.midi.port_name}", colour=OK)
         if self.midi_error:

@@ -12,10 +12,11 @@ from pathlib import Path
 import mido
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QActionGroup, QKeySequence
+from PyQt6.QtGui import QAction, QActionGroup, QKeySequence, QScreen
 from PyQt6.QtWidgets import (
     QApplication,
     QFileDialog,
+    QFrame,
     QGroupBox,
     QHBoxLayout,
     QInputDialog,
@@ -23,6 +24,7 @@ from PyQt6.QtWidgets import (
     QMainWindow,
     QMenu,
     QMessageBox,
+    QScrollArea,
     QSlider,
     QSpinBox,
     QSplitter,
@@ -57,6 +59,7 @@ from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from .widgets.status_bar import StatusBar
 from .widgets.voice_panel import VoicePanel
 from .widgets.xy_pad import MorphPanel, corner_weights
+from .window_size import initial_size
 
 DISPLAY_FPS = 30
 
@@ -119,6 +122,7 @@ class MainWindow(QMainWindow):
         self.keyboard = KeyboardFocus(self, self.piano)
         self._connect()
         self.setAcceptDrops(True)
+        self.fit_to_screen()
         self._show_synth()
         self.display_timer = QTimer(self)
         self.display_timer.setInterval(1000 // DISPLAY_FPS)
@@ -134,6 +138,17 @@ class MainWindow(QMainWindow):
             if key != self.synth:
                 self._load_synth(key)
         self.display_timer.start()
+
+    def fit_to_screen(self, screen: QScreen | None = None) -> None:
+        """Size the window for the screen it opens on (``window_size.initial_size``): centred, or maximized on a
+        screen smaller than the layout's preferred size."""
+        screen = screen or self.screen() or QApplication.primaryScreen()
+        avail = screen.availableGeometry()
+        w, h, maximized = initial_size(avail.width(), avail.height())
+        self.resize(w, h)
+        self.move(avail.left() + (avail.width() - w) // 2, avail.top() + max(0, (avail.height() - h) // 2 - 16))
+        if maximized:
+            self.setWindowState(self.windowState() | Qt.WindowState.WindowMaximized)
 
     # ------------------------------------------------------------------ synths
     def _make_engine(self, source) -> Engine:
@@ -207,6 +222,7 @@ class MainWindow(QMainWindow):
             self.instrument_list.select(0)
         self._show_synth()
         self.status.dropouts.reset()
+        self.meter.reset()  # the other synth's levels (and clip light) are not this one's
         self.update_status()
         self.status.showMessage(f"Playing {SYNTHS[key].label} ({self.engine.stats().device_name})", 5000)
 
@@ -315,8 +331,8 @@ class MainWindow(QMainWindow):
         self._sound_layout.replaceWidget(old, self.embedding)
         old.setParent(None)
         old.deleteLater()
-        self.midi_learn.unregister_prefix("embed.")
-        self.midi_learn.unregister_prefix("timbre.")
+        for prefix in ("embed.", "timbre.", "envelope.", "envelope_pc."):
+            self.midi_learn.unregister_prefix(prefix)
         self._register_embedding_targets()
 
     # ------------------------------------------------------------------ MIDI learn
@@ -335,14 +351,21 @@ class MainWindow(QMainWindow):
         learn.message.connect(lambda text: self.status.showMessage(text, 8000))
 
     def _register_embedding_targets(self) -> None:
+        """The faders of the synth played now: SING's embedding ("embed.N", "timbre.N") and the voice's spectral
+        envelope ("envelope.N", "envelope_pc.N") are mapped apart, so a controller learned on one never shows on
+        (or moves) the other."""
+        dims, pcs = ("embed", "timbre") if self.synth == SING else ("envelope", "envelope_pc")
+        what = "Embedding" if self.synth == SING else "Envelope"
         for i, f in enumerate(self.embedding.dim_faders):
-            self.midi_learn.register_slider(f"embed.{i + 1}", f"Embedding {i + 1}", f.slider, f.caption)
+            self.midi_learn.register_slider(f"{dims}.{i + 1}", f"{what} {i + 1}", f.slider, f.caption)
         for k, f in enumerate(self.embedding.timbre_faders):
-            self.midi_learn.register_slider(f"timbre.{k + 1}", f"Timbre PC{k + 1}", f.slider, f.caption)
+            self.midi_learn.register_slider(f"{pcs}.{k + 1}", f"{what} PC{k + 1}", f.slider, f.caption)
 
     def _new_embedding(self) -> EmbeddingPanel:
         title = SYNTHS[self.synth].vector_name.format(dim=self.table.shape[1])
-        panel = EmbeddingPanel(self.table, title=title)
+        tip = ("Embedding dimension {i} of {n}: one number of the instrument's vector" if self.synth == SING else
+               "Spectral envelope: mel-cepstral coefficient {i} of {n} of the voice's timbre")  # fmt: skip
+        panel = EmbeddingPanel(self.table, title=title, dim_tip=tip)
         panel.vectorChanged.connect(lambda v: self.set_vector(v, edited="embedding"))
         return panel
 
@@ -398,15 +421,21 @@ class MainWindow(QMainWindow):
         sl.addWidget(self.sound_label)
         sl.addWidget(self.voice_panel)
         sl.addWidget(self.embedding, 1)
+        sound_scroll = QScrollArea()  # a narrow window scrolls the faders rather than squeezing them
+        sound_scroll.setWidget(sound_box)
+        sound_scroll.setWidgetResizable(True)
+        sound_scroll.setFrameShape(QFrame.Shape.NoFrame)
+        sound_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
-        top = QSplitter(Qt.Orientation.Horizontal)
+        top = self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         top.addWidget(inst_box)
-        top.addWidget(sound_box)
+        top.addWidget(sound_scroll)
         top.addWidget(morph_box)
         top.setStretchFactor(0, 2)
         top.setStretchFactor(1, 5)
         top.setStretchFactor(2, 3)
-        top.setSizes([290, 700, 380])
+        top.setChildrenCollapsible(False)
+        top.setSizes([240, 700, 340])
 
         out_box = QGroupBox("Output")
         ol = QHBoxLayout(out_box)
@@ -422,14 +451,19 @@ class MainWindow(QMainWindow):
         lay = QVBoxLayout(central)
         lay.setContentsMargins(6, 4, 6, 4)
         lay.addWidget(top, 5)
-        lay.addWidget(out_box, 3)
+        lay.addWidget(out_box, 2)
         keys = QHBoxLayout()
         keys.setSpacing(4)
         keys.addWidget(self.bend)
         keys.addWidget(self.piano, 1)
         lay.addLayout(keys, 2)
         self.setCentralWidget(central)
-        self.resize(1400, 880)
+
+    def _menu(self, *actions: QAction | None) -> QMenu:
+        menu = QMenu(self)
+        for a in actions:
+            menu.addSeparator() if a is None else menu.addAction(a)
+        return menu
 
     def _build_toolbar(self) -> None:
         tb = QToolBar("Main")
@@ -454,6 +488,7 @@ class MainWindow(QMainWindow):
         tb.addSeparator()
         self.act_settings = QAction("Audio/MIDI…", self)
         self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
+        self.act_settings.setToolTip("Audio output device, sample rate, block size, MIDI input and channel (Ctrl+,)")
         self.act_panic = QAction("PANIC", self)
         self.act_panic.setToolTip("All sound off (Esc)")
         self.act_panic.setShortcut(QKeySequence(Qt.Key.Key_Escape))
@@ -466,21 +501,29 @@ class MainWindow(QMainWindow):
         self.record_menu.addAction("Recordings folder…", self._choose_recordings_folder)
         self.act_save = QAction("Save preset…", self)
         self.act_save.setShortcut(QKeySequence.StandardKey.Save)
+        self.act_save.setToolTip("Save the sound (its embedding) as a preset file (Ctrl+S)")
         self.act_load = QAction("Load preset…", self)
         self.act_load.setShortcut(QKeySequence.StandardKey.Open)
+        self.act_load.setToolTip("Play a preset file's sound (Ctrl+O)")
         self.act_reset = QAction("Reset sound", self)
         self.act_reset.setToolTip("Back to the selected table instrument")
+        self.act_presets = QAction("Preset", self)
+        self.act_presets.setToolTip("Save, load or reset the sound")
+        self.act_presets.setMenu(self._menu(self.act_save, self.act_load, None, self.act_reset))
         self.act_new_instrument = QAction("New instrument…", self)
         self.act_new_instrument.setToolTip("A new instrument from your own samples (or drop files on the window)")
-        self.act_import_instrument = QAction("Import…", self)
+        self.act_import_instrument = QAction("Import instrument…", self)
         self.act_import_instrument.setToolTip("Import an instrument file (.nsinst)")
+        self.act_new_instrument.setMenu(self._menu(self.act_import_instrument))
         self.act_sustain = QAction("Sustain", self)
         self.act_sustain.setCheckable(True)
         self.act_sustain.setToolTip("Sustain pedal (CC64)")
-        for a in (self.act_settings, None, self.act_panic, self.act_record, None, self.act_save, self.act_load,
-                  self.act_reset, None, self.act_new_instrument, self.act_import_instrument, None,
-                  self.act_sustain):  # fmt: skip
+        for a in (self.act_settings, None, self.act_panic, self.act_record, None, self.act_presets,
+                  self.act_new_instrument, None, self.act_sustain):  # fmt: skip
             tb.addSeparator() if a is None else tb.addAction(a)
+        self.addActions([self.act_save, self.act_load, self.act_reset, self.act_import_instrument])  # shortcuts
+        tb.widgetForAction(self.act_presets).setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        tb.widgetForAction(self.act_new_instrument).setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         tb.widgetForAction(self.act_panic).setStyleSheet(
             "QToolButton { background: #7a1f1f; color: white; font-weight: bold; padding: 3px 10px; }"
         )
@@ -489,13 +532,16 @@ class MainWindow(QMainWindow):
         record_button.setMenu(self.record_menu)
         record_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
         tb.addSeparator()
-        tb.addWidget(QLabel(" Velocity "))
+        velocity_label = QLabel(" Velocity ")
+        tb.addWidget(velocity_label)
         self.velocity_spin = QSpinBox()
         self.velocity_spin.setRange(1, 127)
         self.velocity_spin.setValue(self.piano.velocity)
         self.velocity_spin.setToolTip("Velocity of computer-key notes (C / V)")
+        velocity_label.setToolTip(self.velocity_spin.toolTip())
         tb.addWidget(self.velocity_spin)
         self.octave_label = QLabel()
+        self.octave_label.setToolTip("The notes the computer keys A … ' play now; Z / X shift them an octave")
         tb.addWidget(self.octave_label)
         self._octave_changed(self.piano.base_note)
 

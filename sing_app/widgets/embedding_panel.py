@@ -51,13 +51,19 @@ class Fader(QWidget):
     def value(self) -> float:
         return self._value
 
+    def set_tip(self, text: str) -> None:
+        """What the fader does, on the fader, its slider and its caption (MIDI learn adds its mapping)."""
+        for w in (self, self.slider, self.caption):
+            w.setToolTip(text)
+
     def set_value(self, value: float, emit: bool = False) -> None:
         self._value = float(value)
         pos = round((self._value - self.lo) / (self.hi - self.lo) * STEPS)
         self.slider.blockSignals(True)
         self.slider.setValue(max(0, min(STEPS, pos)))
         self.slider.blockSignals(False)
-        self.readout.setText(f"{self._value:+.2f}")
+        self.readout.setText(f"{self._value:+.1f}")  # one decimal keeps 20 faders narrow; the tooltip has three
+        self.readout.setToolTip(f"{self._value:+.3f} (range {self.lo:+.2f} … {self.hi:+.2f})")
         if emit:
             self.valueChanged.emit(self._value)
 
@@ -70,21 +76,34 @@ class EmbeddingPanel(QWidget):
 
     vectorChanged = pyqtSignal(object)
 
-    def __init__(self, table: np.ndarray, n_timbre: int = 4, parent: QWidget | None = None, title: str | None = None):
+    def __init__(
+        self,
+        table: np.ndarray,
+        n_timbre: int = 4,
+        parent: QWidget | None = None,
+        title: str | None = None,
+        dim_tip: str = "Embedding dimension {i} of {n}: one number of the instrument's vector",
+    ):
+        """``dim_tip``: the per-dimension faders' tooltip ({i}: its number, {n}: how many)."""
         super().__init__(parent)
         table = np.asarray(table, dtype=np.float32)
         self.table = table
         self.space = TimbreSpace(table, n_components=n_timbre)
         self._vec = table.mean(axis=0).astype(np.float32) if len(table) else np.zeros(table.shape[1], np.float32)
         lo, hi = table.min(axis=0), table.max(axis=0)
-        self.dim_faders = [Fader(str(i + 1), float(lo[i]), float(hi[i])) for i in range(table.shape[1])]
+        n = table.shape[1]
+        self.dim_faders = [Fader(str(i + 1), float(lo[i]), float(hi[i])) for i in range(n)]
+        for i, f in enumerate(self.dim_faders):
+            f.set_tip(f"{dim_tip.format(i=i + 1, n=n)}.\nIts range: the table's lowest to highest value; "
+                      "right-click: MIDI learn")  # fmt: skip
         self.timbre_faders = []
         for k in range(self.space.n_components):
             cmin, cmax = float(self.space.coord_min[k]), float(self.space.coord_max[k])
             margin = 0.25 * (cmax - cmin)
             pct = round(100 * float(self.space.explained_ratio[k]))
             fader = Fader(f"PC{k + 1}\n{pct}%", cmin - margin, cmax + margin, colour="#ff9f1c")
-            fader.setToolTip(f"Principal component {k + 1} of the instrument table ({pct}% of its variance)")
+            fader.set_tip(f"Timbre: principal component {k + 1} of the instrument table ({pct}% of its variance); "
+                          "moves every dimension at once.\nRight-click: MIDI learn")  # fmt: skip
             self.timbre_faders.append(fader)
 
         timbre_box = QGroupBox("Timbre")

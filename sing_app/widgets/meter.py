@@ -14,6 +14,7 @@ from PyQt6.QtWidgets import QSizePolicy, QWidget
 FLOOR_DB = -60.0
 TOP_DB = 3.0
 TICKS_DB = (0, -6, -12, -18, -24, -36, -48, -60)
+CLIP_HOLD_S = 3.0  # the clip light stays lit this long after the output last reached full scale
 
 
 def to_db(x: float) -> float:
@@ -45,9 +46,13 @@ class LevelMeter(QWidget):
         self._hold_t = 0.0
         self._last_t = clock()
         self.clipped = False
-        self.setMinimumSize(64, 120)
+        self._clip_t = 0.0
+        self.setMinimumSize(64, 100)
         self.setSizePolicy(QSizePolicy.Policy.Fixed, QSizePolicy.Policy.Expanding)
-        self.setToolTip("Output level: bar = RMS, line = peak, marker = peak hold. Click to reset the clip light.")
+        self.setToolTip(
+            "Output level in dBFS: bar = RMS, line = peak, marker = peak hold.\nCLIP lights for a few seconds when "
+            "the output reaches full scale (the limiter is squashing it: turn the volume down). Click to reset."
+        )
 
     def set_samples(self, block: np.ndarray) -> None:
         peak, rms = levels(block)
@@ -56,7 +61,9 @@ class LevelMeter(QWidget):
         self._last_t = now
         self.peak_db, self.rms_db = to_db(peak), to_db(rms)
         if peak >= 0.999:
-            self.clipped = True
+            self.clipped, self._clip_t = True, now
+        elif self.clipped and now - self._clip_t > CLIP_HOLD_S:
+            self.clipped = False
         if self.peak_db >= self.hold_db:
             self.hold_db, self._hold_t = self.peak_db, now
         elif now - self._hold_t > self.hold_s:

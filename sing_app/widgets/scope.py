@@ -33,7 +33,8 @@ class ScopeWidget(QWidget):
         self.window = window
         self._data = np.zeros(window, dtype=np.float32)
         self.gain = 1.0
-        self.setMinimumSize(200, 90)
+        self.setMinimumSize(200, 70)
+        self.setToolTip("Oscilloscope: the output's latest waveform, triggered on a rising zero crossing")
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
 
     def samples_needed(self) -> int:

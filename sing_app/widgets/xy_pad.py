@@ -11,6 +11,7 @@ from PyQt6.QtWidgets import QComboBox, QGridLayout, QLabel, QSizePolicy, QWidget
 
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 CORNER_COLOURS = ("#e4572e", "#29b6f6", "#76b041", "#ffc914")
+LABEL_CHIP, LABEL_MARGIN, LABEL_PAD = "#1b1d22", 4.0, 4.0
 
 
 def corner_weights(x: float, y: float) -> np.ndarray:
@@ -43,6 +44,10 @@ class XYPad(QWidget):
         self.setMinimumSize(180, 180)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.setCursor(Qt.CursorShape.CrossCursor)
+        self.setToolTip(
+            "Drag to blend the four corner instruments (the weights below); new notes play the blend.\n"
+            "Right-click: MIDI learn for the X / Y axes (the mod wheel moves X by default)"
+        )
 
     def position(self) -> tuple[float, float]:
         return self._x, self._y
@@ -99,20 +104,6 @@ class XYPad(QWidget):
             p.drawLine(QPointF(r.left(), r.top() + t * r.height()), QPointF(r.right(), r.top() + t * r.height()))
         p.setPen(QPen(QColor("#555"), 1))
         p.drawRect(r)
-        # corner labels
-        p.setPen(QColor("#e8e8e8"))
-        m = 6.0
-        aligns = (
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignTop,
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignTop,
-            Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignBottom,
-            Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom,
-        )
-        half = int(r.width() / 2 - 2 * m)  # two labels share a side: each gets half of it, elided in the middle
-        metrics = p.fontMetrics()
-        for label, align in zip(self._labels, aligns, strict=False):
-            text = metrics.elidedText(label, Qt.TextElideMode.ElideMiddle, max(half, 0))
-            p.drawText(r.adjusted(m, m, -m, -m), align, text)
         # puck
         c = self.point_for(self._x, self._y)
         p.setPen(QPen(QColor(255, 255, 255, 60), 1, Qt.PenStyle.DashLine))
@@ -127,7 +118,37 @@ class XYPad(QWidget):
         p.setBrush(QColor("#ffffff"))
         p.setPen(QPen(QColor("#222"), 2))
         p.drawEllipse(c, 8, 8)
+        # corner labels last, on opaque chips: the dot (and its glow) never hides a name
+        p.setPen(Qt.PenStyle.NoPen)
+        for text, rect, colour in zip(self._label_texts(), self.label_rects(), CORNER_COLOURS, strict=False):
+            if not text:
+                continue
+            p.setBrush(QColor(LABEL_CHIP))
+            p.drawRoundedRect(rect, 3, 3)
+            p.fillRect(QRectF(rect.left(), rect.top() + 2, 3, rect.height() - 4), QColor(colour))
+            p.setPen(QColor("#e8e8e8"))
+            p.drawText(rect.adjusted(LABEL_PAD + 2, 0, -LABEL_PAD, 0), Qt.AlignmentFlag.AlignVCenter, text)
+            p.setPen(Qt.PenStyle.NoPen)
         p.end()
+
+    def _label_texts(self) -> list[str]:
+        """The corner names, each elided in the middle to half the pad's width (two share a side)."""
+        half = int(self.pad_rect().width() / 2 - 2 * LABEL_MARGIN - 2 * LABEL_PAD - 2)
+        metrics = self.fontMetrics()
+        return [metrics.elidedText(t, Qt.TextElideMode.ElideMiddle, max(half, 0)) for t in self._labels]
+
+    def label_rects(self) -> list[QRectF]:
+        """Where the corner labels' chips are drawn (top-left, top-right, bottom-left, bottom-right)."""
+        r = self.pad_rect().adjusted(LABEL_MARGIN, LABEL_MARGIN, -LABEL_MARGIN, -LABEL_MARGIN)
+        metrics = self.fontMetrics()
+        h = metrics.height() + 4
+        out = []
+        for i, text in enumerate(self._label_texts()):
+            w = metrics.horizontalAdvance(text) + 2 * LABEL_PAD + 2 if text else 0
+            x = r.left() if i in (0, 2) else r.right() - w
+            y = r.top() if i in (0, 1) else r.bottom() - h
+            out.append(QRectF(x, y, w, h))
+        return out
 
 
 class MorphPanel(QWidget):
@@ -147,7 +168,7 @@ class MorphPanel(QWidget):
         grid.setContentsMargins(0, 0, 0, 0)
         grid.setSpacing(4)
         for combo, name, colour in zip(self.combos, CORNERS, CORNER_COLOURS, strict=True):
-            combo.setToolTip(f"{name} corner instrument")
+            combo.setToolTip(f"The instrument of the pad's {name} corner")
             combo.setStyleSheet(f"QComboBox {{ border-left: 4px solid {colour}; padding-left: 4px; }}")
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(10)
@@ -160,6 +181,8 @@ class MorphPanel(QWidget):
         self.weights_label = QLabel()
         self.weights_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.weights_label.setStyleSheet("color: #9aa0a6;")
+        self.weights_label.setToolTip("How much of each corner the blend holds (top-left, top-right, bottom-left, "
+                                      "bottom-right)")  # fmt: skip
         grid.addWidget(self.weights_label, 3, 0, 1, 2)
         self.pad.positionChanged.connect(self._moved)
 
