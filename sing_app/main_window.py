@@ -62,6 +62,7 @@ from .widgets.xy_pad import MorphPanel, corner_weights
 from .window_size import initial_size
 
 DISPLAY_FPS = 30
+PANEL_MIN = (170, 250)  # the narrowest the instrument list and the morph pad get to leave the faders room
 
 
 class MainWindow(QMainWindow):
@@ -138,6 +139,23 @@ class MainWindow(QMainWindow):
             if key != self.synth:
                 self._load_synth(key)
         self.display_timer.start()
+
+    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt signature
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._fit_panels)  # once the splitter has its new width
+
+    def _fit_panels(self) -> None:
+        """Give the faders the width they need, from the instrument list first, then the pad, down to what those
+        need themselves: the faders scroll only in a window too narrow for all three."""
+        if self._closed:
+            return
+        sizes = self.top_splitter.sizes()
+        need = self._sound_box.minimumSizeHint().width() + 2 - sizes[1]
+        for i, floor in ((0, PANEL_MIN[0]), (2, PANEL_MIN[1])):
+            give = max(0, min(need, sizes[i] - floor))
+            sizes[i], sizes[1], need = sizes[i] - give, sizes[1] + give, need - give
+        if sizes != self.top_splitter.sizes():
+            self.top_splitter.setSizes(sizes)
 
     def fit_to_screen(self, screen: QScreen | None = None) -> None:
         """Size the window for the screen it opens on (``window_size.initial_size``): centred, or maximized on a
@@ -221,6 +239,7 @@ class MainWindow(QMainWindow):
         if self.instruments:
             self.instrument_list.select(0)
         self._show_synth()
+        QTimer.singleShot(0, self._fit_panels)  # this synth's faders may need more room
         self.status.dropouts.reset()
         self.meter.reset()  # the other synth's levels (and clip light) are not this one's
         self.update_status()
@@ -415,7 +434,7 @@ class MainWindow(QMainWindow):
         QVBoxLayout(inst_box).addWidget(self.instrument_list)
         morph_box = QGroupBox("Morph pad")
         QVBoxLayout(morph_box).addWidget(self.morph)
-        sound_box = QWidget()
+        sound_box = self._sound_box = QWidget()
         sl = self._sound_layout = QVBoxLayout(sound_box)
         sl.setContentsMargins(0, 0, 0, 0)
         sl.addWidget(self.sound_label)
@@ -435,7 +454,7 @@ class MainWindow(QMainWindow):
         top.setStretchFactor(1, 5)
         top.setStretchFactor(2, 3)
         top.setChildrenCollapsible(False)
-        top.setSizes([240, 700, 340])
+        top.setSizes([275, 665, 310])  # the list gets the room names need; the faders fit at 1280 px
 
         out_box = QGroupBox("Output")
         ol = QHBoxLayout(out_box)

@@ -45,7 +45,7 @@ class LabeledSlider(QWidget):
         self.control = control
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setRange(control.lo, control.hi)
-        self.slider.setMinimumWidth(90)
+        self.slider.setMinimumWidth(60)
         self.slider.setToolTip(control.tip)
         self.caption = QLabel(control.caption)
         self.readout = QLabel()
@@ -100,7 +100,7 @@ class VoicePanel(QGroupBox):
         self.sliders = {c.field: LabeledSlider(c) for c in CONTROLS}
         lay = QHBoxLayout(self)
         lay.setContentsMargins(8, 4, 8, 6)
-        lay.setSpacing(12)
+        lay.setSpacing(8)
         modes = QHBoxLayout()
         modes.setSpacing(0)
         modes.addWidget(self.mono_button)
