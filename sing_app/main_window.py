@@ -12,7 +12,7 @@ from pathlib import Path
 import mido
 import numpy as np
 from PyQt6.QtCore import Qt, QTimer
-from PyQt6.QtGui import QAction, QActionGroup, QKeySequence, QScreen
+from PyQt6.QtGui import QScreen
 from PyQt6.QtWidgets import (
     QApplication,
     QFileDialog,
@@ -26,10 +26,7 @@ from PyQt6.QtWidgets import (
     QMessageBox,
     QScrollArea,
     QSlider,
-    QSpinBox,
     QSplitter,
-    QToolBar,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -49,6 +46,7 @@ from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.instrument_list import InstrumentList
 from .widgets.keyboard_focus import KeyboardFocus
+from .widgets.main_toolbar import MainToolBar
 from .widgets.meter import LevelMeter
 from .widgets.midi_learn_view_model import MidiLearnViewModel
 from .widgets.new_instrument_dialog import dropped_paths
@@ -189,14 +187,14 @@ class MainWindow(QMainWindow):
         except Exception as e:  # noqa: BLE001 - missing/bad weights or a broken build: keep the app working
             reason = str(e).strip() or type(e).__name__
             self.synth_errors[key] = reason
-            act = self.synth_actions[key]
+            act = self.tools.synth_actions[key]
             act.setEnabled(False)
             act.setToolTip(f"{label} unavailable: {reason}")
             self.status.showMessage(f"{label} unavailable: {reason}", 15000)
             return None
         self._sources[key] = source
-        self.synth_actions[key].setEnabled(True)
-        self.synth_actions[key].setToolTip(f"Play the {label} synth")
+        self.tools.synth_actions[key].setEnabled(True)
+        self.tools.synth_actions[key].setToolTip(f"Play the {label} synth")
         return source
 
     def set_synth(self, key: str) -> bool:
@@ -397,7 +395,7 @@ class MainWindow(QMainWindow):
         if kind.glides:
             self.voice_panel.set_mono(self.engine.mono, emit=False)
             self.voice_panel.set_settings(getattr(self.source, "settings", None))
-        self.synth_actions[self.synth].setChecked(True)
+        self.tools.synth_actions[self.synth].setChecked(True)
 
     def _voice_mono(self, on: bool) -> None:
         if SYNTHS[self.synth].glides:
@@ -478,90 +476,10 @@ class MainWindow(QMainWindow):
         lay.addLayout(keys, 2)
         self.setCentralWidget(central)
 
-    def _menu(self, *actions: QAction | None) -> QMenu:
-        menu = QMenu(self)
-        for a in actions:
-            menu.addSeparator() if a is None else menu.addAction(a)
-        return menu
-
     def _build_toolbar(self) -> None:
-        tb = QToolBar("Main")
-        tb.setMovable(False)
-        tb.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextOnly)
-        self.addToolBar(tb)
-        tb.addWidget(QLabel(" Synth "))
-        self.synth_group = QActionGroup(self)
-        self.synth_group.setExclusive(True)
-        self.synth_actions: dict[str, QAction] = {}
-        for key, kind in SYNTHS.items():
-            act = QAction(kind.label, self)
-            act.setCheckable(True)
-            act.setToolTip(f"Play the {kind.label} synth")
-            act.triggered.connect(lambda _checked, k=key: self.set_synth(k))
-            self.synth_group.addAction(act)
-            tb.addAction(act)
-            tb.widgetForAction(act).setStyleSheet(
-                "QToolButton:checked { background: #3a7bd5; color: white; font-weight: bold; }"
-            )
-            self.synth_actions[key] = act
-        tb.addSeparator()
-        self.act_settings = QAction("Audio/MIDI…", self)
-        self.act_settings.setShortcut(QKeySequence("Ctrl+,"))
-        self.act_settings.setToolTip("Audio output device, sample rate, block size, MIDI input and channel (Ctrl+,)")
-        self.act_panic = QAction("PANIC", self)
-        self.act_panic.setToolTip("All sound off (Esc)")
-        self.act_panic.setShortcut(QKeySequence(Qt.Key.Key_Escape))
-        self.act_record = QAction("● Record", self)
-        self.act_record.setCheckable(True)
-        self.act_record.setToolTip("Record what you play to a WAV file in the recordings folder, named after the "
-                                   "date and the sound (starts at once; the status bar shows the take)")  # fmt: skip
-        self.record_menu = QMenu(self)
-        self.record_menu.addAction("Open recordings folder", self.recorder.open_folder)
-        self.record_menu.addAction("Recordings folder…", self._choose_recordings_folder)
-        self.act_save = QAction("Save preset…", self)
-        self.act_save.setShortcut(QKeySequence.StandardKey.Save)
-        self.act_save.setToolTip("Save the sound (its embedding) as a preset file (Ctrl+S)")
-        self.act_load = QAction("Load preset…", self)
-        self.act_load.setShortcut(QKeySequence.StandardKey.Open)
-        self.act_load.setToolTip("Play a preset file's sound (Ctrl+O)")
-        self.act_reset = QAction("Reset sound", self)
-        self.act_reset.setToolTip("Back to the selected table instrument")
-        self.act_presets = QAction("Preset", self)
-        self.act_presets.setToolTip("Save, load or reset the sound")
-        self.act_presets.setMenu(self._menu(self.act_save, self.act_load, None, self.act_reset))
-        self.act_new_instrument = QAction("New instrument…", self)
-        self.act_new_instrument.setToolTip("A new instrument from your own samples (or drop files on the window)")
-        self.act_import_instrument = QAction("Import instrument…", self)
-        self.act_import_instrument.setToolTip("Import an instrument file (.nsinst)")
-        self.act_new_instrument.setMenu(self._menu(self.act_import_instrument))
-        self.act_sustain = QAction("Sustain", self)
-        self.act_sustain.setCheckable(True)
-        self.act_sustain.setToolTip("Sustain pedal (CC64)")
-        for a in (self.act_settings, None, self.act_panic, self.act_record, None, self.act_presets,
-                  self.act_new_instrument, None, self.act_sustain):  # fmt: skip
-            tb.addSeparator() if a is None else tb.addAction(a)
-        self.addActions([self.act_save, self.act_load, self.act_reset, self.act_import_instrument])  # shortcuts
-        tb.widgetForAction(self.act_presets).setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
-        tb.widgetForAction(self.act_new_instrument).setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        tb.widgetForAction(self.act_panic).setStyleSheet(
-            "QToolButton { background: #7a1f1f; color: white; font-weight: bold; padding: 3px 10px; }"
-        )
-        record_button = tb.widgetForAction(self.act_record)
-        record_button.setStyleSheet("QToolButton:checked { background: #b3261e; }")
-        record_button.setMenu(self.record_menu)
-        record_button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
-        tb.addSeparator()
-        velocity_label = QLabel(" Velocity ")
-        tb.addWidget(velocity_label)
-        self.velocity_spin = QSpinBox()
-        self.velocity_spin.setRange(1, 127)
-        self.velocity_spin.setValue(self.piano.velocity)
-        self.velocity_spin.setToolTip("Velocity of computer-key notes (C / V)")
-        velocity_label.setToolTip(self.velocity_spin.toolTip())
-        tb.addWidget(self.velocity_spin)
-        self.octave_label = QLabel()
-        self.octave_label.setToolTip("The notes the computer keys A … ' play now; Z / X shift them an octave")
-        tb.addWidget(self.octave_label)
+        self.tools = MainToolBar(self)
+        self.addToolBar(self.tools)
+        self.tools.velocity_spin.setValue(self.piano.velocity)
         self._octave_changed(self.piano.base_note)
 
     def _connect(self) -> None:
@@ -569,22 +487,26 @@ class MainWindow(QMainWindow):
         self.piano.noteOn.connect(lambda note, vel: self.engine.note_on(note, vel))
         self.piano.noteOff.connect(lambda note: self.engine.note_off(note))
         self.piano.octaveChanged.connect(self._octave_changed)
-        self.piano.velocityChanged.connect(self.velocity_spin.setValue)
-        self.velocity_spin.valueChanged.connect(self.piano.set_velocity)
+        self.piano.velocityChanged.connect(self.tools.velocity_spin.setValue)
+        self.tools.velocity_spin.valueChanged.connect(self.piano.set_velocity)
         self.instrument_list.instrumentSelected.connect(self.select_instrument)
         self.instrument_list.filter_edit.returnPressed.connect(self.keyboard.leave_field)
         self.morph.vectorChanged.connect(lambda v: self.set_vector(v, edited="morph"))
         self.volume.valueChanged.connect(self._volume_changed)
         self.bend.bendChanged.connect(lambda st: self.engine.set_pitch_bend(st))
-        self.act_panic.triggered.connect(self.panic)
-        self.act_record.toggled.connect(self._record_toggled)
-        self.act_save.triggered.connect(self._save_preset_dialog)
-        self.act_load.triggered.connect(self._load_preset_dialog)
-        self.act_reset.triggered.connect(self._reset_sound)
-        self.act_settings.triggered.connect(self.open_settings)
-        self.act_sustain.toggled.connect(lambda on: self.engine.set_sustain(on))
-        self.act_new_instrument.triggered.connect(lambda: self.new_instrument())
-        self.act_import_instrument.triggered.connect(lambda: self.custom.import_dialog(self))
+        for key, act in self.tools.synth_actions.items():
+            act.triggered.connect(lambda _checked, k=key: self.set_synth(k))
+        self.tools.act_open_recordings.triggered.connect(self.recorder.open_folder)
+        self.tools.act_recordings_folder.triggered.connect(self._choose_recordings_folder)
+        self.tools.act_panic.triggered.connect(self.panic)
+        self.tools.act_record.toggled.connect(self._record_toggled)
+        self.tools.act_save.triggered.connect(self._save_preset_dialog)
+        self.tools.act_load.triggered.connect(self._load_preset_dialog)
+        self.tools.act_reset.triggered.connect(self._reset_sound)
+        self.tools.act_settings.triggered.connect(self.open_settings)
+        self.tools.act_sustain.toggled.connect(lambda on: self.engine.set_sustain(on))
+        self.tools.act_new_instrument.triggered.connect(lambda: self.new_instrument())
+        self.tools.act_import_instrument.triggered.connect(lambda: self.custom.import_dialog(self))
         self.instrument_list.menuRequested.connect(self._instrument_menu)
         self.custom.changed.connect(self.refresh_instruments)
         self.custom.created.connect(self._instrument_created)
@@ -668,7 +590,7 @@ class MainWindow(QMainWindow):
     def panic(self) -> None:
         self.piano.release_all()
         self.piano.clear_external_notes()
-        self.act_sustain.setChecked(False)
+        self.tools.act_sustain.setChecked(False)
         self.engine.all_sound_off()
 
     def start_recording(self) -> Path | None:
@@ -677,27 +599,21 @@ class MainWindow(QMainWindow):
         try:
             return self.start_recording_to(self.recorder.next_path(self.sound_name))
         except OSError as e:
-            self._show_record_button(False)
+            self.tools.show_recording(False)
             QMessageBox.warning(self, "Record", f"Could not start recording in {self.recorder.folder}:\n{e}")
             return None
 
     def start_recording_to(self, path: str | Path) -> Path:
         """Start a take into ``path``."""
         path = self.recorder.start_to(self.engine, path)
-        self._show_record_button(True)
+        self.tools.show_recording(True)
         return path
 
     def stop_recording(self) -> Path | None:
         """Finish the take (None when none was running)."""
         path = self.recorder.stop(self.engine)
-        self._show_record_button(False)
+        self.tools.show_recording(False)
         return path
-
-    def _show_record_button(self, on: bool) -> None:
-        self.act_record.blockSignals(True)
-        self.act_record.setChecked(on)
-        self.act_record.blockSignals(False)
-        self.act_record.setText("■ Stop" if on else "● Record")
 
     def _record_toggled(self, on: bool) -> None:
         if on:
@@ -719,7 +635,7 @@ class MainWindow(QMainWindow):
         self.volume_label.setText(f"{value}%")
 
     def _octave_changed(self, base: int) -> None:
-        self.octave_label.setText(f"  Keys: {note_name(base)}–{note_name(base + 17)}  (Z/X octave)")
+        self.tools.octave_label.setText(f"  Keys: {note_name(base)}–{note_name(base + 17)}  (Z/X octave)")
 
     # ------------------------------------------------------------------ audio / MIDI devices
     @property

@@ -98,7 +98,7 @@ def test_everything_shows_in_a_1280x800_screen_without_scrolling(qtbot, window, 
     assert scroll.widget().minimumSizeHint().width() <= scroll.viewport().width()  # the faders fit unscrolled
     toolbar = window.findChild(QToolBar)
     assert all(inside(window, toolbar.widgetForAction(a)) for a in toolbar.actions() if toolbar.widgetForAction(a))
-    assert inside(window, window.octave_label)  # the last toolbar item ("Keys: C4-F5") is not cut off
+    assert inside(window, window.tools.octave_label)  # the last toolbar item ("Keys: C4-F5") is not cut off
     pad = window.morph.pad
     r = pad.pad_rect()
     assert r.width() >= 240 and r.height() >= 240  # a pad you can play

@@ -51,8 +51,8 @@ def test_record_starts_at_once_into_an_auto_named_file(qtbot, window, tmp_path):
     folder = tmp_path / "Music" / "NeuroSynth"
     assert not folder.exists()
     window.instrument_list.select(0)
-    window.act_record.trigger()  # no dialog: the take starts now
-    assert QApplication.activeModalWidget() is None and window.act_record.isChecked()
+    window.tools.act_record.trigger()  # no dialog: the take starts now
+    assert QApplication.activeModalWidget() is None and window.tools.act_record.isChecked()
     want = folder / "2026-12-02 22-10-05 Acoustic Grand Piano.wav"
     assert window.recorder.path == want and want.exists()  # the folder was created
     bar = window.status
@@ -61,8 +61,8 @@ def test_record_starts_at_once_into_an_auto_named_file(qtbot, window, tmp_path):
     assert QApplication.focusWidget() in (window.piano, None)  # the keyboard still plays
     window.engine.note_on(69, 110)
     window.play(0.6)
-    window.act_record.trigger()
-    assert not window.act_record.isChecked() and window.recorder.path is None
+    window.tools.act_record.trigger()
+    assert not window.tools.act_record.isChecked() and window.recorder.path is None
     audio, sr = sf.read(want)
     assert len(audio) >= 0.5 * sr and np.sqrt(np.mean(audio[-8192:] ** 2)) > 0.01
     assert estimate_f0(audio[-8192:], sr) == pytest.approx(midi_to_hz(69), rel=0.01)
@@ -70,9 +70,9 @@ def test_record_starts_at_once_into_an_auto_named_file(qtbot, window, tmp_path):
     qtbot.mouseClick(bar.open_folder_button, Qt.MouseButton.LeftButton)
     assert [u.toLocalFile() for u in window.opened] == [str(folder)]
     # another take in the same second gets its own file
-    window.act_record.trigger()
+    window.tools.act_record.trigger()
     assert window.recorder.path == folder / "2026-12-02 22-10-05 Acoustic Grand Piano (2).wav"
-    window.act_record.trigger()
+    window.tools.act_record.trigger()
 
 
 def test_a_folder_that_cannot_be_made_is_reported_and_nothing_starts(window, tmp_path, monkeypatch):
@@ -81,8 +81,8 @@ def test_a_folder_that_cannot_be_made_is_reported_and_nothing_starts(window, tmp
     window.recorder.folder = blocker / "takes"
     warnings = []
     monkeypatch.setattr(main_window.QMessageBox, "warning", lambda *a: warnings.append(a[2]))
-    window.act_record.trigger()
-    assert not window.act_record.isChecked() and window.recorder.path is None and not window.engine.recording
+    window.tools.act_record.trigger()
+    assert not window.tools.act_record.isChecked() and window.recorder.path is None and not window.engine.recording
     assert "Could not start recording" in warnings[0] and str(blocker / "takes") in warnings[0]
 
 

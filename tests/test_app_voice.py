@@ -82,11 +82,11 @@ def test_switching_sing_to_voice_and_back_keeps_settings_and_plays(qtbot):
     win = make_window(qtbot, settings=settings, audio_factory=FakeAudio)
     try:
         sing_engine, first_audio = win.engine, win.audio
-        assert win.synth_actions["voice"].isEnabled() and win.synth_actions["sing"].isChecked()
+        assert win.tools.synth_actions["voice"].isEnabled() and win.tools.synth_actions["sing"].isChecked()
         assert not win.voice_panel.isVisibleTo(win)
         win.volume.setValue(150)
-        win.synth_actions["voice"].trigger()
-        assert win.synth == "voice" and win.synth_actions["voice"].isChecked()
+        win.tools.synth_actions["voice"].trigger()
+        assert win.synth == "voice" and win.tools.synth_actions["voice"].isChecked()
         # the old engine and output are stopped, the new ones opened with the same settings
         assert first_audio.stopped and not sing_engine.running and win.engine is not sing_engine
         assert isinstance(win.audio, FakeAudio) and win.audio.engine is win.engine
@@ -179,20 +179,20 @@ def test_voice_entry_is_disabled_when_the_voice_cannot_load(qtbot):
 
     win = make_window(qtbot, voice_factory=broken)
     try:
-        act = win.synth_actions["voice"]
+        act = win.tools.synth_actions["voice"]
         assert not act.isEnabled()
         assert "voice weights not found" in act.toolTip()
         assert "Voice unavailable" in win.statusBar().currentMessage()
         engine = win.engine
         assert win.set_synth("voice") is False
-        assert win.synth == "sing" and win.engine is engine and win.synth_actions["sing"].isChecked()
+        assert win.synth == "sing" and win.engine is engine and win.tools.synth_actions["sing"].isChecked()
         win.piano.noteOn.emit(60, 100)  # the app keeps working
         assert np.abs(pull(win.engine, 0.3)).max() > 0.01
     finally:
         win.shutdown()
     win = make_window(qtbot, voice_factory=None)
     try:
-        assert not win.synth_actions["voice"].isEnabled()
+        assert not win.tools.synth_actions["voice"].isEnabled()
     finally:
         win.shutdown()
 
@@ -206,7 +206,7 @@ def test_cli_voice_option():
 def test_main_starts_in_voice_mode(started_windows):
     code, window = started_windows(["--voice", "--sine", "--no-audio"])
     assert code == 0 and started_windows.voice_paths == [None]
-    assert window.synth == "voice" and window.synth_actions["sing"].isEnabled()
+    assert window.synth == "voice" and window.tools.synth_actions["sing"].isEnabled()
 
 
 def test_main_reports_a_bad_voice(tmp_path, capsys):
@@ -258,7 +258,7 @@ def test_main_without_sing_weights_opens_in_voice_mode(started_windows, tmp_path
     monkeypatch.setenv("NEUROSYNTH_SING_CHECKPOINT", str(tmp_path / "deleted.pt"))
     code, window = started_windows(["--no-audio"])
     assert code == 0 and window.synth == "voice"
-    assert not window.synth_actions["sing"].isEnabled()
+    assert not window.tools.synth_actions["sing"].isEnabled()
     assert "deleted.pt" in window.synth_errors["sing"]
     assert "SING unavailable" in window.statusBar().currentMessage()
     assert "starting with the voice" in capsys.readouterr().err
