@@ -54,6 +54,7 @@ from .widgets.piano import PianoWidget, note_name
 from .widgets.recorder_view_model import RecorderViewModel
 from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
+from .widgets.sound_view_model import Sound, SoundViewModel
 from .widgets.status_bar import StatusBar
 from .widgets.voice_panel import VoicePanel
 from .widgets.xy_pad import MorphPanel, corner_weights
@@ -103,13 +104,12 @@ class MainWindow(QMainWindow):
         self.custom = custom_instruments or CustomInstrumentsViewModel(CustomInstrumentStore(default_custom_dir()))
         self.custom.setParent(self)
         self._bind_custom()
-        self.instruments, self.table, self.gains = self._instrument_rows()
+        self.sound = SoundViewModel()
+        self.sound.set_rows(*self._instrument_rows())
         self.engine = self._make_engine(source)
         self.devices = DeviceSession(self.engine, self.settings, audio_factory, self)
-        self.base_instrument: int | None = None
         self.recorder = recorder or RecorderViewModel(app_settings())
         self.recorder.setParent(self)
-        self.sound_name = ""
         self._closed = False
 
         self._build_widgets()
@@ -233,7 +233,7 @@ class MainWindow(QMainWindow):
         self._bind_custom()
         self._show_instruments()
         self._replace_embedding()
-        self.base_instrument = None
+        self.sound.base = None
         if self.instruments:
             self.instrument_list.select(0)
         self._show_synth()
@@ -263,24 +263,35 @@ class MainWindow(QMainWindow):
     def _show_instruments(self) -> None:
         """Rebuild the instrument rows and show them in the list and the morph pad's corner menus (the corners keep
         their instruments)."""
-        self.instruments, self.table, self.gains = self._instrument_rows()
+        self.sound.set_rows(*self._instrument_rows())  # the chosen row follows its name
         self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
         self.morph.set_instruments([i.name for i in self.instruments], self.table)
 
     def refresh_instruments(self) -> None:
-        """Show the instruments again after the user's changed (the selection and the sound's base instrument
-        follow their names)."""
-        old = [i.name for i in self.instruments]
+        """Show the instruments again after the user's changed (the list's selection follows its name)."""
         current = self.instrument_list.current_index()
-        chosen = old[current] if current is not None and current < len(old) else None
-        base = (
-            old[self.base_instrument] if self.base_instrument is not None and self.base_instrument < len(old) else None
-        )
+        chosen = self.instruments[current].name if current is not None and current < len(self.instruments) else None
         self._show_instruments()
-        names = [i.name for i in self.instruments]
-        if chosen in names:
-            self.instrument_list.select(names.index(chosen), emit=False)
-        self.base_instrument = names.index(base) if base in names else None
+        index = self.sound.index_of(chosen)
+        if index is not None:
+            self.instrument_list.select(index, emit=False)
+
+    # the sound view model's rows, for readers of the window
+    @property
+    def instruments(self) -> list:
+        return self.sound.instruments
+
+    @property
+    def table(self) -> np.ndarray:
+        return self.sound.table
+
+    @property
+    def gains(self) -> np.ndarray:
+        return self.sound.gains
+
+    @property
+    def base_instrument(self) -> int | None:
+        return self.sound.base
 
     def use_sing_model(self, path: str) -> bool:
         """Play SING from checkpoint ``path`` (a fine-tune's result); False, with the reason shown, if it fails."""
@@ -521,28 +532,23 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ sound selection
     def select_instrument(self, index: int) -> None:
-        self.base_instrument = index
-        self.engine.set_instrument_vector(self.table[index], gain=float(self.gains[index]))
-        self.embedding.set_vector(self.table[index])
-        self._set_sound_label(self.instruments[index].name)
+        self._play_sound(self.sound.select(index))
 
     def set_vector(self, vec: np.ndarray, edited: str = "") -> None:
-        """Make ``vec`` the vector for new notes and show it on the faders."""
-        vec = np.asarray(vec, dtype=np.float32)
-        if edited == "morph":  # the corners' gains blended as their vectors are
-            gain = float(corner_weights(*self.morph.pad.position()) @ self.gains[self.morph.corner_indices()])
-        else:  # an edit of the chosen instrument keeps its level
-            gain = float(self.gains[self.base_instrument]) if self.base_instrument is not None else 1.0
-        self.engine.set_instrument_vector(vec, gain=gain)
-        if edited != "embedding":
-            self.embedding.set_vector(vec)
-        base = self.instruments[self.base_instrument].name if self.base_instrument is not None else "custom"
-        morph = f"Morph of 4 {SYNTHS[self.synth].table_name.lower()}"
-        self._set_sound_label(morph if edited == "morph" else f"{base} (edited)")
+        """Make ``vec`` the vector for new notes and show it on the faders (``edited``: "morph" for the pad's
+        blend, "embedding" from the faders themselves)."""
+        if edited == "morph":
+            sound = self.sound.morphed(vec, self.morph.corner_indices(), corner_weights(*self.morph.pad.position()))
+        else:
+            sound = self.sound.edited(vec)
+        self._play_sound(sound, faders=edited != "embedding")
 
-    def _set_sound_label(self, text: str) -> None:
-        self.sound_name = text
-        self.sound_label.setText(f"♪ {text}")
+    def _play_sound(self, sound: Sound, faders: bool = True) -> None:
+        """New notes play ``sound``; the faders (unless they made it) and the label show it."""
+        self.engine.set_instrument_vector(sound.vector, gain=sound.gain)
+        if faders:
+            self.embedding.set_vector(sound.vector)
+        self.sound_label.setText(f"♪ {sound.name}")
 
     def _reset_sound(self) -> None:
         if self.base_instrument is not None:
@@ -550,23 +556,20 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ presets
     def save_preset_to(self, path: str | Path, name: str) -> Path:
-        base = self.instruments[self.base_instrument].name if self.base_instrument is not None else None
-        return save_preset(path, Preset(name=name, vector=self.embedding.vector(), base_instrument=base))
+        return save_preset(
+            path, Preset(name=name, vector=self.embedding.vector(), base_instrument=self.sound.base_name())
+        )
 
     def load_preset_from(self, path: str | Path) -> Preset:
         """Apply a preset file; raises PresetError (nothing changes) when the file is bad."""
         preset = load_preset(path, dim=self.table.shape[1])
-        names = [i.name for i in self.instruments]
-        if preset.base_instrument in names:
-            self.base_instrument = names.index(preset.base_instrument)
-            self.instrument_list.select(self.base_instrument, emit=False)
-        self.set_vector(preset.vector)
-        self._set_sound_label(f"{preset.name}")
+        self._play_sound(self.sound.preset(preset.vector, preset.name, preset.base_instrument))
+        if self.sound.base is not None:
+            self.instrument_list.select(self.sound.base, emit=False)
         return preset
 
     def _save_preset_dialog(self) -> None:
-        default = self.instruments[self.base_instrument].name if self.base_instrument is not None else "preset"
-        name, ok = QInputDialog.getText(self, "Save preset", "Preset name:", text=f"{default} custom")
+        name, ok = QInputDialog.getText(self, "Save preset", "Preset name:", text=self.sound.name or "My sound")
         if not ok or not name.strip():
             return
         path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{name.strip()}.json", "Presets (*.json)")
@@ -597,7 +600,7 @@ class MainWindow(QMainWindow):
         """Start a take at once into an auto-named file in the recordings folder; None (with the reason shown) when
         the folder cannot be made."""
         try:
-            return self.start_recording_to(self.recorder.next_path(self.sound_name))
+            return self.start_recording_to(self.recorder.next_path(self.sound.name))
         except OSError as e:
             self.tools.show_recording(False)
             QMessageBox.warning(self, "Record", f"Could not start recording in {self.recorder.folder}:\n{e}")
