@@ -16,18 +16,11 @@ from PyQt6.QtGui import QScreen
 from PyQt6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QFrame,
-    QGroupBox,
-    QHBoxLayout,
     QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
     QMessageBox,
-    QScrollArea,
-    QSlider,
-    QSplitter,
-    QVBoxLayout,
     QWidget,
 )
 
@@ -41,27 +34,22 @@ from .device_session import DeviceSession, OfflineClock
 from .midi_map import MidiMap
 from .presets import Preset, PresetError, load_preset, save_preset
 from .synths import SING, SYNTHS, VOICE
-from .widgets.bend_wheel import BendWheel
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
-from .widgets.instrument_list import InstrumentList
 from .widgets.keyboard_focus import KeyboardFocus
+from .widgets.main_panels import MainPanels
 from .widgets.main_toolbar import MainToolBar
-from .widgets.meter import LevelMeter
 from .widgets.midi_learn_view_model import MidiLearnViewModel
 from .widgets.new_instrument_dialog import dropped_paths
-from .widgets.piano import PianoWidget, note_name
+from .widgets.piano import note_name
 from .widgets.recorder_view_model import RecorderViewModel
-from .widgets.scope import ScopeWidget
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from .widgets.sound_view_model import Sound, SoundViewModel
 from .widgets.status_bar import StatusBar
-from .widgets.voice_panel import VoicePanel
-from .widgets.xy_pad import MorphPanel, corner_weights
+from .widgets.xy_pad import corner_weights
 from .window_size import initial_size
 
 DISPLAY_FPS = 30
-PANEL_MIN = (170, 250)  # the narrowest the instrument list and the morph pad get to leave the faders room
 
 
 class MainWindow(QMainWindow):
@@ -137,23 +125,6 @@ class MainWindow(QMainWindow):
             if key != self.synth:
                 self._load_synth(key)
         self.display_timer.start()
-
-    def resizeEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt signature
-        super().resizeEvent(event)
-        QTimer.singleShot(0, self._fit_panels)  # once the splitter has its new width
-
-    def _fit_panels(self) -> None:
-        """Give the faders the width they need, from the instrument list first, then the pad, down to what those
-        need themselves: the faders scroll only in a window too narrow for all three."""
-        if self._closed:
-            return
-        sizes = self.top_splitter.sizes()
-        need = self._sound_box.minimumSizeHint().width() + 2 - sizes[1]
-        for i, floor in ((0, PANEL_MIN[0]), (2, PANEL_MIN[1])):
-            give = max(0, min(need, sizes[i] - floor))
-            sizes[i], sizes[1], need = sizes[i] - give, sizes[1] + give, need - give
-        if sizes != self.top_splitter.sizes():
-            self.top_splitter.setSizes(sizes)
 
     def fit_to_screen(self, screen: QScreen | None = None) -> None:
         """Size the window for the screen it opens on (``window_size.initial_size``): centred, or maximized on a
@@ -237,7 +208,6 @@ class MainWindow(QMainWindow):
         if self.instruments:
             self.instrument_list.select(0)
         self._show_synth()
-        QTimer.singleShot(0, self._fit_panels)  # this synth's faders may need more room
         self.status.dropouts.reset()
         self.meter.reset()  # the other synth's levels (and clip light) are not this one's
         self.update_status()
@@ -354,11 +324,7 @@ class MainWindow(QMainWindow):
             self.new_instrument(paths)
 
     def _replace_embedding(self) -> None:
-        old = self.embedding
-        self.embedding = self._new_embedding()
-        self._sound_layout.replaceWidget(old, self.embedding)
-        old.setParent(None)
-        old.deleteLater()
+        self.panels.replace_embedding(self._new_embedding()).deleteLater()
         for prefix in ("embed.", "timbre.", "envelope.", "envelope_pc."):
             self.midi_learn.unregister_prefix(prefix)
         self._register_embedding_targets()
@@ -419,73 +385,19 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ layout
     def _build_widgets(self) -> None:
-        self.instrument_list = InstrumentList()
+        p = self.panels = MainPanels(self._new_embedding(), SYNTHS[VOICE].max_voices, EngineConfig.bend_range)
+        self.setCentralWidget(p)
+        self.instrument_list, self.inst_box, self.sound_label, self.voice_panel = (
+            p.instrument_list, p.inst_box, p.sound_label, p.voice_panel)  # fmt: skip
+        self.morph, self.scope, self.meter, self.volume, self.volume_label = (
+            p.morph, p.scope, p.meter, p.volume, p.volume_label)  # fmt: skip
+        self.piano, self.bend, self.top_splitter = p.piano, p.bend, p.top_splitter
         self.instrument_list.set_instruments([(i.name, i.family or "") for i in self.instruments])
-        self.embedding = self._new_embedding()
-        self.voice_panel = VoicePanel(max_voices=SYNTHS[VOICE].max_voices)
-        self.morph = MorphPanel()
         self.morph.set_instruments([i.name for i in self.instruments], self.table)
-        self.scope = ScopeWidget(window=1024)
-        self.meter = LevelMeter()
-        self.piano = PianoWidget(lowest=36, highest=96)
-        self.piano.setMinimumHeight(130)
-        self.bend = BendWheel(EngineConfig.bend_range)
-        self.volume = QSlider(Qt.Orientation.Vertical)
-        self.volume.setRange(0, 200)
-        self.volume.setValue(100)
-        self.volume.setToolTip("Master volume")
-        self.volume_label = QLabel("100%")
-        self.volume_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.sound_label = QLabel()
-        self.sound_label.setStyleSheet("font-size: 13pt; font-weight: 600; color: #ffb65c;")
 
-        inst_box = self.inst_box = QGroupBox("Instruments")
-        QVBoxLayout(inst_box).addWidget(self.instrument_list)
-        morph_box = QGroupBox("Morph pad")
-        QVBoxLayout(morph_box).addWidget(self.morph)
-        sound_box = self._sound_box = QWidget()
-        sl = self._sound_layout = QVBoxLayout(sound_box)
-        sl.setContentsMargins(0, 0, 0, 0)
-        sl.addWidget(self.sound_label)
-        sl.addWidget(self.voice_panel)
-        sl.addWidget(self.embedding, 1)
-        sound_scroll = QScrollArea()  # a narrow window scrolls the faders rather than squeezing them
-        sound_scroll.setWidget(sound_box)
-        sound_scroll.setWidgetResizable(True)
-        sound_scroll.setFrameShape(QFrame.Shape.NoFrame)
-        sound_scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-
-        top = self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
-        top.addWidget(inst_box)
-        top.addWidget(sound_scroll)
-        top.addWidget(morph_box)
-        top.setStretchFactor(0, 2)
-        top.setStretchFactor(1, 5)
-        top.setStretchFactor(2, 3)
-        top.setChildrenCollapsible(False)
-        top.setSizes([275, 665, 310])  # the list gets the room names need; the faders fit at 1280 px
-
-        out_box = QGroupBox("Output")
-        ol = QHBoxLayout(out_box)
-        ol.addWidget(self.scope, 1)
-        ol.addWidget(self.meter)
-        vol = QVBoxLayout()
-        vol.addWidget(QLabel("Vol"), 0, Qt.AlignmentFlag.AlignHCenter)
-        vol.addWidget(self.volume, 1, Qt.AlignmentFlag.AlignHCenter)
-        vol.addWidget(self.volume_label)
-        ol.addLayout(vol)
-
-        central = QWidget()
-        lay = QVBoxLayout(central)
-        lay.setContentsMargins(6, 4, 6, 4)
-        lay.addWidget(top, 5)
-        lay.addWidget(out_box, 2)
-        keys = QHBoxLayout()
-        keys.setSpacing(4)
-        keys.addWidget(self.bend)
-        keys.addWidget(self.piano, 1)
-        lay.addLayout(keys, 2)
-        self.setCentralWidget(central)
+    @property
+    def embedding(self) -> EmbeddingPanel:
+        return self.panels.embedding
 
     def _build_toolbar(self) -> None:
         self.tools = MainToolBar(self)

@@ -102,7 +102,7 @@ def test_learn_a_fader_move_it_from_midi_and_forget_it(qtbot, window, tmp_path):
     menu = again.midi_learn.show_menu(["volume"], again.volume, again.volume.rect().center())
     assert [a.text() for a in menu.actions()] == ["MIDI learn: Volume", "Forget CC74 ch3 (Volume)"]
     menu.actions()[1].trigger()
-    assert "volume" not in again.midi_learn.map.bindings and "MIDI" not in again.volume.toolTip()
+    assert "volume" not in again.midi_learn.map.bindings and "MIDI: " not in again.volume.toolTip()
     assert "volume" not in json.loads((tmp_path / "midi_map.json").read_text())["bindings"]
 
 
