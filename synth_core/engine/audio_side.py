@@ -1,9 +1,9 @@
 """The audio side (``Engine.render``, called by the audio callback): applies the queued control events, then mixes.
 
 It owns the voices. Each chunk it pops every event from the control deque and dispatches it by its class (one dict
-lookup per event) to the voice allocator, the mono mode or the mixer; offline (``synchronous``) it then runs the
-worker's pass itself for what the chunk needs; then it mixes the chunk, writes it to the scope and hands it to the
-recorder. Never blocks, takes no lock, only small per-chunk temporaries.
+lookup per event) to the voice allocator, the mono mode, the MPE notes (:mod:`.mpe`) or the mixer; offline
+(``synchronous``) it then runs the worker's pass itself for what the chunk needs; then it mixes the chunk, writes
+it to the scope and hands it to the recorder. Never blocks, takes no lock, only small per-chunk temporaries.
 """
 
 from __future__ import annotations
@@ -19,8 +19,11 @@ from .events import (
     Gain,
     InstrumentVector,
     Mono,
+    NoteBend,
     NoteOff,
     NoteOn,
+    NotePressure,
+    NoteSlide,
     NotesOff,
     SampleRate,
     SoundOff,
@@ -28,6 +31,7 @@ from .events import (
 )
 from .mixer import MAX_CHUNK, Mixer
 from .mono import MonoMode
+from .mpe import MpeVoices
 from .recorder import Recorder
 from .render_worker import RenderWorker
 from .resampler import KernelBank, ResamplerBank
@@ -75,6 +79,7 @@ class AudioSide:
             source.sample_rate,
             self.sample_rate,
         )
+        self.mpe = MpeVoices(self.voices, worker)
         self.scope = Scope(c.scope_s, self.sample_rate)
         self._handlers = {
             NoteOn: self._note_on,
@@ -83,6 +88,9 @@ class AudioSide:
             NotesOff: self._notes_off,
             SoundOff: self._sound_off,
             Bend: self._bend,
+            NoteBend: self.mpe.bend,
+            NotePressure: self.mpe.pressure,
+            NoteSlide: self.mpe.slide,
             InstrumentVector: self._vector,
             Gain: self._gain,
             Mono: self._mono,
@@ -94,6 +102,7 @@ class AudioSide:
         self.allocator.clear()
         self.mono.clear()
         self.mixer.clear()
+        self.mpe.clear()
 
     def apply(self, ev) -> None:
         self._handlers[type(ev)](ev)
@@ -115,6 +124,8 @@ class AudioSide:
         while events:
             ev = events.popleft()
             handlers[type(ev)](ev)
+        if self.mpe.dirty:
+            self.mpe.flush()  # the slides of this chunk's events, one per note
         if self.synchronous:
             # produce what this chunk needs at the fastest rate it may read
             target = math.ceil(self.mixer.max_rate() * len(out)) + self._taps + self._hop
@@ -126,7 +137,10 @@ class AudioSide:
 
     # ------------------------------------------------------------------ event handlers
     def _note_on(self, ev: NoteOn) -> None:
-        if self.mono.on:
+        if ev.expression is not None:  # an MPE member channel's note: its own channel, never a mono line
+            v = self.allocator.start(ev.note, ev.velocity, ev.channel, t_event=ev.t_event, ticket=ev.ticket)
+            self.mpe.started(v, ev.expression)
+        elif self.mono.on:
             self.mono.note_on(ev.note, ev.velocity, ev.channel, ev.t_event, ev.ticket)
         else:
             self.allocator.start(ev.note, ev.velocity, ev.channel, t_event=ev.t_event, ticket=ev.ticket)

@@ -35,6 +35,9 @@ class EngineConfig:
     resampler_taps: int = 24  # 16 kHz -> 48 kHz images below -60 dB
     scope_s: float = 1.0  # output history kept for scope()
     mono: bool = False  # one line per channel, last-note priority, legato (glide where the source supports it)
+    mpe: bool = False  # MPE from the start on all 16 channels (lower zone; see Engine.set_mpe)
+    mpe_pressure_db: float = 24.0  # an MPE note's loudness from its pressure: 0 dB at full pressure, -this at none
+    mpe_slide_ahead_s: float = 0.1  # how far ahead the worker computes notes that slide moves (what delays a slide)
 
 
 @dataclass

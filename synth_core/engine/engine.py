@@ -20,6 +20,7 @@ from .config import EngineConfig, EngineStats
 from .events import channel_index, clamp_int
 from .midi_dispatch import dispatch_midi
 from .mixer import Mixer
+from .mpe import MpeControl, Zone, pressure_gain
 from .offline import render_events
 from .recorder import Recorder
 from .render_worker import RenderWorker
@@ -57,9 +58,7 @@ class Engine:
         self._worker = RenderWorker(source, c, self.n_src, self._stats)
         self.rings = self._worker.rings
         self._recorder = Recorder()
-        self._audio = AudioSide(
-            source, c, self.n_slots, self._worker, self._recorder, self._stats, default_vec, mixer
-        )
+        self._audio = AudioSide(source, c, self.n_slots, self._worker, self._recorder, self._stats, default_vec, mixer)
         self._events = self._audio.events
         self.voices = self._audio.voices
         # control side: the vectors note_on gives its notes, the mode last asked for
@@ -71,6 +70,10 @@ class Engine:
         self._glides = bool(getattr(source, "supports_glide", False))
         self._mono_requested = bool(c.mono)
         self.program_map: dict[int, int] | None = None
+        self._mpe = MpeControl(c.bend_range, c.mpe_pressure_db)  # zones, bend ranges, what member channels sent
+        self._slides = callable(getattr(source, "set_vectors", None))  # sounding notes can change their vector
+        if c.mpe:
+            self.set_mpe(True)
 
     # ------------------------------------------------------------------ control (any thread)
     @property
@@ -84,18 +87,26 @@ class Engine:
         t_event = time.perf_counter()  # note-on latency counts from here
         note, velocity, ch = clamp_int(note, 0, 127), clamp_int(velocity, 1, 127), channel_index(channel)
         vec = self._ctl_vecs[ch]
+        gain = self._latest_gain if vec is None else self._ctl_gains[ch]
+        vec = self._latest_vec if vec is None else vec
+        expression = None
+        if self._mpe.is_member(ch):  # an MPE note: what its channel sent before it is its initial state
+            expression, vec = self._mpe.expression(ch, vec)
         # a mono glide is decided by the audio side (it knows the line's current note): it begins those itself
-        begin = not (self._mono_requested and self._glides)
+        begin = expression is not None or not (self._mono_requested and self._glides)
         worker = self._worker
-        ticket = worker.ticket(note, velocity, ch, t_event, None, self._latest_vec if vec is None else vec, begin)
-        ticket.gain = self._latest_gain if vec is None else self._ctl_gains[ch]
+        ticket = worker.ticket(note, velocity, ch, t_event, None, vec, begin)
+        ticket.gain = gain
+        ticket.expressive = expression is not None and expression.up is not None and self._slides
         if begin:
             worker.begin(ticket)  # before the event: the worker sees it before any end
             worker.wake()
-        self._events.append(ev.NoteOn(note, velocity, ch, t_event, ticket))
+        self._events.append(ev.NoteOn(note, velocity, ch, t_event, ticket, expression))
 
     def note_off(self, note: int, channel: int = 0) -> None:
-        self._events.append(ev.NoteOff(clamp_int(note, 0, 127), channel_index(channel)))
+        ch = channel_index(channel)
+        self._mpe.note_off(ch)
+        self._events.append(ev.NoteOff(clamp_int(note, 0, 127), ch))
 
     def set_sustain(self, on: bool, channel: int | None = None) -> None:
         self._events.append(ev.Sustain(bool(on), _ch(channel)))
@@ -109,6 +120,85 @@ class Engine:
     def set_pitch_bend(self, semitones: float, channel: int | None = None) -> None:
         s = float(np.clip(np.nan_to_num(float(semitones)), -24.0, 24.0))
         self._events.append(ev.Bend(s, _ch(channel)))
+
+    # MPE (see mpe.py): zones, per-note controls on a zone's member channels
+    def set_mpe(self, on: bool) -> None:
+        """MPE on every channel (the lower zone: master channel 1, members 2..16), as for a controller that sends
+        no MPE Configuration Message; off: no zone."""
+        self.set_mpe_zones(15 if on else 0, 0)
+
+    def set_mpe_zones(self, lower: int, upper: int = 0, changed: str = "lower") -> None:
+        """The MPE zones' member channels (0: that zone off; what an MPE Configuration Message sets). Where they
+        overlap, the zone not ``changed`` ("lower" / "upper") shrinks. Sounding notes keep their controls."""
+        self._mpe.set_zones(clamp_int(lower, 0, 15), clamp_int(upper, 0, 15), changed)
+
+    @property
+    def mpe(self) -> bool:
+        """Some MPE zone is set."""
+        return self._mpe.zones != (0, 0)
+
+    @property
+    def mpe_zones(self) -> tuple[int, int]:
+        """The member channels of the lower and the upper zone."""
+        return self._mpe.zones
+
+    @property
+    def mpe_state(self) -> MpeControl:
+        """The control side's MPE state (zones, bend ranges, RPNs; MIDI dispatch reads and feeds it)."""
+        return self._mpe
+
+    def mpe_zone(self, channel: int) -> Zone | None:
+        """The MPE zone ``channel`` is in (None: none)."""
+        return self._mpe.zone(channel_index(channel))
+
+    def bend_range(self, channel: int = 0) -> float:
+        """Semitones of ``channel``'s full pitch-wheel throw (an MPE member: 48, master: 2, else
+        ``EngineConfig.bend_range``; RPN 0 changes it)."""
+        return self._mpe.bend_range(channel_index(channel))
+
+    def set_note_bend(self, semitones: float, channel: int) -> None:
+        """The bend of the note on MPE member ``channel`` (on top of its zone's master bend) and of its next one."""
+        ch = channel_index(channel)
+        s = float(np.clip(np.nan_to_num(float(semitones)), -96.0, 96.0))
+        self._mpe.bend[ch] = s
+        self._events.append(ev.NoteBend(ch, s))
+
+    def set_note_pressure(self, pressure: float, channel: int, note: int | None = None) -> None:
+        """Pressure 0..1 -> the loudness of the note on MPE member ``channel`` (``note``: of that key on the
+        channel, polyphonic key pressure): 0 dB at full pressure, ``-EngineConfig.mpe_pressure_db`` at none. A note
+        plays at its own level until it gets a pressure (or its channel sent one since its last note-off)."""
+        ch = channel_index(channel)
+        gain = pressure_gain(pressure, self._mpe.pressure_db)
+        if note is None:
+            self._mpe.gain[ch] = gain
+        self._events.append(ev.NotePressure(ch, gain, None if note is None else clamp_int(note, 0, 127)))
+
+    def set_note_slide(self, amount: float, channel: int) -> None:
+        """Slide -1..1 (CC74: 64 is 0) of the note on MPE member ``channel`` and of its next one: its instrument
+        vector moves along the slide direction (:meth:`set_slide_direction`) while it sounds."""
+        ch = channel_index(channel)
+        a = float(np.clip(np.nan_to_num(float(amount)), -1.0, 1.0))
+        self._mpe.slide[ch] = a
+        self._events.append(ev.NoteSlide(ch, a))
+
+    def set_slide_direction(self, up: np.ndarray | None, down: np.ndarray | None = None) -> None:
+        """What an MPE slide adds to a note's instrument vector: ``up`` at +1 (CC74 127), ``down`` at -1 (CC74 0;
+        default ``-up``), in between linearly. Notes take the direction at their note-on; None: slides move
+        nothing. The app passes the morph pad's way from its puck to its upper (and lower) edge."""
+        if up is None:
+            self._mpe.set_slide_direction(None, None)
+            return
+        u = np.nan_to_num(np.asarray(up, dtype=np.float32).reshape(-1)).copy()
+        d = -u if down is None else np.nan_to_num(np.asarray(down, dtype=np.float32).reshape(-1)).copy()
+        if u.shape != self._vec_shape or d.shape != self._vec_shape:
+            log.warning("ignoring a slide direction of size %d (expected %d)", u.size, self._vec_shape[0])
+            return
+        self._mpe.set_slide_direction(u, d)
+
+    def slide_direction(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The slide direction (up, down) new MPE notes take (copies; None: none)."""
+        up, down = self._mpe.up, self._mpe.down
+        return None if up is None else (up.copy(), down.copy())
 
     def set_instrument(self, index: int, channel: int | None = None) -> None:
         n = len(self._table)
@@ -266,13 +356,15 @@ class Engine:
 
     # ------------------------------------------------------------------ offline
     def reset(self) -> None:
-        """Silence everything and drop queued notes (keeps instruments, gain, rate, mono, cache)."""
+        """Silence everything and drop queued notes (keeps instruments, gain, rate, mono, MPE zones, slide direction,
+        cache; forgets what each channel sent: bends, pressures, slides, bend ranges)."""
         while self._events:
             event = self._events.popleft()
             if isinstance(event, ev.SETTINGS):
                 self._audio.apply(event)
         self._worker.clear()
         self._audio.clear()
+        self._mpe.clear()
 
     def render_offline(self, events, total_frames: int, progress=None) -> np.ndarray:
         """Render ``(frame, mido.Message)`` events (sorted) into ``total_frames`` samples.

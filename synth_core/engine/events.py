@@ -4,8 +4,12 @@ Control events (``Engine.note_on`` ... -> the audio side, through a deque): smal
 already clamped by the control call. ``channel`` None means every channel (or, for an instrument vector, the
 default one). The audio side dispatches on the event's class (:mod:`.audio_side`).
 
-Worker commands (the control or the audio side -> the worker, through a second deque): :class:`BeginNote` and
-:class:`EndNote`, each carrying a :class:`~.note_ticket.NoteTicket`.
+Per-note expression (MPE, :mod:`.mpe`): a zone member channel's note-on carries its :class:`NoteExpression` (what
+its channel sent before it); :class:`NoteBend`, :class:`NotePressure` and :class:`NoteSlide` then reach the note
+sounding on their channel.
+
+Worker commands (the control or the audio side -> the worker, through a second deque): :class:`BeginNote`,
+:class:`EndNote` and :class:`NoteVector`, each carrying a :class:`~.note_ticket.NoteTicket`.
 """
 
 from __future__ import annotations
@@ -18,12 +22,25 @@ from .note_ticket import NoteTicket
 
 
 @dataclass(frozen=True, slots=True)
+class NoteExpression:
+    """A zone member note's per-note state at its note-on (MPE): what its channel sent before it."""
+
+    bend: float  # semitones (the channel's own bend; the zone's master bend is the channel bend)
+    gain: float  # the pressure's loudness (1: no pressure sent yet)
+    slide: float  # -1..1 (CC74 64: 0)
+    base_vec: np.ndarray  # the note's instrument vector before the slide
+    up: np.ndarray | None  # what a slide of +1 adds to it (None: slides do not move this note)
+    down: np.ndarray | None  # what a slide of -1 adds to it
+
+
+@dataclass(frozen=True, slots=True)
 class NoteOn:
     note: int
     velocity: int
     channel: int
     t_event: float | None = None  # perf_counter() of the note_on call (latencies count from here)
     ticket: NoteTicket | None = None  # made (and maybe begun) by note_on; None: the audio side makes one
+    expression: NoteExpression | None = None  # an MPE zone member's note: its per-note controls follow it
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +73,32 @@ class SoundOff:
 class Bend:
     semitones: float
     channel: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class NoteBend:
+    """The per-note bend (semitones) of the note sounding on ``channel`` (MPE member channel)."""
+
+    channel: int
+    semitones: float
+
+
+@dataclass(frozen=True, slots=True)
+class NotePressure:
+    """The loudness (linear gain from the pressure) of the note sounding on ``channel``; with ``note`` (polyphonic
+    key pressure), of that note on the channel."""
+
+    channel: int
+    gain: float
+    note: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class NoteSlide:
+    """The slide (-1..1, CC74) of the note sounding on ``channel``: a move of its instrument vector."""
+
+    channel: int
+    amount: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,6 +135,14 @@ class BeginNote:
 @dataclass(frozen=True, slots=True)
 class EndNote:
     ticket: NoteTicket
+
+
+@dataclass(frozen=True, slots=True)
+class NoteVector:
+    """The ticket's note continues with instrument vector ``vec`` (an MPE slide, from the audio side)."""
+
+    ticket: NoteTicket
+    vec: np.ndarray
 
 
 def clamp_int(x, lo: int, hi: int) -> int:

@@ -2,6 +2,8 @@
 (the note cache's audio first, then their source slot's ring), are resampled 16 kHz -> the output rate with their
 channel's pitch bend (one pass per channel; the rate glides linearly across the chunk), get their gain or release
 envelope, and are summed; then the master gain and the soft limiter (linear to the threshold, tanh knee above).
+An MPE note (:mod:`.mpe`) with a bend of its own is resampled in a pass of its own at its channel's rate times its
+bend, and its pressure's gain glides across the chunk too; a voice without either costs two comparisons more.
 
 A sounding voice without enough ready samples is silent for that chunk and counted in ``stats().underruns``.
 Only small per-chunk numpy temporaries; no lock, never waits.
@@ -20,6 +22,7 @@ from .ring import SampleRing
 from .voice import FREE, PLAYING, WAITING, Voice, release_curve
 
 MAX_CHUNK = 1024  # the longest chunk mixed at once (render splits longer blocks)
+NOTE_BEND_MIN, NOTE_BEND_MAX = -96.0, 24.0  # a note's whole bend (channel + its own), semitones: up to 4x the input
 
 
 def soft_limit(mix: np.ndarray, threshold: float) -> None:
@@ -57,7 +60,7 @@ class Mixer:
         self.starts = StartLog()  # note_on -> the audio block that starts it
         self._mix = np.zeros(MAX_CHUNK, np.float32)
         self._vout = np.zeros(len(voices) * MAX_CHUNK, np.float32)  # one row per voice rendered in a chunk
-        self._ramp = np.arange(MAX_CHUNK, dtype=np.float64)
+        self._ramp = np.arange(MAX_CHUNK + 1, dtype=np.float64)
         self.set_sample_rate(sample_rate)
         self.clear()
 
@@ -72,7 +75,17 @@ class Mixer:
     def max_rate(self) -> float:
         """The fastest resampling rate the next chunk can use (source samples per output sample)."""
         bend = max(abs(b) for b in self.bend)
+        note = max((max(v.bend, v.bend_prev) for v in self.voices if v.state != FREE), default=0.0)
+        if note > 0.0:  # an MPE note bent up: its own rate on top of its channel's
+            bend = min(bend + note, NOTE_BEND_MAX)
         return max(self._base * 2.0 ** (bend / 12.0), *self.rates_prev)
+
+    def _note_rates(self, v: Voice, r0: float, r1: float) -> tuple[float, float]:
+        """The channel's rates ``r0, r1`` with the note's own bend (then and now), its whole bend clamped."""
+        lo, hi = self._base * 2.0 ** (NOTE_BEND_MIN / 12.0), self._base * 2.0 ** (NOTE_BEND_MAX / 12.0)
+        r0 = min(max(r0 * 2.0 ** (v.bend_prev / 12.0), lo), hi)
+        r1 = min(max(r1 * 2.0 ** (v.bend / 12.0), lo), hi)
+        return r0, r1
 
     def rates(self) -> list[float]:
         """Each channel's resampling rate at the end of the next chunk (its bend applied)."""
@@ -95,16 +108,26 @@ class Mixer:
         mix[:] = 0.0
         rates = self.rates()
         rates_prev = self.rates_prev
-        ready: dict[int, list[Voice]] = {}  # channel -> voices with enough input for this chunk
+        ready: dict[int, tuple[float, float, list[Voice]]] = {}  # channel (or -1 - slot) -> r0, r1, voices ready
         for v in self.voices:
             if v.state == FREE or (v.state == WAITING and not self.start_if_ready(v)):
                 continue
-            if self._refill(v, frames, rates_prev[v.channel], rates[v.channel]):
-                ready.setdefault(v.channel, []).append(v)
+            key = ch = v.channel
+            r0, r1 = rates_prev[ch], rates[ch]
+            if v.bend != 0.0 or v.bend_prev != 0.0:  # an MPE note with a bend of its own: a pass of its own
+                r0, r1 = self._note_rates(v, r0, r1)
+                key = -1 - v.slot
+                v.bend_prev = v.bend
+            if self._refill(v, frames, r0, r1):
+                group = ready.get(key)
+                if group is None:
+                    ready[key] = (r0, r1, [v])
+                else:
+                    group[2].append(v)
             else:
                 self._stats.underruns += 1
-        for ch, voices in ready.items():  # one resampling pass per channel (its voices share the bend)
-            self._mix_voices(voices, mix, rates_prev[ch], rates[ch])
+        for r0, r1, voices in ready.values():  # one resampling pass per channel (its voices share the bend)
+            self._mix_voices(voices, mix, r0, r1)
         rates_prev[:] = rates
         mix *= self.master
         soft_limit(mix, self._threshold)
@@ -142,6 +165,13 @@ class Mixer:
         rows = self._vout[: len(voices) * frames].reshape(len(voices), frames)
         self._resamplers.process_many([v.slot for v in voices], rows, r0, r1)
         for vout, v in zip(rows, voices, strict=True):
+            g0, g1 = v.expr_gain_prev, v.expr_gain
+            if g0 != 1.0 or g1 != 1.0:  # an MPE note's pressure: its gain glides across the chunk
+                if g0 == g1:
+                    vout *= g1
+                else:
+                    vout *= (g0 + (g1 - g0) * (self._ramp[1 : frames + 1] / frames)).astype(np.float32)
+                v.expr_gain_prev = g1
             if v.rel_len > 0:
                 x = (self._ramp[:frames] + v.rel_pos) / v.rel_len
                 vout *= (v.rel_level * v.gain) * release_curve(x).astype(np.float32)

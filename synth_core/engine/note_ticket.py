@@ -36,6 +36,7 @@ class NoteTicket:
         "read",
         "cancelled",
         "gain",
+        "expressive",
     )
 
     def __init__(
@@ -62,6 +63,7 @@ class NoteTicket:
         self.read = 0  # samples of the cached audio played (audio side)
         self.cancelled = False
         self.gain = 1.0  # the instrument's own gain (a new instrument played at its neighbours' level)
+        self.expressive = False  # an MPE note whose slide moves its vector: kept less far ahead (mpe_slide_ahead_s)
 
 
 class LatencyLog:

@@ -30,7 +30,7 @@ import numpy as np
 from ..device import is_gpu_failure
 from .cache import CachedNote, NoteCache
 from .config import EngineConfig, EngineStats
-from .events import BeginNote, EndNote
+from .events import BeginNote, EndNote, NoteVector
 from .note_ticket import LatencyLog, NoteTicket
 from .ring import SampleRing
 
@@ -60,6 +60,10 @@ class RenderWorker:
         self.hop = source.hop
         src_rate = source.sample_rate
         self.ahead = max(2 * self.hop, self.hop * math.ceil(c.render_ahead_s * src_rate / self.hop))  # target
+        # an MPE note whose slide moves its vector: a slide is heard once what is computed ahead has played
+        slide_hops = math.ceil(c.mpe_slide_ahead_s * src_rate / self.hop)
+        self.slide_ahead = min(self.ahead, self.hop * max(2, slide_hops))
+        self._set_vectors = getattr(source, "set_vectors", None)
         self._prefix = self.hop * max(1, math.ceil(c.cache_prefix_s * src_rate / self.hop))  # cached per note
         ring_cap = self.ahead + self._prefix + 8 * self.hop
         self.rings = [SampleRing(ring_cap) for _ in range(n_src)]
@@ -85,6 +89,7 @@ class RenderWorker:
         """Drop every command and free every source slot (the thread must not be running)."""
         self.commands.clear()
         self._active: set[int] = set()
+        self._expressive: set[int] = set()  # active slots kept only ``slide_ahead`` ahead
         self._free_src = list(range(self.n_src - 1, -1, -1))  # pop() hands out slot 0 first
         self._slot_ticket: list[NoteTicket | None] = [None] * self.n_src
         self._waiting_begin: list[NoteTicket] = []  # begun while every source slot was taken
@@ -222,7 +227,11 @@ class RenderWorker:
                 return True  # more notes came during the warm-up: start them before the sounding voices' next hop
         cap = self.rings[0].capacity
         ahead = {s: self._ready_ahead(s) for s in self._active}
-        slots = [s for s, n in ahead.items() if n < target and cap - self._fill(s) >= self.hop]
+        near = min(target, self.slide_ahead)
+        expressive = self._expressive
+        slots = [
+            s for s, n in ahead.items() if n < (near if s in expressive else target) and cap - self._fill(s) >= self.hop
+        ]
         if not slots:
             return did
         slots.sort(key=lambda s: (ahead[s], s))  # the least ready first: a note that has just started has two hops
@@ -247,11 +256,28 @@ class RenderWorker:
         while self.commands:
             cmd = self.commands.popleft()
             popped = True
-            if type(cmd) is BeginNote:
+            kind = type(cmd)
+            if kind is BeginNote:
                 begins.append(cmd.ticket)
-            else:
+            elif kind is EndNote:
                 end(cmd.ticket)
+            else:
+                self._note_vector(cmd)
         return popped
+
+    def _note_vector(self, cmd: NoteVector) -> None:
+        """An MPE slide: the ticket's note continues with ``cmd.vec`` (a note not begun yet begins with it). Its start
+        is no longer the note the cache key names: nothing of it is cached."""
+        t = cmd.ticket
+        s = t.slot
+        if s < 0:  # not begun yet (queued, or waiting for a slot): it begins with the vector
+            t.vec, t.key = cmd.vec, None  # (a cached start keeps its entry: _begin_notes moves it after load_state)
+            return
+        if self._slot_ticket[s] is not t:
+            return  # ended meanwhile
+        self._capture[s] = None
+        if self._set_vectors is not None:
+            self._set_vectors([s], cmd.vec[None])
 
     def _step(self, slots: list[int], between: Callable[[], None] | None = None) -> None:
         """One hop of every slot in ``slots`` into its ring (and into its note-cache capture); ``between``: see
@@ -283,6 +309,7 @@ class RenderWorker:
             return
         self._slot_ticket[s] = None
         self._active.discard(s)
+        self._expressive.discard(s)
         self._capture[s] = None
         self._first_pending.pop(s, None)
         self._free_src.append(s)
@@ -332,6 +359,8 @@ class RenderWorker:
             self._step(slots)
         for s, t in cached:
             self.source.load_state(s, t.cached.state)
+            if t.key is None and self._set_vectors is not None:  # slid before it began (see _note_vector)
+                self._set_vectors([s], t.vec[None])
             self._stats.cache_hits += 1
         self._publish(cached)
 
@@ -339,4 +368,6 @@ class RenderWorker:
         for s, t in begun:
             self._slot_ticket[s] = t
             self._active.add(s)
+            if t.expressive:
+                self._expressive.add(s)
             t.slot = s  # published last: the audio side may read the slot's ring from here on

@@ -5,7 +5,8 @@ A source has a fixed number of slots (prepared by the engine) and works like
 ``step`` returns the next ``hop`` samples of each given slot. ``save_state``/``load_state``
 let the engine's note cache restart a note from a snapshot instead of warming it up. Optional: ``prime(n)``
 prepares the warm-up of ``n`` notes at once; a source with ``supports_between`` calls ``step(slots, between)``'s
-``between()`` half way through a step (the engine starts new notes there).
+``between()`` half way through a step (the engine starts new notes there); ``set_vectors(slots, vecs)`` lets
+sounding notes continue with other instrument vectors (an MPE slide).
 """
 
 from __future__ import annotations
@@ -194,6 +195,10 @@ class SingSource:
         top = self.model.generator.pitch_embedding.num_embeddings - 1  # SING knows MIDI 0..120
         pitches = [min(max(int(p), 0), top) for p in pitches]
         self.streamer.start_many(list(slots), vecs_t, pitches, [float(v) for v in velocities], sustain_steps)
+
+    def set_vectors(self, slots, vecs) -> None:
+        """Sounding notes continue with new instrument vectors (an MPE slide; see :meth:`SingStreamer.set_vectors`)."""
+        self.streamer.set_vectors(list(slots), torch.as_tensor(np.asarray(vecs, dtype=np.float32), device=self.device))
 
     supports_between = True  # step(slots, between): see SingStreamer.step
 

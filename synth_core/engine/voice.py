@@ -40,6 +40,15 @@ class Voice:
         self.rel_level = 1.0
         self.ticket: NoteTicket | None = None  # the note this voice plays (its audio: cached, then the ring)
         self.ring_open = False  # reading the ticket's source slot ring (after any cached audio)
+        self.clear_expression()
+
+    def clear_expression(self) -> None:
+        """No per-note controls (MPE, :mod:`.mpe`): no own bend, its own level, no slide."""
+        self.bend = self.bend_prev = 0.0  # the note's own bend (semitones) now / at the end of the last chunk
+        self.expr_gain = self.expr_gain_prev = 1.0  # its pressure's gain now / at the end of the last chunk
+        self.expression = None  # NoteExpression of an MPE member note (its vector and slide directions)
+        self.slide = 0.0
+        self.slide_dirty = False  # a slide to send to the worker after this chunk's events
 
     def level(self) -> float:
         if self.rel_len <= 0:

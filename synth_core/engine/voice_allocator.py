@@ -62,8 +62,9 @@ class VoiceAllocator:
         glide_from: int | None = None,
         t_event: float | None = None,
         ticket: NoteTicket | None = None,
-    ) -> None:
-        """Give the note a voice (stealing one if ``max_voices`` sound); it plays once its first hop is ready."""
+    ) -> Voice:
+        """Give the note a voice (stealing one if ``max_voices`` sound); it plays once its first hop is ready.
+        Returns the voice."""
         sr = self.sample_rate
         for v in self.voices:  # retrigger: release the same key still sounding
             if v.state != FREE and v.note == note and v.channel == ch and (v.held or v.sustained):
@@ -88,6 +89,7 @@ class VoiceAllocator:
         v.gain = 1.0 if self._models_velocity else velocity / 127.0
         v.held, v.sustained, v.stolen = True, False, False
         v.rel_len, v.rel_pos, v.rel_level = 0, 0, 1.0
+        v.clear_expression()
         v.resampler.reset()
         v.state = WAITING
         t_event = time.perf_counter() if t_event is None else t_event
@@ -106,6 +108,7 @@ class VoiceAllocator:
                 ticket.glide_from, ticket.key = glide_from, None
             self._worker.begin(ticket)
         v.ticket, v.ring_open = ticket, False
+        return v
 
     def note_off(self, note: int, ch: int) -> None:
         """Release the channel's held voices of ``note`` (or mark them sustained while its pedal is down)."""

@@ -164,6 +164,15 @@ class SingStreamer:
         self._warm_up(idx)
         self.pending.update(slots)
 
+    @torch.no_grad()
+    def set_vectors(self, slots: Sequence[int], instrument_vecs: torch.Tensor) -> None:
+        """Sounding notes continue with new instrument vectors [len(slots), dim] from their next latent step (an MPE
+        slide): the instrument part of their static condition changes; pitch, velocity, the LSTM state and what is
+        already decoded stay, so the timbre moves as the LSTM follows, without a new attack."""
+        idx = torch.as_tensor(list(slots), dtype=torch.long, device=self.device)
+        vecs = instrument_vecs.to(self.device).float()
+        self.static[idx, : vecs.shape[1]] = vecs
+
     def _warm_up(self, idx: torch.Tensor) -> None:
         """Run the first ``context + lead`` latent steps of the notes in ``idx`` and put their first hop (output
         samples 0..hop-1) in ``first`` (see :meth:`_warm_batch`)."""
