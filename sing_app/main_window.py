@@ -33,6 +33,7 @@ from .custom_instruments import CustomInstrumentStore, default_custom_dir, defau
 from .device_session import DeviceSession, OfflineClock
 from .midi_map import MidiMap
 from .presets import Preset, PresetError, load_preset, save_preset
+from .synth_sources import SynthSources
 from .synths import SING, SYNTHS, VOICE
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
@@ -84,9 +85,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or AudioMidiSettings()
         self._list_devices, self._list_ports, self._audio_factory = list_devices, list_ports, audio_factory
         self.synth = synth
-        self._sources: dict[str, object] = {synth: source}
-        self._factories = {SING: sing_factory, VOICE: voice_factory}
-        self.synth_errors: dict[str, str] = {}
+        self.synths = SynthSources({SING: sing_factory, VOICE: voice_factory}, {synth: source})
         self._max_voices = max_voices
         self.source = source
         self.custom = custom_instruments or CustomInstrumentsViewModel(CustomInstrumentStore(default_custom_dir()))
@@ -145,27 +144,21 @@ class MainWindow(QMainWindow):
                               max_voices=self._max_voices or kind.max_voices, channel=None, mono=mono)  # fmt: skip
         return Engine(source, config)
 
+    @property
+    def synth_errors(self) -> dict[str, str]:
+        return self.synths.errors
+
     def _load_synth(self, key: str):
         """The source of synth ``key`` (loaded once); None, with its entry disabled and the reason shown, on failure."""
-        if key in self._sources:
-            return self._sources[key]
-        label = SYNTHS[key].label
-        factory = self._factories.get(key)
-        try:
-            if factory is None:
-                raise RuntimeError("no model given to this window")
-            source = factory()
-        except Exception as e:  # noqa: BLE001 - missing/bad weights or a broken build: keep the app working
-            reason = str(e).strip() or type(e).__name__
-            self.synth_errors[key] = reason
-            act = self.tools.synth_actions[key]
-            act.setEnabled(False)
+        source = self.synths.get(key)
+        label, act = SYNTHS[key].label, self.tools.synth_actions[key]
+        act.setEnabled(source is not None)
+        if source is None:
+            reason = self.synths.errors[key]
             act.setToolTip(f"{label} unavailable: {reason}")
             self.status.showMessage(f"{label} unavailable: {reason}", 15000)
-            return None
-        self._sources[key] = source
-        self.tools.synth_actions[key].setEnabled(True)
-        self.tools.synth_actions[key].setToolTip(f"Play the {label} synth")
+        else:
+            act.setToolTip(f"Play the {label} synth")
         return source
 
     def set_synth(self, key: str) -> bool:
@@ -269,12 +262,12 @@ class MainWindow(QMainWindow):
         from synth_core.sing.checkpoint import CheckpointError
 
         try:
-            warmup = getattr(self._sources.get(SING), "warmup_dtype", "auto")  # as the model it replaces
+            warmup = getattr(self.synths.sources.get(SING), "warmup_dtype", "auto")  # as the model it replaces
             source = SingSource.from_checkpoint(path, device="auto", warmup_dtype=warmup)
         except (CheckpointError, OSError) as exc:
             QMessageBox.warning(self, "Fine-tuned model", f"Could not load it: {exc}")
             return False
-        self._sources[SING] = source
+        self.synths.set(SING, source)
         if self.synth == SING:
             self._play(SING, source)
         else:

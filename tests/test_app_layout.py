@@ -64,7 +64,7 @@ def inside(win: QWidget, w: QWidget) -> bool:
 def use_voice(window) -> None:
     from synth_core.engine.sine_voice import SineVoiceSource
 
-    window._factories["voice"] = lambda: SineVoiceSource(n_presets=8, names=[f"bright {k}" for k in range(8)])
+    window.synths.factories["voice"] = lambda: SineVoiceSource(n_presets=8, names=[f"bright {k}" for k in range(8)])
     window._load_synth("voice")
     assert window.set_synth("voice")
 
@@ -131,7 +131,7 @@ def test_every_control_and_status_field_has_a_tooltip(qtbot, window, synth):
     if synth == "voice":
         from synth_core.engine.sine_voice import SineVoiceSource
 
-        window._factories["voice"] = lambda: SineVoiceSource(n_presets=3, names=["a", "b", "c"])
+        window.synths.factories["voice"] = lambda: SineVoiceSource(n_presets=3, names=["a", "b", "c"])
         window._load_synth("voice")
         assert window.set_synth("voice")
     window.resize(1264, 752)
@@ -176,7 +176,7 @@ def test_the_clip_light_goes_out_by_itself_and_on_a_synth_switch(qtbot, window):
     meter.set_samples(np.ones(256, np.float32))
     from synth_core.engine.sine_voice import SineVoiceSource
 
-    window._factories["voice"] = lambda: SineVoiceSource(n_presets=3, names=["a", "b", "c"])
+    window.synths.factories["voice"] = lambda: SineVoiceSource(n_presets=3, names=["a", "b", "c"])
     window._load_synth("voice")
     assert window.set_synth("voice") and not meter.clipped  # a light from the other synth is not this one's
 
@@ -189,7 +189,7 @@ def test_a_sing_midi_mapping_does_not_show_on_the_voice_faders(qtbot, window):
     assert "CC74" in window.embedding.dim_faders[2].caption.text()
     from synth_core.engine.sine_voice import SineVoiceSource
 
-    window._factories["voice"] = lambda: SineVoiceSource(n_presets=3, names=["a", "b", "c"])
+    window.synths.factories["voice"] = lambda: SineVoiceSource(n_presets=3, names=["a", "b", "c"])
     window._load_synth("voice")
     assert window.set_synth("voice")
     assert all("CC74" not in f.caption.text() for f in window.embedding.dim_faders)

@@ -113,7 +113,7 @@ def test_switching_sing_to_voice_and_back_keeps_settings_and_plays(qtbot):
         # ... and back to SING: the same source object again, 16-dim table, MIDI reaches the new engine
         voice_engine = win.engine
         assert win.set_synth("sing")
-        assert not voice_engine.running and win.engine.source is win._sources["sing"]
+        assert not voice_engine.running and win.engine.source is win.synths.sources["sing"]
         assert len(win.embedding.dim_faders) == 16 and not win.voice_panel.isVisibleTo(win)
         assert (win.audio.device, win.audio.sample_rate, win.audio.block_size) == (1, SR, 128)
         assert not win.engine.mono and win.engine.config.max_voices == 16
