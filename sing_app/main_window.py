@@ -328,7 +328,7 @@ class MainWindow(QMainWindow):
         learn = self.midi_learn
         learn.register_slider("volume", "Volume", self.volume)
         for field, s in self.voice_panel.sliders.items():
-            learn.register_slider(f"voice.{field}", f"Voice {s.control.caption.lower()}", s.slider, s.caption)
+            learn.register_slider(f"voice.{field}", f"Voice {s.control.caption.lower()}", s.slider, s.caption, " · ")
         pad = self.morph.pad
         learn.register("morph.x", "Morph pad X", lambda v: pad.set_position(v, pad.position()[1]))
         learn.register("morph.y", "Morph pad Y", lambda v: pad.set_position(pad.position()[0], v))

@@ -69,7 +69,9 @@ def window(qtbot, tmp_path):
 def send(qtbot, win: MainWindow, msg: mido.Message) -> None:
     """Through the window's MIDI input as a device would (MIDI thread -> engine, a copy to the GUI)."""
     handled = []
-    win.devices.midiMessage.connect(lambda m: handled.append(m), Qt.ConnectionType.QueuedConnection)  # after the window's
+    win.devices.midiMessage.connect(
+        lambda m: handled.append(m), Qt.ConnectionType.QueuedConnection
+    )  # after the window's
     win.midi.feed(msg)
     for _ in range(100):  # processEvents, not qtbot.wait: another test's app.quit() can leave Qt's waits idle
         QCoreApplication.processEvents()
@@ -120,6 +122,7 @@ def test_embedding_faders_follow_their_controller_and_show_it(qtbot, window):
     send(qtbot, win, cc(21, 127))
     glide = win.voice_panel.sliders["glide_s"].slider
     assert glide.value() == glide.maximum()
+    assert win.voice_panel.sliders["glide_s"].caption.text() == "Glide · CC21 ch1"  # one line: the row keeps its height
 
 
 def test_the_mod_wheel_sweeps_the_morph_pad_by_default(qtbot, window):

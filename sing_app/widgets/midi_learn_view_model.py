@@ -24,6 +24,7 @@ class LearnTarget:
     slider: QSlider | None = None
     label: QLabel | None = None
     caption: str = ""  # the label's text without the mapping
+    sep: str = "\n"  # between the caption and the mapping (a one-line caption: " · ")
 
 
 def slider_setter(slider: QSlider) -> Callable[[float], None]:
@@ -42,9 +43,13 @@ class MidiLearnViewModel(QObject):
         self.learning: str | None = None
 
     # ---------------------------------------------------------------- registration
-    def register_slider(self, control: str, name: str, slider: QSlider, label: QLabel | None = None) -> None:
-        """A slider the user can map; right-clicking it offers MIDI learn."""
-        target = LearnTarget(name, slider_setter(slider), slider, label, label.text() if label is not None else "")
+    def register_slider(
+        self, control: str, name: str, slider: QSlider, label: QLabel | None = None, sep: str = "\n"
+    ) -> None:
+        """A slider the user can map; right-clicking it offers MIDI learn. ``label`` shows the mapping after its
+        caption and ``sep``."""
+        caption = label.text() if label is not None else ""
+        target = LearnTarget(name, slider_setter(slider), slider, label, caption, sep)
         self.targets[control] = target
         slider.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         slider.customContextMenuRequested.connect(lambda pos, c=control: self.show_menu([c], slider, pos))
@@ -114,4 +119,4 @@ class MidiLearnViewModel(QObject):
                 midi = f"MIDI: {text}" if text else ""
                 w.setToolTip("\n".join(t for t in (tip, midi) if t))
         if target.label is not None:
-            target.label.setText(f"{target.caption}\n{text}" if text else target.caption)
+            target.label.setText(f"{target.caption}{target.sep}{text}" if text else target.caption)
