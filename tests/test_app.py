@@ -104,7 +104,10 @@ def test_underruns_turn_the_status_red(qtbot):
     win = make_window(qtbot, source=SineSource(n_instruments=4, step_delay_s=0.03))
     try:
         win.update_status()
-        assert win.status.dropouts_label.text() == "dropouts 0 · 0 · 0" and "b3261e" not in win.status.dropouts_label.styleSheet()
+        assert (
+            win.status.dropouts_label.text() == "dropouts 0 · 0 · 0"
+            and "b3261e" not in win.status.dropouts_label.styleSheet()
+        )
         win.engine.note_on(60, 100)
         deadline = time.monotonic() + 3.0  # the source runs at half real time: the voice starves
         while win.engine.stats().underruns == 0 and time.monotonic() < deadline:
