@@ -41,6 +41,7 @@ from .widgets.keyboard_focus import KeyboardFocus
 from .widgets.main_panels import MainPanels
 from .widgets.main_toolbar import MainToolBar
 from .widgets.midi_learn_view_model import MidiLearnViewModel
+from .widgets.mpe_view_model import MpeViewModel
 from .widgets.new_instrument_dialog import dropped_paths
 from .widgets.piano import note_name
 from .widgets.recorder_view_model import RecorderViewModel
@@ -103,6 +104,8 @@ class MainWindow(QMainWindow):
         self.midi_learn = MidiLearnViewModel(midi_map or MidiMap(default_data_dir() / "midi_map.json"), self)
         self._register_learn_targets()
         self._build_toolbar()
+        self.mpe = MpeViewModel(app_settings(), self.morph, self.engine, self)  # MPE toggle, pad slide
+        self.mpe.attach(self.tools, self.tools.act_settings)
         self.status = StatusBar()
         self.setStatusBar(self.status)
         self.keyboard = KeyboardFocus(self, self.piano)
@@ -188,6 +191,7 @@ class MainWindow(QMainWindow):
         self.synth = key
         self.source = source
         self.engine = self._make_engine(source)
+        self.mpe.bind(self.engine)
         self.engine.set_master_gain(self.volume.value() / 100.0)
         self.bend.setValue(0)
         self.engine.start()
