@@ -13,7 +13,7 @@ import pytest
 
 from synth_core.dsp import midi_to_hz
 from synth_core.engine import Engine, EngineConfig, SineSource, SingSource
-from synth_core.engine.mpe import pressure_gain, slide_amount
+from synth_core.engine.mpe import carries_mpe, pressure_gain, slide_amount
 from synth_core.sing.streaming import SingStreamer
 from tests.engine_helpers import SR, Recorder, cc, fading, held, live, off, on, play, ready_ahead, rms
 
@@ -321,6 +321,12 @@ def test_an_mpe_midi_file_renders_offline_with_its_configuration_message():
     y = Engine(SineSource(), EngineConfig(sample_rate=SR)).render_offline(events, SR)
     assert peak_hz(y, midi_to_hz(61)) == pytest.approx(midi_to_hz(61), rel=0.002)
     assert peak_hz(y, midi_to_hz(62)) == pytest.approx(midi_to_hz(62), rel=0.002)
+
+
+def test_a_file_that_sets_a_zone_is_told_apart():
+    assert carries_mpe(mcm(0, 15)) and carries_mpe([on(60), *mcm(15, 3)])
+    assert not carries_mpe(mcm(0, 0)) and not carries_mpe(mcm(3, 15)) and not carries_mpe(rpn(0, (0, 0), 12))
+    assert not carries_mpe([on(60), wheel(1.0, 2.0, 1), cc(6, 15, 0)])
 
 
 # ---------------------------------------------------------------------------------------------- SING

@@ -28,8 +28,10 @@ per-note controls of their own (polyphonic key pressure still sets their loudnes
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
+import mido
 import numpy as np
 
 from .events import NoteBend, NoteExpression, NotePressure, NoteSlide, NoteVector
@@ -100,6 +102,25 @@ def slid_vector(base: np.ndarray, up: np.ndarray | None, down: np.ndarray | None
         return base
     step = up * amount if amount > 0 else down * -amount
     return (base + step).astype(np.float32)
+
+
+def carries_mpe(messages: Iterable[mido.Message]) -> bool:
+    """Whether ``messages`` (a MIDI file's) set an MPE zone: an MPE Configuration Message with member channels.
+    Per-note controls live in the real-time engine's mixer: an offline render of such a file needs its path."""
+    rpn = [RPN_NULL] * 16
+    for msg in messages:
+        if msg.type != "control_change" or msg.channel not in (0, 15):
+            continue
+        c, v = msg.control, msg.value
+        if c == RPN_MSB:
+            rpn[msg.channel] = (v, rpn[msg.channel][1])
+        elif c == RPN_LSB:
+            rpn[msg.channel] = (rpn[msg.channel][0], v)
+        elif c in (NRPN_MSB, NRPN_LSB):
+            rpn[msg.channel] = RPN_NULL
+        elif c == DATA_MSB and rpn[msg.channel] == RPN_MCM and v > 0:
+            return True
+    return False
 
 
 class MpeControl:
