@@ -186,19 +186,19 @@ class Engine:
         default ``-up``), in between linearly. Notes take the direction at their note-on; None: slides move
         nothing. The app passes the morph pad's way from its puck to its upper (and lower) edge."""
         if up is None:
-            self._mpe.set_slide_direction(None, None)
+            self._mpe.set_slide_direction(None)
             return
         u = np.nan_to_num(np.asarray(up, dtype=np.float32).reshape(-1)).copy()
         d = -u if down is None else np.nan_to_num(np.asarray(down, dtype=np.float32).reshape(-1)).copy()
         if u.shape != self._vec_shape or d.shape != self._vec_shape:
             log.warning("ignoring a slide direction of size %d (expected %d)", u.size, self._vec_shape[0])
             return
-        self._mpe.set_slide_direction(u, d)
+        self._mpe.set_slide_direction((u, d))
 
     def slide_direction(self) -> tuple[np.ndarray, np.ndarray] | None:
         """The slide direction (up, down) new MPE notes take (copies; None: none)."""
-        up, down = self._mpe.up, self._mpe.down
-        return None if up is None else (up.copy(), down.copy())
+        direction = self._mpe.direction
+        return None if direction is None else (direction[0].copy(), direction[1].copy())
 
     def set_instrument(self, index: int, channel: int | None = None) -> None:
         n = len(self._table)

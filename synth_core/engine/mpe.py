@@ -132,8 +132,9 @@ class MpeControl:
         self.pressure_db = float(pressure_db)
         self.lower = self.upper = 0
         self._zone: tuple[Zone | None, ...] = (None,) * 16  # channel -> its zone
-        self.up: np.ndarray | None = None  # the slide direction (see Engine.set_slide_direction)
-        self.down: np.ndarray | None = None
+        # the slide direction (up, down), see Engine.set_slide_direction; one tuple: the GUI sets it while the MIDI
+        # thread reads it
+        self.direction: tuple[np.ndarray, np.ndarray] | None = None
         self.clear()
 
     def clear(self) -> None:
@@ -209,7 +210,8 @@ class MpeControl:
     # ------------------------------------------------------------------ per-note controls
     def expression(self, channel: int, base_vec: np.ndarray) -> tuple[NoteExpression, np.ndarray]:
         """The initial state of a note-on on member ``channel`` and the instrument vector it starts with."""
-        up, down, slide = self.up, self.down, self.slide[channel]
+        up, down = self.direction or (None, None)
+        slide = self.slide[channel]
         gain = self.gain[channel]
         expr = NoteExpression(self.bend[channel], 1.0 if gain is None else gain, slide, base_vec, up, down)
         return expr, slid_vector(base_vec, up, down, slide)
@@ -217,8 +219,8 @@ class MpeControl:
     def note_off(self, channel: int) -> None:
         self.gain[channel] = None
 
-    def set_slide_direction(self, up: np.ndarray | None, down: np.ndarray | None) -> None:
-        self.up, self.down = up, down
+    def set_slide_direction(self, direction: tuple[np.ndarray, np.ndarray] | None) -> None:
+        self.direction = direction
 
 
 class MpeVoices:
