@@ -70,8 +70,9 @@ class InstrumentList(QWidget):
         self._chosen = None
         for i, (name, family) in enumerate(instruments):
             a, b = QStandardItem(name), QStandardItem(family)
-            a.setData(i, INDEX_ROLE)
-            b.setData(i, INDEX_ROLE)
+            for item in (a, b):
+                item.setData(i, INDEX_ROLE)
+                item.setToolTip(f"{name} ({family})" if family else name)  # the whole name where the column cuts it
             self.model.appendRow([a, b])
 
     def set_filter(self, text: str) -> None:

@@ -219,6 +219,8 @@ class MorphPanel(QWidget):
 
     def _update_labels(self) -> None:
         self.pad.set_corner_labels([c.currentText() for c in self.combos])
+        for combo, corner in zip(self.combos, CORNERS, strict=True):
+            combo.setToolTip(f"The instrument of the pad's {corner} corner: {combo.currentText()}")
         w = corner_weights(*self.pad.position())
         self.weights_label.setText("  ".join(f"{round(100 * v):3d}%" for v in w) if len(self._table) else "")
 
