@@ -1,7 +1,12 @@
-"""The NeuroSynth main window: wires the widgets to an Engine through its public API only.
+"""The NeuroSynth main window: an assembly of the app's parts, wired to an Engine through its public API only.
 
-The audio output and MIDI input (and the offline clock when there is no device) are a :class:`DeviceSession`'s;
-the status bar is a :class:`StatusBar`; state lives in the view models beside the widgets.
+* :class:`DeviceSession` (device_session.py): the audio output, or the offline clock without one, and the MIDI
+  input with its hot-plug; :class:`SynthSources`: the synths' models, each loaded once.
+* :class:`MainToolBar`, :class:`MainPanels` (the layout) and :class:`StatusBar`: widgets only.
+* View models beside the widgets hold the state: the sound (:class:`SoundViewModel`), recordings, the user's
+  instruments, MIDI learn, MPE; :class:`KeyboardFocus` gives the computer keys to the piano.
+
+The window builds the engine for the synth played, connects the parts and switches synths.
 """
 
 from __future__ import annotations
