@@ -43,6 +43,7 @@ from .synths import SING, SYNTHS, VOICE
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
 from .widgets.embedding_panel import EmbeddingPanel
 from .widgets.keyboard_focus import KeyboardFocus
+from .widgets.learn_targets import register_controls, register_faders
 from .widgets.main_panels import MainPanels
 from .widgets.main_toolbar import MainToolBar
 from .widgets.midi_learn_view_model import MidiLearnViewModel
@@ -107,7 +108,8 @@ class MainWindow(QMainWindow):
 
         self._build_widgets()
         self.midi_learn = MidiLearnViewModel(midi_map or MidiMap(default_data_dir() / "midi_map.json"), self)
-        self._register_learn_targets()
+        register_controls(self.midi_learn, self.panels)
+        register_faders(self.midi_learn, self.embedding, self.synth == SING)
         self._build_toolbar()
         self.mpe = MpeViewModel(app_settings(), self.morph, self.engine, self)  # MPE toggle, pad slide
         self.mpe.attach(self.tools, self.tools.act_settings)
@@ -327,35 +329,7 @@ class MainWindow(QMainWindow):
 
     def _replace_embedding(self) -> None:
         self.panels.replace_embedding(self._new_embedding()).deleteLater()
-        for prefix in ("embed.", "timbre.", "envelope.", "envelope_pc."):
-            self.midi_learn.unregister_prefix(prefix)
-        self._register_embedding_targets()
-
-    # ------------------------------------------------------------------ MIDI learn
-    def _register_learn_targets(self) -> None:
-        """Every fader, the volume and the morph pad's axes can follow a MIDI controller (right-click)."""
-        learn = self.midi_learn
-        learn.register_slider("volume", "Volume", self.volume)
-        for field, s in self.voice_panel.sliders.items():
-            learn.register_slider(f"voice.{field}", f"Voice {s.control.caption.lower()}", s.slider, s.caption, " · ")
-        pad = self.morph.pad
-        learn.register("morph.x", "Morph pad X", lambda v: pad.set_position(v, pad.position()[1]))
-        learn.register("morph.y", "Morph pad Y", lambda v: pad.set_position(pad.position()[0], v))
-        pad.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
-        pad.customContextMenuRequested.connect(lambda pos: learn.show_menu(["morph.x", "morph.y"], pad, pos))
-        self._register_embedding_targets()
-        learn.message.connect(lambda text: self.status.showMessage(text, 8000))
-
-    def _register_embedding_targets(self) -> None:
-        """The faders of the synth played now: SING's embedding ("embed.N", "timbre.N") and the voice's spectral
-        envelope ("envelope.N", "envelope_pc.N") are mapped apart, so a controller learned on one never shows on
-        (or moves) the other."""
-        dims, pcs = ("embed", "timbre") if self.synth == SING else ("envelope", "envelope_pc")
-        what = "Embedding" if self.synth == SING else "Envelope"
-        for i, f in enumerate(self.embedding.dim_faders):
-            self.midi_learn.register_slider(f"{dims}.{i + 1}", f"{what} {i + 1}", f.slider, f.caption)
-        for k, f in enumerate(self.embedding.timbre_faders):
-            self.midi_learn.register_slider(f"{pcs}.{k + 1}", f"{what} PC{k + 1}", f.slider, f.caption)
+        register_faders(self.midi_learn, self.embedding, self.synth == SING)
 
     def _new_embedding(self) -> EmbeddingPanel:
         title = SYNTHS[self.synth].vector_name.format(dim=self.table.shape[1])
@@ -436,6 +410,7 @@ class MainWindow(QMainWindow):
         self.custom.changed.connect(self.refresh_instruments)
         self.custom.created.connect(self._instrument_created)
         self.custom.modelReady.connect(self.use_sing_model)
+        self.midi_learn.message.connect(lambda text: self.status.showMessage(text, 8000))
         self.voice_panel.monoChanged.connect(self._voice_mono)
         self.voice_panel.settingsChanged.connect(self._voice_settings)
         self.devices.changed.connect(self._show_devices)
