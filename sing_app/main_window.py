@@ -21,7 +21,6 @@ from PyQt6.QtGui import QScreen
 from PyQt6.QtWidgets import (
     QApplication,
     QFileDialog,
-    QInputDialog,
     QLabel,
     QMainWindow,
     QMenu,
@@ -37,7 +36,7 @@ from .app_settings import app_settings
 from .custom_instruments import CustomInstrumentStore, default_custom_dir, default_data_dir
 from .device_session import DeviceSession, OfflineClock
 from .midi_map import MidiMap
-from .presets import Preset, PresetError, load_preset, save_preset
+from .presets import Preset, load_preset, save_preset
 from .synth_sources import SynthSources
 from .synths import SING, SYNTHS, VOICE
 from .widgets.custom_instruments_view_model import CustomInstrumentsViewModel
@@ -50,6 +49,7 @@ from .widgets.midi_learn_view_model import MidiLearnViewModel
 from .widgets.mpe_view_model import MpeViewModel
 from .widgets.new_instrument_dialog import dropped_paths
 from .widgets.piano import note_name
+from .widgets.preset_dialogs import load_dialog, save_dialog
 from .widgets.recorder_view_model import RecorderViewModel
 from .widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from .widgets.sound_view_model import Sound, SoundViewModel
@@ -445,38 +445,29 @@ class MainWindow(QMainWindow):
 
     # ------------------------------------------------------------------ presets
     def save_preset_to(self, path: str | Path, name: str) -> Path:
-        return save_preset(
-            path, Preset(name=name, vector=self.embedding.vector(), base_instrument=self.sound.base_name())
-        )
+        preset = Preset(name=name, vector=self.embedding.vector(), base_instrument=self.sound.base_name())
+        return save_preset(path, preset)
 
     def load_preset_from(self, path: str | Path) -> Preset:
         """Apply a preset file; raises PresetError (nothing changes) when the file is bad."""
-        preset = load_preset(path, dim=self.table.shape[1])
+        return self._apply_preset(load_preset(path, dim=self.table.shape[1]))
+
+    def _apply_preset(self, preset: Preset) -> Preset:
         self._play_sound(self.sound.preset(preset.vector, preset.name, preset.base_instrument))
         if self.sound.base is not None:
             self.instrument_list.select(self.sound.base, emit=False)
         return preset
 
     def _save_preset_dialog(self) -> None:
-        name, ok = QInputDialog.getText(self, "Save preset", "Preset name:", text=self.sound.name or "My sound")
-        if not ok or not name.strip():
-            return
-        path, _ = QFileDialog.getSaveFileName(self, "Save preset", f"{name.strip()}.json", "Presets (*.json)")
-        if path:
-            try:
-                self.save_preset_to(path, name.strip())
-                self.status.showMessage(f"Preset saved to {path}", 5000)
-            except (OSError, PresetError) as e:
-                QMessageBox.warning(self, "Save preset", f"Could not save the preset:\n{e}")
+        path = save_dialog(self, self.sound.name, self.embedding.vector(), self.sound.base_name())
+        if path is not None:
+            self.status.showMessage(f"Preset saved to {path}", 5000)
 
     def _load_preset_dialog(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self, "Load preset", "", "Presets (*.json);;All files (*)")
-        if path:
-            try:
-                preset = self.load_preset_from(path)
-                self.status.showMessage(f"Preset '{preset.name}' loaded", 5000)
-            except PresetError as e:
-                QMessageBox.warning(self, "Load preset", str(e))
+        preset = load_dialog(self, self.table.shape[1])
+        if preset is not None:
+            self._apply_preset(preset)
+            self.status.showMessage(f"Preset '{preset.name}' loaded", 5000)
 
     # ------------------------------------------------------------------ transport
     def panic(self) -> None:
