@@ -23,7 +23,6 @@ from PyQt6.QtWidgets import (
     QFileDialog,
     QLabel,
     QMainWindow,
-    QMenu,
     QMessageBox,
     QWidget,
 )
@@ -293,30 +292,13 @@ class MainWindow(QMainWindow):
 
     def _instrument_created(self, name: str) -> None:
         """A new instrument from samples: select it and say so (and at whose level it plays)."""
-        names = [i.name for i in self.instruments]
-        if name not in names:
-            return
-        index = names.index(name)
-        self.instrument_list.select(index)
-        level = next((i.info.get("fit", {}).get("level") for i in self.custom.instruments() if i.name == name), None)
-        how = ""
-        if level:
-            gain = 20 * np.log10(max(float(self.gains[index]), 1e-6))
-            near = level.get("nearest_name") or self.instruments[int(level["nearest"])].name
-            how = f"; it plays at the level of {near}, its nearest instrument ({gain:+.1f} dB)"
-        self.status.showMessage(f"New instrument '{name}' is ready and selected{how}.", 15000)
+        index = self.sound.index_of(name)
+        if index is not None:
+            self.instrument_list.select(index)
+            self.status.showMessage(self.custom.created_message(name), 15000)
 
     def _instrument_menu(self, index: int, pos) -> None:  # noqa: ANN001 - QPoint
-        name = self.instruments[index].name
-        menu = QMenu(self)
-        if self.custom.is_custom(name):
-            menu.addAction("Rename…", lambda: self.custom.rename_dialog(self, name))
-            menu.addAction("Export…", lambda: self.custom.export_dialog(self, name))
-            menu.addAction("Remove…", lambda: self.custom.remove_dialog(self, name))
-            menu.addSeparator()
-        menu.addAction("New instrument from samples…", self.new_instrument)
-        menu.addAction("Import instrument…", lambda: self.custom.import_dialog(self))
-        menu.popup(pos)
+        self.custom.show_menu(self, self.instruments[index].name, pos, self.new_instrument)
 
     def dragEnterEvent(self, event) -> None:  # noqa: ANN001, N802 - Qt signature
         if dropped_paths(event.mimeData()):

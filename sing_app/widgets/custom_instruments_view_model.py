@@ -9,8 +9,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
-from PyQt6.QtCore import QObject, pyqtSignal
-from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
+from PyQt6.QtCore import QObject, QPoint, pyqtSignal
+from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from synth_core.sing.checkpoint import InstrumentInfo
 
@@ -109,7 +109,29 @@ class CustomInstrumentsViewModel(QObject):
     def is_custom(self, name: str) -> bool:
         return any(i.name == name for i in self.instruments())
 
+    def created_message(self, name: str) -> str:
+        """What the status bar says of a new instrument: ready, selected, and at whose level it plays."""
+        inst = next((i for i in self.instruments() if i.name == name), None)
+        level = inst.info.get("fit", {}).get("level") if inst is not None else None
+        how = ""
+        if level and level.get("nearest_name"):
+            how = f"; it plays at the level of {level['nearest_name']}, its nearest instrument ({inst.gain_db:+.1f} dB)"
+        return f"New instrument '{name}' is ready and selected{how}."
+
     # ---------------------------------------------------------------- dialogs
+    def show_menu(self, parent: QWidget, name: str, pos: QPoint, new_instrument: Callable[[], object]) -> QMenu:
+        """The instrument list's right-click menu over ``name`` (rename / export / remove for the user's own)."""
+        menu = QMenu(parent)
+        if self.is_custom(name):
+            menu.addAction("Rename…", lambda: self.rename_dialog(parent, name))
+            menu.addAction("Export…", lambda: self.export_dialog(parent, name))
+            menu.addAction("Remove…", lambda: self.remove_dialog(parent, name))
+            menu.addSeparator()
+        menu.addAction("New instrument from samples…", new_instrument)
+        menu.addAction("Import instrument…", lambda: self.import_dialog(parent))
+        menu.popup(pos)
+        return menu
+
     def new_instrument_dialog(self, parent: QWidget, files: Iterable[str | Path] = ()) -> NewInstrumentDialog | None:
         """Open "New instrument from samples" (None, with the reason shown, when fitting is unavailable)."""
         if self.checkpoint is None:
