@@ -419,7 +419,8 @@ class MainWindow(QMainWindow):
         self.engine.set_instrument_vector(sound.vector, gain=sound.gain)
         if faders:
             self.embedding.set_vector(sound.vector)
-        self.sound_label.setText(f"♪ {sound.name}")
+        self.sound_label.set_text(f"♪ {sound.name}", f"The sound new notes play: {sound.name}\n(notes already "
+                                  "sounding keep theirs)")  # fmt: skip
 
     def _reset_sound(self) -> None:
         if self.base_instrument is not None:

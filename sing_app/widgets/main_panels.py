@@ -21,6 +21,7 @@ from PyQt6.QtWidgets import (
 )
 
 from .bend_wheel import BendWheel
+from .elided_label import ElidedLabel
 from .embedding_panel import EmbeddingPanel
 from .instrument_list import InstrumentList
 from .meter import LevelMeter
@@ -51,9 +52,8 @@ class MainPanels(QWidget):
         self.volume.setToolTip("Master volume (100 % = the model's level; right-click: MIDI learn)")
         self.volume_label = QLabel("100%")
         self.volume_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.sound_label = QLabel()
+        self.sound_label = ElidedLabel(min_chars=16)  # a long morph name never widens the faders' panel
         self.sound_label.setStyleSheet("font-size: 13pt; font-weight: 600; color: #ffb65c;")
-        self.sound_label.setToolTip("The sound new notes play (notes already sounding keep theirs)")
 
         self.inst_box = QGroupBox("Instruments")
         QVBoxLayout(self.inst_box).addWidget(self.instrument_list)
