@@ -17,6 +17,7 @@ import soundfile as sf
 from .atomic_file import atomic_write
 from .device import is_gpu_failure
 from .engine import Engine, EngineConfig
+from .engine.mpe import carries_mpe
 from .gm import gm_family
 from .sing.checkpoint import InstrumentInfo, find_instrument
 
@@ -164,14 +165,16 @@ def render_midi_chunks(
 ) -> Iterator[np.ndarray]:
     """The render of ``mid`` (see :func:`render_midi`) as consecutive float32 chunks, for writing as they come.
 
-    ``batch`` (default: where the source can, :func:`can_batch`): plan the notes with the engine's event handling,
-    compute them in batches, mix them window by window (:mod:`synth_core.engine.batch_render`); the same samples as
-    the real-time engine's ``render_offline`` (``batch=False``), many times faster.
+    ``batch`` (default: where the source can, :func:`can_batch`, and the file sets no MPE zone, whose per-note
+    bend, pressure and slide are the real-time engine's: :func:`~synth_core.engine.mpe.carries_mpe`): plan the notes
+    with the engine's event handling, compute them in batches, mix them window by window
+    (:mod:`synth_core.engine.batch_render`); the same samples as the real-time engine's ``render_offline``
+    (``batch=False``), many times faster.
     """
     job = prepare_job(source, mid, sample_rate, program_map, tail_s)
     config = EngineConfig(sample_rate=sample_rate, max_voices=max_voices, mono=mono)
     if batch is None:
-        batch = can_batch(source)
+        batch = can_batch(source) and not carries_mpe(msg for _, msg in job.events)
     if batch:
         from .engine.batch_render import render_batch
 

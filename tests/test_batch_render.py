@@ -150,3 +150,19 @@ def test_progress_tells_the_stage_and_reaches_the_end(monkeypatch):
         done = [c[0] for c in calls if c[2] == stage]
         assert done == sorted(done) and done[-1] == total
     assert len([s for s in stages if s == "rendering"]) == -(-total // 8192)  # one report per window
+
+
+def test_a_file_with_an_mpe_zone_renders_through_the_engine(monkeypatch):
+    """Per-note bend, pressure and slide live in the real-time mixer: such a file takes the engine path."""
+    calls = []
+    monkeypatch.setattr(batch_module, "render_batch", lambda *a, **k: calls.append(a) or iter(()))
+    mcm = [(0.0, mido.Message("control_change", control=c, value=v)) for c, v in ((101, 0), (100, 6), (6, 15))]
+    member = [
+        (0.1, mido.Message("note_on", note=60, velocity=100, channel=1)),
+        (0.2, mido.Message("pitchwheel", pitch=4000, channel=1)),  # this note's own bend
+        (0.6, mido.Message("note_off", note=60, channel=1)),
+    ]
+    y = render_midi(SineSource(n_instruments=3), midi(mcm + member), SR, tail_s=0.3)
+    assert not calls and np.abs(y).max() > 0.05
+    render_midi(SineSource(n_instruments=3), midi(member), SR, tail_s=0.3)
+    assert len(calls) == 1  # the same notes without the zone: batch
