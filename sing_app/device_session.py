@@ -169,14 +169,18 @@ class DeviceSession(QObject):
         self.changed.emit()
 
     def hotplug(self) -> None:
-        """Rescan the MIDI ports: a vanished port closes, the chosen one reopens when it comes back."""
-        if self.settings.midi_port is None:
+        """Rescan the MIDI ports: a vanished port closes, the chosen one (re)opens when it appears, also when it
+        was not there at the start."""
+        port = self.settings.midi_port
+        if port is None:
             return
         before = self.midi.port_name
         try:
             self.midi.rescan()
-        except Exception:  # noqa: BLE001 - keep the GUI alive whatever the backend does
-            return
+            if self.midi.port_name is None:
+                self.midi.open(port)
+        except Exception:  # noqa: BLE001 - not there (yet), or whatever the backend does: keep the GUI alive
+            pass
         if self.midi.port_name != before:
             self.midi_error = ""
             self.changed.emit()

@@ -36,10 +36,9 @@ class FakeMidi:
         self.ports, self.port_name, self._wanted = ports, None, None
 
     def open(self, name):
-        self._wanted = name
-        if name not in self.ports:
+        if name not in self.ports:  # like MidiInput: a port that is not there is not remembered
             raise ValueError(f"MIDI input {name!r} not found")
-        self.port_name = name
+        self.port_name = self._wanted = name
 
     def close(self):
         self.port_name = None
