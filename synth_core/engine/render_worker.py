@@ -90,6 +90,7 @@ class RenderWorker:
         self.commands.clear()
         self._active: set[int] = set()
         self._expressive: set[int] = set()  # active slots kept only ``slide_ahead`` ahead
+        self._moved: dict[int, np.ndarray] = {}  # slot -> the vector a slide gave it, applied after the commands
         self._free_src = list(range(self.n_src - 1, -1, -1))  # pop() hands out slot 0 first
         self._slot_ticket: list[NoteTicket | None] = [None] * self.n_src
         self._waiting_begin: list[NoteTicket] = []  # begun while every source slot was taken
@@ -263,6 +264,10 @@ class RenderWorker:
                 end(cmd.ticket)
             else:
                 self._note_vector(cmd)
+        if self._moved:  # the slides of this pass, in one source call
+            slots = list(self._moved)
+            self._set_vectors(slots, np.stack([self._moved[s] for s in slots]))
+            self._moved.clear()
         return popped
 
     def _note_vector(self, cmd: NoteVector) -> None:
@@ -277,7 +282,7 @@ class RenderWorker:
             return  # ended meanwhile
         self._capture[s] = None
         if self._set_vectors is not None:
-            self._set_vectors([s], cmd.vec[None])
+            self._moved[s] = cmd.vec  # (the last one of a pass wins)
 
     def _step(self, slots: list[int], between: Callable[[], None] | None = None) -> None:
         """One hop of every slot in ``slots`` into its ring (and into its note-cache capture); ``between``: see
@@ -310,6 +315,7 @@ class RenderWorker:
         self._slot_ticket[s] = None
         self._active.discard(s)
         self._expressive.discard(s)
+        self._moved.pop(s, None)
         self._capture[s] = None
         self._first_pending.pop(s, None)
         self._free_src.append(s)
