@@ -403,7 +403,10 @@ class NumbaSparseSampler(Sampler):
             run(0, B)
         else:
             cuts = [B * i // parts for i in range(parts + 1)]
-            for f in [self._pool().submit(run, a, b) for a, b in zip(cuts, cuts[1:], strict=False)]:
+            pool = self._pool()
+            futures = [pool.submit(run, a, b) for a, b in zip(cuts[:-2], cuts[1:-1], strict=True)]
+            run(cuts[-2], cuts[-1])  # the last part on this thread
+            for f in futures:
                 f.result()
         state.h, state.prev_c, state.prev_f, state.phase = h, pc, pf, ph
         return (out, logits) if record_logits else out
