@@ -8,6 +8,7 @@ baseline on the same server). A fresh process, as a musician starts the app.
 from __future__ import annotations
 
 import argparse
+import faulthandler
 import functools
 import json
 import os
@@ -77,8 +78,9 @@ def app_soak(
             win.update_status()
             label = win.lbl_underruns.text()
         finally:
-            win.shutdown()
+            win.dispose()
             app.processEvents()
+            del win
     return {
         "cpu_model": cpu_model(),
         "seconds": played,
@@ -106,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    faulthandler.enable()  # a crash says where
     print(
         json.dumps(
             app_soak(args.seconds, args.voices, args.period, args.baseline, args.checkpoint, args.callback), indent=1

@@ -147,7 +147,9 @@ def main(argv: list[str] | None = None) -> int:
     app.aboutToQuit.connect(window.shutdown)
     window.show()
     window.piano.setFocus()
-    return app.exec()
+    code = app.exec()
+    window.dispose()
+    return code
 
 
 if __name__ == "__main__":

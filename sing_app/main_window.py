@@ -11,12 +11,13 @@ The window builds the engine for the synth played, connects the parts and switch
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable
 from pathlib import Path
 
 import mido
 import numpy as np
-from PyQt6.QtCore import Qt, QTimer
+from PyQt6.QtCore import QCoreApplication, QEvent, Qt, QTimer
 from PyQt6.QtGui import QScreen
 from PyQt6.QtWidgets import (
     QApplication,
@@ -576,6 +577,14 @@ class MainWindow(QMainWindow):
         self.engine.stop()
         if self.custom.dialog is not None:
             self.custom.dialog.close()  # a fit still running stops; nothing of it is kept
+
+    def dispose(self) -> None:
+        """Shut down and destroy the window now, while the QApplication and the audio and MIDI servers still
+        exist; left to the garbage collector it dies later, after them (a crash at exit)."""
+        self.shutdown()
+        self.deleteLater()
+        QCoreApplication.sendPostedEvents(None, QEvent.Type.DeferredDelete)
+        gc.collect()
 
     def closeEvent(self, event) -> None:  # noqa: ANN001 - Qt signature
         self.shutdown()
