@@ -363,3 +363,22 @@ def test_the_window_fine_tunes_with_a_live_curve_and_then_plays_the_new_model(qt
     assert win.source.checkpoint_path == tuned and win.instrument_list.current_index() == 2
     assert win.engine.source is win.source
     win.shutdown()
+
+
+def test_the_announcement_names_the_samples_left_out_and_why(tmp_path):
+    """Truncated or corrupt samples are skipped by the fit; the status bar says which and why (issue #24)."""
+    vm = CustomInstrumentsViewModel(CustomInstrumentStore(tmp_path), start_fit=lambda *a: None)
+    vm.bind([f"sine{k}" for k in range(4)], TABLE, "model.pt")
+    skipped = [
+        {
+            "file": str(tmp_path / "cut_C4.wav"),
+            "reason": "too short to hold a note: 8 ms of audio, at least 96 ms needed",
+        },
+        {"file": str(tmp_path / "bad.wav"), "reason": "unreadable: Format not recognised."},
+    ]
+    vm.add_from_report({"instrument": "Mine", "vector": list(VEC), "loss": 1.0, "skipped": skipped})
+    message = vm.created_message("Mine")
+    assert "2 files left out: cut_C4.wav (too short to hold a note: 8 ms" in message
+    assert "bad.wav (unreadable: Format not recognised.)" in message
+    vm.add_from_report({"instrument": "Clean", "vector": list(VEC), "loss": 1.0, "skipped": []})
+    assert "left out" not in vm.created_message("Clean")

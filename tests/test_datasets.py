@@ -254,3 +254,37 @@ def test_dropped_files_and_folders_become_one_instrument(tmp_path):
     assert set(reasons) == {"notes.txt", "silence.wav", "gone.wav"}
     assert reasons["notes.txt"].startswith("unreadable") and reasons["silence.wav"].startswith("silent")
     assert reasons["gone.wav"] == "file not found" and ds.vocab.names == ["My cello"]
+
+
+def test_truncated_and_corrupt_samples_are_reported_and_skipped(tmp_path):
+    """A WAV cut to 300 bytes (its header and a few samples) is not a note of its named pitch; a file that does not
+    decode is reported too; the good files are all kept (issue #24)."""
+    sf.write(tmp_path / "full.wav", harmonic_note(60), SR, subtype="PCM_16")
+    (tmp_path / "cut_C4_100.wav").write_bytes((tmp_path / "full.wav").read_bytes()[:300])
+    assert sf.info(tmp_path / "cut_C4_100.wav").frames == 128  # soundfile reads it: 8 ms of audio
+    (tmp_path / "bad_D4_100.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(range(256)))
+    sf.write(tmp_path / "keep_E4_100.wav", harmonic_note(64), SR)
+    sf.write(tmp_path / "short_F4_100.wav", harmonic_note(65, seconds=0.1), SR)  # 100 ms: still a note
+    ds = load_samples(sorted(tmp_path.glob("*.wav")), "mine")
+    assert sorted((Path(r.path).name, r.pitch) for r in ds.records) == [
+        ("full.wav", 60),
+        ("keep_E4_100.wav", 64),
+        ("short_F4_100.wav", 65),
+    ]
+    reasons = {Path(p).name: r for p, r in ds.skipped}
+    assert set(reasons) == {"cut_C4_100.wav", "bad_D4_100.wav"}
+    assert (
+        reasons["cut_C4_100.wav"].startswith("too short to hold a note: 8 ms") and "96 ms" in reasons["cut_C4_100.wav"]
+    )
+    assert reasons["bad_D4_100.wav"].startswith("unreadable")
+    pack = load_pack(tmp_path)  # a sample pack for training takes the same checks
+    assert {Path(p).name for p, _ in pack.skipped} == {"cut_C4_100.wav", "bad_D4_100.wav"} and len(pack) == 3
+
+
+def test_minimum_note_length_follows_the_model_hop():
+    from synth_core.sing.model import SINGConfig
+    from training.datasets import MIN_NOTE_HOPS, MIN_NOTE_SECONDS
+
+    c = SINGConfig()
+    assert MIN_NOTE_SECONDS == MIN_NOTE_HOPS * c.hop / c.sample_rate
+    assert (MIN_NOTE_HOPS * c.hop - c.frame) // c.hop + 1 >= 3  # the loss sees at least 3 frames of it

@@ -25,6 +25,7 @@ from torch.utils.data import Dataset
 
 from synth_core.dsp import estimate_note_pitch, peak_db, resample
 from synth_core.sing.checkpoint import InstrumentInfo
+from synth_core.sing.model import SINGConfig
 from training.split import sing_split
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,13 @@ NOTE_SAMPLES = 64000
 MAX_PITCH = 120
 AUDIO_EXTENSIONS = (".wav", ".flac")
 DEFAULT_VELOCITY = 100
+#: The shortest sample taken as a note, in model hops. The model decodes (and its loss compares) 1024-sample
+#: frames 256 apart (``SINGConfig.frame`` / ``hop``: 64 ms / 16 ms at 16 kHz). 6 hops (96 ms) give the loss 3
+#: frames: the fewest in which a note's onset and what follows it are both seen. A shorter file (a truncated
+#: download or copy: a header and a few samples) holds no attack to learn from: zero-padded to the note length
+#: it would teach the fit a click and 4 s of silence at the pitch in its name.
+MIN_NOTE_HOPS = 6
+MIN_NOTE_SECONDS = MIN_NOTE_HOPS * SINGConfig.hop / SINGConfig.sample_rate
 _NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _NOTE_NAME = re.compile(r"^([A-Ga-g])([#b♯♭s]?)(-?\d+)$")
 _SEMITONES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
@@ -154,14 +162,22 @@ def parse_note_filename(path: str | Path) -> tuple[str, int, int]:
     raise NoPitchInName(f"file name {Path(path).name!r} is not <instrument>_<pitch>_<velocity>")
 
 
-def load_note_audio(path: str | Path, sample_rate: int = SAMPLE_RATE, n_samples: int = NOTE_SAMPLES) -> np.ndarray:
+def load_note_audio(
+    path: str | Path, sample_rate: int = SAMPLE_RATE, n_samples: int = NOTE_SAMPLES, min_seconds: float = 0.0
+) -> np.ndarray:
     """Read any sample rate/channel count, mix to mono, resample, trim/pad: float32 [n_samples].
 
-    Raises ValueError for empty or non-finite audio (soundfile errors pass through).
+    Raises ValueError for empty or non-finite audio, :class:`UnusableAudio` for audio shorter than
+    ``min_seconds`` (soundfile errors pass through).
     """
     data, sr = sf.read(str(path), dtype="float32", always_2d=True)
     if data.size == 0:
         raise ValueError("no audio frames")
+    if len(data) < min_seconds * sr:
+        raise UnusableAudio(
+            f"too short to hold a note: {1000 * len(data) / sr:.0f} ms of audio, at least "
+            f"{1000 * min_seconds:.0f} ms needed (a truncated file?)"
+        )
     mono = data.mean(axis=1)
     if not np.all(np.isfinite(mono)):
         raise ValueError("audio contains NaN or infinite samples")
@@ -371,7 +387,8 @@ def load_pack(
     do. A file whose name (or manifest row) gives no pitch has it estimated from the audio
     (logged; ``NoteRecord.pitch_estimated``) and belongs to the instrument named after its folder.
     ``instrument`` names every note's instrument instead. Every file is decoded once here so
-    corrupt, empty, silent or unreadable files, and unpitched ones without a label, are reported
+    corrupt, empty, too short (:data:`MIN_NOTE_SECONDS`), silent or unreadable files, and unpitched ones
+    without a label, are reported
     (``.skipped``) and left out; ``cache`` keeps the decoded audio (int16) for training.
     """
     root = Path(root)
@@ -415,8 +432,8 @@ def load_samples(
     """Audio files (and the audio files inside folders) as the notes of one ``instrument`` (cached).
 
     Pitches and velocities come from file names when they end in ``_<pitch>[_<velocity>]``; otherwise the pitch
-    is estimated and the velocity is 100. Files that are not audio, unreadable, silent or unpitched are
-    reported in ``.skipped``, as in :func:`load_pack`.
+    is estimated and the velocity is 100. Files that are not audio, unreadable, too short, silent or unpitched
+    are reported in ``.skipped``, as in :func:`load_pack`.
     """
     candidates: list[tuple[Path, str, str | int, str | None, str | None]] = []
     skipped: list[tuple[str, str]] = []
@@ -451,7 +468,7 @@ def _decode(ds: NoteDataset, candidates: list[tuple[Path, str, str | int, str | 
             ds.skip(path, "file not found")
             continue
         try:
-            wav = load_note_audio(path, sample_rate, note_samples)
+            wav = load_note_audio(path, sample_rate, note_samples, MIN_NOTE_SECONDS)
             check_note_audio(wav)
         except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for corrupt files
             ds.skip(path, f"unreadable: {exc}" if not isinstance(exc, UnusableAudio) else str(exc))
@@ -475,7 +492,7 @@ def _decode(ds: NoteDataset, candidates: list[tuple[Path, str, str | int, str | 
 
 
 class UnusableAudio(ValueError):
-    """A readable file that holds no note to learn from (silent, or a constant / flat-clipped signal)."""
+    """A readable file that holds no note to learn from (too short, silent, or a constant / flat-clipped signal)."""
 
 
 #: Peaks below this (dBFS) count as silent.

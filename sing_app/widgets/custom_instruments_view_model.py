@@ -110,13 +110,14 @@ class CustomInstrumentsViewModel(QObject):
         return any(i.name == name for i in self.instruments())
 
     def created_message(self, name: str) -> str:
-        """What the status bar says of a new instrument: ready, selected, and at whose level it plays."""
+        """What the status bar says of a new instrument: ready, selected, at whose level it plays, and which of the
+        samples were left out and why (too short, corrupt, NaN/inf, silent, unpitched)."""
         inst = next((i for i in self.instruments() if i.name == name), None)
         level = inst.info.get("fit", {}).get("level") if inst is not None else None
         how = ""
         if level and level.get("nearest_name"):
             how = f"; it plays at the level of {level['nearest_name']}, its nearest instrument ({inst.gain_db:+.1f} dB)"
-        return f"New instrument '{name}' is ready and selected{how}."
+        return f"New instrument '{name}' is ready and selected{how}.{skipped_message(inst.info if inst else {})}"
 
     # ---------------------------------------------------------------- dialogs
     def show_menu(self, parent: QWidget, name: str, pos: QPoint, new_instrument: Callable[[], object]) -> QMenu:
@@ -200,3 +201,14 @@ class CustomInstrumentsViewModel(QObject):
             action()
         except (InstrumentFileError, OSError) as exc:
             QMessageBox.warning(parent, f"{what} instrument", str(exc))
+
+
+def skipped_message(info: dict, shown: int = 3) -> str:
+    """The status bar's words on the samples a fit skipped (``info["fit"]["skipped"]``): names and reasons, or ""."""
+    skipped = (info.get("fit") or {}).get("skipped") or []
+    if not skipped:
+        return ""
+    parts = [f"{Path(str(s.get('file', '?'))).name} ({s.get('reason', '?')})" for s in skipped[:shown]]
+    more = f" and {len(skipped) - shown} more" if len(skipped) > shown else ""
+    noun = "file" if len(skipped) == 1 else "files"
+    return f" {len(skipped)} {noun} left out: {'; '.join(parts)}{more}."
