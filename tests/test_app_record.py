@@ -32,6 +32,8 @@ def window(qtbot, tmp_path):
                      recorder=recorder)  # fmt: skip
     qtbot.addWidget(win)
     win.display_timer.stop()
+    win.engine.stop()
+    win.engine.synchronous = True  # notes are computed as the clock pulls them: no worker to lag on a busy CPU
     now = [0.0]
     win.offline._clock = lambda: now[0]
     win.offline.timer.stop()
