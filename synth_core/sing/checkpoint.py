@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from ..atomic_file import atomic_write
+from .instrument_names import match_instrument
 from .model import SING, Encoder, SINGConfig
 
 FORMAT = "neurosynth-sing"
@@ -48,28 +49,12 @@ class Checkpoint:
 
 
 def find_instrument(instruments: list[InstrumentInfo], name: str) -> int:
-    """Index of an instrument by number, exact, case-insensitive, unique-prefix or unique-substring name.
+    """Index of an instrument by number, id, human name or an unambiguous part of one
+    (:func:`synth_core.sing.instrument_names.match_instrument`).
 
     Raises KeyError naming the candidates when the name is unknown or ambiguous.
     """
-    names = [i.name for i in instruments]
-    if name.isdigit() and int(name) < len(names):
-        return int(name)
-    low = name.lower()
-    tests = (
-        lambda n: n == name,
-        lambda n: n.lower() == low,
-        lambda n: n.lower().startswith(low),
-        lambda n: low in n.lower(),
-    )
-    for test in tests:
-        hits = [k for k, n in enumerate(names) if test(n)]
-        if len(hits) == 1:
-            return hits[0]
-        if len(hits) > 1:
-            raise KeyError(f"instrument {name!r} is ambiguous: {', '.join(names[k] for k in hits[:10])}")
-    shown = ", ".join(names[:20]) + (" ..." if len(names) > 20 else "")
-    raise KeyError(f"unknown instrument {name!r}; known: {shown}")
+    return match_instrument([i.name for i in instruments], name)
 
 
 def atomic_torch_save(obj: Any, path: str | os.PathLike) -> None:
