@@ -35,7 +35,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--tail", type=float, default=2.0, help="seconds rendered after the last event")
     p.add_argument("--note", type=int, help="render one note (MIDI pitch) instead of a file")
     p.add_argument(
-        "--instrument", default="0", help="instrument name or index for --note (with --voice: the preset of all notes)"
+        "--instrument",
+        default="0",
+        help="instrument for --note: its name, a part of it ('grand piano', 'nylon'), its id or index "
+        "(with --voice: the preset of all notes)",
     )
     p.add_argument("--velocity", type=int, default=100)
     p.add_argument("--duration", type=float, default=4.0, help="seconds the --note is held")
@@ -47,7 +50,16 @@ def _parser() -> argparse.ArgumentParser:
         help="render through the real-time engine block by block, as the app plays (the same notes, slower; "
         "by default SING notes are computed in batches)",
     )
-    p.add_argument("--list-instruments", action="store_true")
+    p.add_argument(
+        "--list-instruments",
+        action="store_true",
+        help="print the instruments: index, name, family and id (each, or a part of a name, is an --instrument)",
+    )
+    p.add_argument(
+        "--custom-dir",
+        metavar="DIR",
+        help="the folder of your own instruments (made in sing-app; default: the app's), played by name with SING",
+    )
     p.add_argument("-q", "--quiet", action="store_true")
     return p
 
@@ -73,6 +85,45 @@ def _load_source(args: argparse.Namespace):
     if args.checkpoint:
         return SingSource.from_checkpoint(args.checkpoint, device=args.device)
     return load_default_source(device=args.device)
+
+
+def _custom_dir(arg: str | None) -> Path:
+    """The folder of the user's own instruments: ``arg``, else the app's (``sing_app.custom_instruments``)."""
+    if arg:
+        return Path(arg)
+    from PyQt6.QtCore import QCoreApplication, QStandardPaths
+
+    from .custom_instruments import default_custom_dir
+
+    if QCoreApplication.applicationName():  # inside an app: its own folder
+        return default_custom_dir()
+    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
+    return Path(base or Path.home() / ".local/share") / "NeuroSynth" / "instruments"  # the app's folder, from outside
+
+
+def add_custom_instruments(source, folder: Path) -> int:
+    """Append the user's instruments fitted to ``source``'s model (the app's files in ``folder``) to its instruments,
+    table and gains (each plays at its own level, as in the app); how many."""
+    import numpy as np
+
+    from synth_core.sing.checkpoint import InstrumentInfo
+
+    from .custom_instruments import CustomInstrumentStore, model_fingerprint
+
+    table = np.asarray(source.instrument_table, np.float32)
+    insts = [
+        i for i in CustomInstrumentStore(folder).for_model(model_fingerprint(table)) if i.vector.size == table.shape[1]
+    ]
+    if not insts:
+        return 0
+    gains = getattr(source, "instrument_gains", None)
+    source.instruments = [*source.instruments, *(InstrumentInfo(i.name, "custom") for i in insts)]
+    source.instrument_table = np.concatenate([table, np.stack([i.vector for i in insts]).astype(np.float32)])
+    source.instrument_gains = np.concatenate(
+        [np.ones(len(table), np.float32) if gains is None else np.asarray(gains, np.float32),
+         np.array([10.0 ** (i.gain_db / 20.0) for i in insts], np.float32)]
+    )  # fmt: skip
+    return len(insts)
 
 
 def _one_note(note: int, velocity: int, duration: float):
@@ -127,9 +178,13 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(str(exc))
     except (OSError, ValueError) as exc:  # a voice checkpoint the loader could not make sense of
         return _fail(f"cannot load {args.voice or 'the voice'}: {exc}")
+    if args.voice is None and not args.sine:  # the user's own instruments (the app's files) play by name too
+        add_custom_instruments(source, _custom_dir(args.custom_dir))
     if args.list_instruments:
+        from synth_core.sing.instrument_names import display_name, family_label
+
         for i, info in enumerate(source.instruments):
-            print(f"{i}\t{info.name}\t{info.family}")
+            print(f"{i}\t{display_name(info.name)}\t{family_label(info.family) or '-'}\t{info.name}")
         return 0
     sr = args.sample_rate
     progress = None

@@ -48,6 +48,8 @@ class Engine:
         self.hop = source.hop
         self.src_rate = source.sample_rate
         self._table = np.asarray(source.instrument_table, dtype=np.float32)
+        gains = getattr(source, "instrument_gains", None)  # a row's own level (e.g. a user's instrument), linear
+        self._gains = np.ones(len(self._table), np.float32) if gains is None else np.asarray(gains, np.float32)
         default_vec = self._table[0].copy() if len(self._table) else np.zeros(16, np.float32)
         self._stats = EngineStats(
             max_voices=c.max_voices,
@@ -203,7 +205,8 @@ class Engine:
     def set_instrument(self, index: int, channel: int | None = None) -> None:
         n = len(self._table)
         if n:
-            self.set_instrument_vector(self._table[clamp_int(index, 0, n - 1)], channel)
+            i = clamp_int(index, 0, n - 1)
+            self.set_instrument_vector(self._table[i], channel, float(self._gains[i]) if i < len(self._gains) else 1.0)
 
     def set_instrument_vector(self, vec: np.ndarray, channel: int | None = None, gain: float = 1.0) -> None:
         """New notes (of ``channel``, or of every channel without its own) use ``vec``, played with ``gain``

@@ -90,6 +90,7 @@ class PlanSource:
         self.hop = source.hop
         self.instruments = source.instruments
         self.instrument_table = source.instrument_table
+        self.instrument_gains = getattr(source, "instrument_gains", None)
         self.device_name = source.device_name
         self.models_velocity = bool(source.models_velocity)
         self._silence = np.zeros((0, self.hop), np.float32)

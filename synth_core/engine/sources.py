@@ -36,6 +36,7 @@ class VoiceSource(Protocol):
     hop: int  # samples returned per step
     instruments: list[InstrumentInfo]
     instrument_table: np.ndarray  # [n_instruments, dim] float32
+    # optional: instrument_gains, [n_instruments] linear: the level a row plays at (default 1; a user's instrument)
     device_name: str
     models_velocity: bool  # True: velocity already shapes the audio (no extra gain)
 
