@@ -13,6 +13,7 @@ from PyQt6.QtCore import QObject, QPoint, pyqtSignal
 from PyQt6.QtWidgets import QFileDialog, QInputDialog, QMenu, QMessageBox, QWidget
 
 from synth_core.sing.checkpoint import InstrumentInfo
+from synth_core.sing.instrument_names import display_name
 
 from ..custom_instruments import (
     SUFFIX,
@@ -80,7 +81,7 @@ class CustomInstrumentsViewModel(QObject):
 
     # ---------------------------------------------------------------- plain actions
     def add_from_report(self, report: dict) -> CustomInstrument:
-        """Keep the instrument a fit produced (``report``: ``training.embed_fit.fit_samples``'s, with the
+        """Keep the instrument a fit produced (``report``: ``synth_core.sing.fit.fit_samples``'s, with the
         ``level`` match the fit process adds)."""
         info = {k: v for k, v in report.items() if k != "vector"}
         gain_db = float((report.get("level") or {}).get("gain_db", 0.0))
@@ -116,7 +117,8 @@ class CustomInstrumentsViewModel(QObject):
         level = inst.info.get("fit", {}).get("level") if inst is not None else None
         how = ""
         if level and level.get("nearest_name"):
-            how = f"; it plays at the level of {level['nearest_name']}, its nearest instrument ({inst.gain_db:+.1f} dB)"
+            nearest = display_name(level["nearest_name"])
+            how = f"; it plays at the level of {nearest}, its nearest instrument ({inst.gain_db:+.1f} dB)"
         return f"New instrument '{name}' is ready and selected{how}.{skipped_message(inst.info if inst else {})}"
 
     # ---------------------------------------------------------------- dialogs

@@ -8,14 +8,18 @@ from PyQt6.QtCore import QPoint, QSortFilterProxyModel, Qt, pyqtSignal
 from PyQt6.QtGui import QStandardItem, QStandardItemModel
 from PyQt6.QtWidgets import QAbstractItemView, QHeaderView, QLineEdit, QTreeView, QVBoxLayout, QWidget
 
+from synth_core.sing.instrument_names import display_name, family_label
+
 INDEX_ROLE = Qt.ItemDataRole.UserRole + 1
+FILTER_ROLE = Qt.ItemDataRole.UserRole + 2  # what the filter matches: the shown name and the id
 
 
 class InstrumentList(QWidget):
     """Emits ``instrumentSelected(table_index)`` when the user picks an instrument, and
     ``menuRequested(table_index, global_pos)`` on a right-click over one.
 
-    The filter matches the name or the family (case-insensitive substring). Filtering never picks an
+    Rows show human names ("Acoustic Grand Piano" for ``gm000_acoustic_grand_piano``) and the family apart. The
+    filter matches the name, the id or the family (case-insensitive substring). Filtering never picks an
     instrument: the chosen one stays chosen (and highlighted while it matches); Enter in the filter picks the
     first match.
     """
@@ -37,6 +41,7 @@ class InstrumentList(QWidget):
         self.proxy.setSourceModel(self.model)
         self.proxy.setFilterCaseSensitivity(Qt.CaseSensitivity.CaseInsensitive)
         self.proxy.setFilterKeyColumn(-1)  # any column
+        self.proxy.setFilterRole(FILTER_ROLE)
         self.view = QTreeView()
         self.view.setModel(self.proxy)
         self.view.setRootIsDecorated(False)
@@ -65,14 +70,19 @@ class InstrumentList(QWidget):
             self.menuRequested.emit(int(idx.data(INDEX_ROLE)), self.view.viewport().mapToGlobal(pos))
 
     def set_instruments(self, instruments: Sequence[tuple[str, str]]) -> None:
-        """``instruments``: (name, family) per table row, in table order."""
+        """``instruments``: (name or id, family) per table row, in table order; shown by their human names."""
         self.model.removeRows(0, self.model.rowCount())
         self._chosen = None
         for i, (name, family) in enumerate(instruments):
-            a, b = QStandardItem(name), QStandardItem(family)
+            human, fam = display_name(name), family_label(family)
+            a, b = QStandardItem(human), QStandardItem(fam)
+            a.setData(human if human == name else f"{human}\n{name}", FILTER_ROLE)
+            b.setData(fam, FILTER_ROLE)
+            tip = f"{human} ({fam})" if fam else human  # the whole name where the column cuts it
+            tip += f"\nid: {name} (sing-render --instrument, presets)" if human != name else ""
             for item in (a, b):
                 item.setData(i, INDEX_ROLE)
-                item.setToolTip(f"{name} ({family})" if family else name)  # the whole name where the column cuts it
+                item.setToolTip(tip)
             self.model.appendRow([a, b])
 
     def set_filter(self, text: str) -> None:

@@ -1,8 +1,9 @@
 """What new notes play: the instrument rows (names, vectors, gains), the chosen row, and the sound made from it.
 
 A sound is a vector, the gain it plays with (an instrument's own level, ``synth_core.level``) and a name that says
-what it is: the instrument ("Violin"), an edit of it ("Violin (edited)"), a morph of the pad's corners ("Trumpet +
-Violin morph") or a preset's name. The name titles the window's sound label, recordings and presets.
+what it is, in human names (``synth_core.sing.instrument_names``): the instrument ("Violin"), an edit of it ("Violin
+(edited)"), a morph of the pad's corners ("Trumpet + Violin morph") or a preset's name. The name titles the window's
+sound label, recordings and presets.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from synth_core.sing.checkpoint import InstrumentInfo
+from synth_core.sing.instrument_names import display_name
 
 
 @dataclass(frozen=True)
@@ -62,25 +64,29 @@ class SoundViewModel:
         self.base = self.index_of(base)
 
     def base_name(self) -> str | None:
+        """The chosen row's name as the model knows it (its id: what presets keep as their base instrument)."""
         return self.instruments[self.base].name if self.base is not None else None
 
     def select(self, index: int) -> Sound:
         """Row ``index`` as it is."""
         self.base = index
-        self.sound = Sound(self.table[index].copy(), float(self.gains[index]), self.instruments[index].name)
+        self.sound = Sound(
+            self.table[index].copy(), float(self.gains[index]), display_name(self.instruments[index].name)
+        )
         return self.sound
 
     def edited(self, vec: np.ndarray) -> Sound:
         """An edit of the chosen row (it keeps that row's level)."""
         gain = float(self.gains[self.base]) if self.base is not None else 1.0
         base = self.base_name()
-        self.sound = Sound(np.asarray(vec, np.float32), gain, f"{base} (edited)" if base else "Custom sound")
+        name = f"{display_name(base)} (edited)" if base else "Custom sound"
+        self.sound = Sound(np.asarray(vec, np.float32), gain, name)
         return self.sound
 
     def morphed(self, vec: np.ndarray, corners: Sequence[int], weights: np.ndarray) -> Sound:
         """The pad's blend of rows ``corners`` with ``weights``: their gains blend as their vectors do."""
         gain = float(np.asarray(weights) @ self.gains[list(corners)])
-        name = morph_name([self.instruments[c].name for c in corners], weights)
+        name = morph_name([display_name(self.instruments[c].name) for c in corners], weights)
         self.sound = Sound(np.asarray(vec, np.float32), gain, name)
         return self.sound
 

@@ -9,6 +9,8 @@ from PyQt6.QtCore import QPointF, QRectF, Qt, pyqtSignal
 from PyQt6.QtGui import QBrush, QColor, QMouseEvent, QPainter, QPaintEvent, QPen, QRadialGradient
 from PyQt6.QtWidgets import QComboBox, QGridLayout, QLabel, QSizePolicy, QWidget
 
+from synth_core.sing.instrument_names import display_name
+
 CORNERS = ("top-left", "top-right", "bottom-left", "bottom-right")
 CORNER_COLOURS = ("#e4572e", "#29b6f6", "#76b041", "#ffc914")
 LABEL_CHIP, LABEL_MARGIN, LABEL_PAD = "#1b1d22", 4.0, 4.0
@@ -195,12 +197,13 @@ class MorphPanel(QWidget):
         n = len(names)
         if corners is None:
             spread = [min(n - 1, round(i * (n - 1) / 3)) for i in range(4)] if n else [0, 0, 0, 0]
-            kept = [c.currentText() if c.currentIndex() >= 0 else None for c in self.combos]
+            kept = [c.currentData() if c.currentIndex() >= 0 else None for c in self.combos]
             corners = [names.index(k) if k in names else s for k, s in zip(kept, spread, strict=True)]
         for combo, idx in zip(self.combos, corners, strict=True):
             combo.blockSignals(True)
             combo.clear()
-            combo.addItems(list(names))
+            for name in names:  # shown by human name ("Violin" for gm040_violin), kept by name
+                combo.addItem(display_name(name), name)
             combo.setCurrentIndex(int(idx) if n else -1)
             combo.blockSignals(False)
         self._update_labels()
