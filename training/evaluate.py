@@ -1,6 +1,7 @@
 """Evaluate a SING checkpoint on an NSynth-format pack against the pitch-shift baseline.
 
     python -m training.evaluate CKPT --data data/gm_pack [--max-notes N] [--out report_dir] [--threads 2]
+    python -m training.evaluate CKPT --data data/gm_pack --visqol 64   # plus what a listener hears
 
 Reports the spectral L1 (SING's loss) of SING, of the pitch-shift baseline and of silence on train and test
 notes (the seeded SING split over (instrument, pitch) pairs, seed from the checkpoint's training dict, default
@@ -11,7 +12,9 @@ model's training gain (``--gain`` overrides): at a quiet pack's own level log(1 
 tiny powers and cannot tell a model from silence. Raw training checkpoints are scaled back by their gain
 (exported ones already are). Writes ``metrics.json`` and ``spectrograms.png`` (target / SING / baseline for a
 few test notes) and prints a markdown table for the model card. The baseline of a train note uses the nearest
-*other* training pitch.
+*other* training pitch. ``--visqol N`` adds the perceptual report on N test notes (``training.perceptual``): ViSQOL
+of SING, the baseline and two anchors (the real note with noise at 20 dB SNR, low-passed at 3.5 kHz) per family
+and pitch band, the envelope correlation of decaying families, the level error and the energy between harmonics.
 """
 
 from __future__ import annotations
@@ -29,24 +32,15 @@ import torch
 
 from synth_core.dsp import estimate_f0, hz_to_midi
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint
+from synth_core.sing.fit import training_gain  # noqa: F401 - re-exported (the app's fit needs it too)
 from synth_core.sing.loss import spectral_l1
+from training import perceptual
 from training.baseline import PitchShiftBaseline, pitch_shift
 from training.split import split_of
 
 F0_WINDOW = (0.25, 1.25)  # seconds of the held part used for f0 (early: decaying notes are still loud)
 LEVEL_WINDOW = (0.05, 3.0)  # seconds over which output and target levels are compared (the held part)
 LEVEL_FLOOR_DB = -70.0  # targets quieter than this are left out of the level comparison
-
-
-def training_gain(ckpt) -> tuple[float, float]:
-    """(gain the model was trained at, scale that brings its output to the pack's level).
-
-    A raw training checkpoint outputs at its training gain; an exported one has 1/gain folded in and records
-    the gain in ``folded_training_gain``.
-    """
-    raw = float((ckpt.training or {}).get("gain") or 1.0)
-    folded = float((ckpt.metadata or {}).get("folded_training_gain") or 1.0)
-    return raw * folded, 1.0 / raw
 
 
 def level_db(audio: np.ndarray, sample_rate: int) -> float:
@@ -135,8 +129,10 @@ def evaluate(
     n_plot: int = 4,
     loss_gain: float | None = None,
     n_blends: int = 10,
+    visqol_notes: int = 0,
 ) -> dict:
-    """Compute the metrics (and write the report files into ``out`` when given)."""
+    """Compute the metrics (and write the report files into ``out`` when given); ``visqol_notes`` > 0 adds the
+    perceptual report (:func:`perceptual_report`) on that many test notes."""
     ckpt = load_checkpoint(ckpt_path, "cpu")
     model, cfg = ckpt.model.eval(), ckpt.config
     seed = split_seed(ckpt.training)
@@ -217,6 +213,14 @@ def evaluate(
             "level_error_db_median": float(np.median(level_err)) if len(level_err) else None,
             "level_error_db_mean_abs": float(np.mean(np.abs(level_err))) if len(level_err) else None,
         }
+    if visqol_notes:
+        chosen = spread([n for n in known if splits[n] == "test"], visqol_notes)
+        families = {info.name: info.family for info in ckpt.instruments}
+        generated = (generate_notes(model, names, chosen, batch_size) * scale).numpy()
+        metrics["perceptual"] = perceptual_report(
+            chosen, generated, [load_audio(n.path, n_samples, sr) for n in chosen],
+            [baseline_note(n, leave_out=False) for n in chosen], families, sr,
+        )  # fmt: skip
     metrics["blends"] = blend_pitch_accuracy(model, sorted({n.pitch for n in known}), n_blends, batch_size, seed)
     metrics["seconds"] = round(time.perf_counter() - t0, 2)
     metrics["skipped_unknown_instruments"] = len(notes) - len(known)
@@ -227,6 +231,98 @@ def evaluate(
         if plots:
             plot_spectrograms(plots, out / "spectrograms.png")
     return metrics
+
+
+DECAYING = ("keyboard", "mallet", "guitar", "bass")  # families whose notes decay while held
+
+
+def perceptual_report(
+    notes: list[PackNote],
+    generated: list[np.ndarray],
+    targets: list[np.ndarray],
+    baselines: list[np.ndarray | None],
+    families: dict[str, str],
+    sample_rate: int,
+) -> dict:
+    """ViSQOL of SING, the pitch-shift baseline and the two anchors (noise at 20 dB SNR, low-pass at 3.5 kHz)
+    against the real notes, per family and pitch band, with the envelope correlation, the level error and the
+    energy between harmonics (``training.perceptual``)."""
+    rows = []
+    for n, g, t, b in zip(notes, generated, targets, baselines, strict=True):
+        if level_db(t, sample_rate) <= LEVEL_FLOOR_DB:
+            continue  # a silent target has nothing to compare with
+        row = {
+            "note": n.note_str,
+            "family": families.get(n.instrument, "unknown"),
+            "band": perceptual.pitch_band(n.pitch),
+            "sing": perceptual.visqol_mos(t, g, sample_rate),
+            "noise_20db": perceptual.visqol_mos(t, perceptual.with_noise(t, 20.0), sample_rate),
+            "lowpass_3k5": perceptual.visqol_mos(t, perceptual.low_passed(t, sample_rate), sample_rate),
+            "baseline": perceptual.visqol_mos(t, b, sample_rate) if b is not None else None,
+            "envelope_corr": perceptual.envelope_correlation(g, t),
+            "baseline_envelope_corr": perceptual.envelope_correlation(b, t) if b is not None else None,
+            "between_harmonics_db": perceptual.between_harmonics_db(g, t, n.pitch, sample_rate),
+            "level_error_db": level_db(g, sample_rate) - level_db(t, sample_rate),
+        }
+        rows.append(row)
+
+    def mean(key: str, subset: list[dict]) -> float | None:
+        vals = [r[key] for r in subset if r[key] is not None]
+        return float(np.mean(vals)) if vals else None
+
+    signals = ("sing", "baseline", "noise_20db", "lowpass_3k5")
+
+    def table(group: str) -> dict:
+        out = {}
+        for name in sorted({r[group] for r in rows}):
+            subset = [r for r in rows if r[group] == name]
+            out[name] = {"notes": len(subset), **{s: mean(s, subset) for s in signals}}
+        return out
+
+    decaying = [r for r in rows if r["family"] in DECAYING]
+    worst = min(rows, key=lambda r: r["sing"]) if rows else None
+    return {
+        "notes": len(rows),
+        "visqol": {s: mean(s, rows) for s in signals},
+        "by_family": table("family"),
+        "by_band": table("band"),
+        "envelope_corr_decaying": mean("envelope_corr", decaying),
+        "baseline_envelope_corr_decaying": mean("baseline_envelope_corr", decaying),
+        "decaying_notes": len(decaying),
+        "level_error_db_mean_abs": float(np.mean([abs(r["level_error_db"]) for r in rows])) if rows else None,
+        "between_harmonics_db_mean": mean("between_harmonics_db", rows),
+        "worst": {"note": worst["note"], "sing": worst["sing"]} if worst else None,
+        "per_note": rows,
+    }
+
+
+def perceptual_table(report: dict) -> str:
+    """The perceptual report as markdown (model card)."""
+
+    def f(x: float | None, digits: int = 2) -> str:
+        return "" if x is None else f"{x:.{digits}f}"
+
+    v = report["visqol"]
+    lines = [
+        f"ViSQOL v3 (audio mode, 48 kHz, first {perceptual.VISQOL_SECONDS} s), {report['notes']} test notes: "
+        f"SING **{f(v['sing'])}**, baseline {f(v['baseline'])}, noise at 20 dB SNR {f(v['noise_20db'])}, "
+        f"low-pass 3.5 kHz {f(v['lowpass_3k5'])}; envelope correlation (keyboard, mallet, guitar, bass; "
+        f"{report['decaying_notes']} notes) SING {f(report['envelope_corr_decaying'])} / baseline "
+        f"{f(report['baseline_envelope_corr_decaying'])}; level error (mean abs) "
+        f"{f(report['level_error_db_mean_abs'], 1)} dB; energy between harmonics "
+        f"{f(report['between_harmonics_db_mean'], 1)} dB over the target's; worst note {report['worst']['note']} "
+        f"{f(report['worst']['sing'])}.",
+        "",
+        "| group | notes | SING | baseline | noise 20 dB | low-pass 3.5 kHz |",
+        "|---|---|---|---|---|---|",
+    ]
+    for group in ("by_family", "by_band"):
+        for name, r in report[group].items():
+            lines.append(
+                f"| {name} | {r['notes']} | {f(r['sing'])} | {f(r['baseline'])} | {f(r['noise_20db'])} | "
+                f"{f(r['lowpass_3k5'])} |"
+            )
+    return "\n".join(lines)
 
 
 def median_level_error(
@@ -352,6 +448,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--gain", type=float, default=None, help="spectral L1 at this gain (default: the training gain)")
     ap.add_argument("--blends", type=int, default=10, help="random two-instrument blends to check for pitch")
+    ap.add_argument("--visqol", type=int, nargs="?", const=64, default=0, metavar="N",
+                    help="perceptual report (ViSQOL, envelopes, floor) on N test notes (default N: 64)")  # fmt: skip
     args = ap.parse_args(argv)
     torch.set_num_threads(max(1, args.threads))
     try:
@@ -363,11 +461,14 @@ def main(argv: list[str] | None = None) -> int:
             args.batch_size,
             loss_gain=args.gain,
             n_blends=args.blends,
+            visqol_notes=args.visqol,
         )
     except (CheckpointError, FileNotFoundError, ValueError) as exc:
         print(f"evaluate: error: {exc}", file=sys.stderr)
         return 1
     print(markdown_table(metrics))
+    if "perceptual" in metrics:
+        print("\n" + perceptual_table(metrics["perceptual"]))
     if args.out:
         print(f"\nwrote {Path(args.out) / 'metrics.json'}")
     return 0
