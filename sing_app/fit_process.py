@@ -1,4 +1,4 @@
-"""Runs an instrument fit (``training.embed_fit.fit_samples``) in a child process.
+"""Runs an instrument fit (``synth_core.sing.fit.fit_samples``) in a child process.
 
 A child process keeps the fit off the GUI thread and away from the audio callback's GIL, runs at a lower
 priority with one torch thread, and can be stopped at any moment: nothing is written by the child, so a
@@ -30,7 +30,7 @@ def _child(init: str, files: list[str], name: str, events, steps: int | None) ->
     import torch
 
     torch.set_num_threads(1)
-    from training.embed_fit import FitConfig, fit_samples
+    from synth_core.sing.fit import FitConfig, fit_samples
 
     config = FitConfig() if steps is None else FitConfig(steps=steps)
     try:

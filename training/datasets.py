@@ -3,7 +3,8 @@
 Both readers produce :class:`NoteDataset` objects whose items are :class:`NoteItem`
 (4 s mono float32 waveform at 16 kHz, instrument index, MIDI pitch, MIDI velocity) and
 share an :class:`InstrumentVocab` that maps names to embedding rows. Bad files are
-logged, listed in ``dataset.skipped`` as ``(path, reason)`` and left out.
+logged, listed in ``dataset.skipped`` as ``(path, reason)`` and left out. Reading and checking a note file
+(names, pitches, too short / corrupt / silent files) is ``synth_core.sing.samples``'s, shared with the app.
 """
 
 from __future__ import annotations
@@ -12,39 +13,41 @@ import csv
 import json
 import logging
 import random
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
-import soundfile as sf
 import torch
 from torch.utils.data import Dataset
 
-from synth_core.dsp import estimate_note_pitch, peak_db, resample
 from synth_core.sing.checkpoint import InstrumentInfo
-from synth_core.sing.model import SINGConfig
+from synth_core.sing.samples import (  # noqa: F401 - re-exported: the note readers live in synth_core
+    AUDIO_EXTENSIONS,
+    DEFAULT_VELOCITY,
+    MAX_PITCH,
+    MIN_NOTE_HOPS,
+    MIN_NOTE_SECONDS,
+    NOTE_SAMPLES,
+    SAMPLE_RATE,
+    SILENCE_DB,
+    Candidate,
+    NoPitchInName,
+    NoteRecord,
+    UnusableAudio,
+    check_note_audio,
+    decode_notes,
+    load_note_audio,
+    note_name,
+    parse_note_filename,
+    parse_pitch,
+    parse_velocity,
+    sample_candidates,
+)
 from training.split import sing_split
 
 log = logging.getLogger(__name__)
-
-SAMPLE_RATE = 16000
-NOTE_SAMPLES = 64000
-MAX_PITCH = 120
-AUDIO_EXTENSIONS = (".wav", ".flac")
-DEFAULT_VELOCITY = 100
-#: The shortest sample taken as a note, in model hops. The model decodes (and its loss compares) 1024-sample
-#: frames 256 apart (``SINGConfig.frame`` / ``hop``: 64 ms / 16 ms at 16 kHz). 6 hops (96 ms) give the loss 3
-#: frames: the fewest in which a note's onset and what follows it are both seen. A shorter file (a truncated
-#: download or copy: a header and a few samples) holds no attack to learn from: zero-padded to the note length
-#: it would teach the fit a click and 4 s of silence at the pitch in its name.
-MIN_NOTE_HOPS = 6
-MIN_NOTE_SECONDS = MIN_NOTE_HOPS * SINGConfig.hop / SINGConfig.sample_rate
-_NAMES = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
-_NOTE_NAME = re.compile(r"^([A-Ga-g])([#b♯♭s]?)(-?\d+)$")
-_SEMITONES = {"c": 0, "d": 2, "e": 4, "f": 5, "g": 7, "a": 9, "b": 11}
 
 
 class NoteItem(NamedTuple):
@@ -54,19 +57,6 @@ class NoteItem(NamedTuple):
     instrument: int
     pitch: int
     velocity: int
-
-
-@dataclass(frozen=True)
-class NoteRecord:
-    """Where a note's audio lives and what it is (before loading)."""
-
-    path: Path
-    instrument: str
-    pitch: int
-    velocity: int
-    family: str = "unknown"
-    source: str = "unknown"
-    pitch_estimated: bool = False  # no pitch in the file name or manifest: estimated from the audio
 
 
 @dataclass
@@ -103,89 +93,6 @@ class InstrumentVocab:
     def from_infos(cls, infos: Iterable[InstrumentInfo]) -> InstrumentVocab:
         infos = list(infos)
         return cls([i.name for i in infos], [i.family for i in infos])
-
-
-def parse_pitch(text: str | int) -> int:
-    """MIDI pitch from a number ("60") or a note name ("C4" = 60, "A#3", "Eb2", "Cs4").
-
-    Raises ValueError when unparsable or outside 0..120.
-    """
-    s = str(text).strip()
-    try:
-        pitch = int(float(s)) if re.fullmatch(r"-?\d+(\.0*)?", s) else None
-    except ValueError:
-        pitch = None
-    if pitch is None:
-        m = _NOTE_NAME.match(s)
-        if not m:
-            raise ValueError(f"not a MIDI pitch or note name: {s!r}")
-        letter, accidental, octave = m.groups()
-        shift = {"#": 1, "♯": 1, "s": 1, "b": -1, "♭": -1}.get(accidental, 0)
-        pitch = 12 * (int(octave) + 1) + _SEMITONES[letter.lower()] + shift
-    if not 0 <= pitch <= MAX_PITCH:
-        raise ValueError(f"pitch {pitch} outside 0..{MAX_PITCH}")
-    return pitch
-
-
-def parse_velocity(text: str | int | None) -> int:
-    """MIDI velocity clamped to 1..127 (missing -> 100)."""
-    if text is None or str(text).strip() == "":
-        return DEFAULT_VELOCITY
-    return int(min(127, max(1, round(float(str(text).strip())))))
-
-
-def _looks_like_pitch(text: str) -> bool:
-    return bool(re.fullmatch(r"-?\d+", text) or _NOTE_NAME.match(text))
-
-
-class NoPitchInName(ValueError):
-    """A file name that does not end in a pitch (the note's pitch is estimated from its audio instead)."""
-
-
-def note_name(pitch: int) -> str:
-    """MIDI pitch -> note name (60 -> 'C4')."""
-    return f"{_NAMES[pitch % 12]}{pitch // 12 - 1}"
-
-
-def parse_note_filename(path: str | Path) -> tuple[str, int, int]:
-    """``<instrument>_<pitch or note name>[_<velocity>].wav`` -> (instrument, pitch, velocity).
-
-    Raises :class:`NoPitchInName` for names that do not fit, ValueError for pitches outside 0..120.
-    """
-    stem = Path(path).stem
-    parts = stem.rsplit("_", 2)
-    if len(parts) == 3 and parts[0] and _looks_like_pitch(parts[1]) and re.fullmatch(r"\d+", parts[2]):
-        return parts[0], parse_pitch(parts[1]), parse_velocity(parts[2])
-    parts = stem.rsplit("_", 1)
-    if len(parts) == 2 and parts[0] and _looks_like_pitch(parts[1]):
-        return parts[0], parse_pitch(parts[1]), DEFAULT_VELOCITY
-    raise NoPitchInName(f"file name {Path(path).name!r} is not <instrument>_<pitch>_<velocity>")
-
-
-def load_note_audio(
-    path: str | Path, sample_rate: int = SAMPLE_RATE, n_samples: int = NOTE_SAMPLES, min_seconds: float = 0.0
-) -> np.ndarray:
-    """Read any sample rate/channel count, mix to mono, resample, trim/pad: float32 [n_samples].
-
-    Raises ValueError for empty or non-finite audio, :class:`UnusableAudio` for audio shorter than
-    ``min_seconds`` (soundfile errors pass through).
-    """
-    data, sr = sf.read(str(path), dtype="float32", always_2d=True)
-    if data.size == 0:
-        raise ValueError("no audio frames")
-    if len(data) < min_seconds * sr:
-        raise UnusableAudio(
-            f"too short to hold a note: {1000 * len(data) / sr:.0f} ms of audio, at least "
-            f"{1000 * min_seconds:.0f} ms needed (a truncated file?)"
-        )
-    mono = data.mean(axis=1)
-    if not np.all(np.isfinite(mono)):
-        raise ValueError("audio contains NaN or infinite samples")
-    mono = resample(mono, sr, sample_rate)
-    out = np.zeros(n_samples, dtype=np.float32)
-    n = min(n_samples, len(mono))
-    out[:n] = mono[:n]
-    return out
 
 
 class NoteDataset(Dataset):
@@ -388,14 +295,14 @@ def load_pack(
     (logged; ``NoteRecord.pitch_estimated``) and belongs to the instrument named after its folder.
     ``instrument`` names every note's instrument instead. Every file is decoded once here so
     corrupt, empty, too short (:data:`MIN_NOTE_SECONDS`), silent or unreadable files, and unpitched ones
-    without a label, are reported
-    (``.skipped``) and left out; ``cache`` keeps the decoded audio (int16) for training.
+    without a label, are reported (``.skipped``) and left out; ``cache`` keeps the decoded audio (int16) for
+    training.
     """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"{root}: sample pack folder not found")
     skipped: list[tuple[str, str]] = []
-    candidates: list[tuple[Path, str, str | int, str | None, str | None]] = []
+    candidates: list[Candidate] = []
     manifest = root / "pack.csv"
     if manifest.is_file():
         for n, row in enumerate(_manifest_rows(manifest, skipped), start=2):
@@ -433,77 +340,18 @@ def load_samples(
 
     Pitches and velocities come from file names when they end in ``_<pitch>[_<velocity>]``; otherwise the pitch
     is estimated and the velocity is 100. Files that are not audio, unreadable, too short, silent or unpitched
-    are reported in ``.skipped``, as in :func:`load_pack`.
+    are reported in ``.skipped``, as in :func:`load_pack` (``synth_core.sing.samples.read_samples`` reads the
+    same notes without a dataset, for the app).
     """
-    candidates: list[tuple[Path, str, str | int, str | None, str | None]] = []
-    skipped: list[tuple[str, str]] = []
-    files: list[Path] = []
-    for p in map(Path, paths):
-        if p.is_dir():
-            files += sorted(f for f in p.rglob("*") if f.is_file() and f.suffix.lower() in AUDIO_EXTENSIONS)
-        else:
-            files.append(p)
-    for path in files:
-        try:
-            _, pitch, velocity = parse_note_filename(path)
-            candidates.append((path, instrument, pitch, str(velocity), None))
-        except ValueError:  # no pitch in the name (or one out of range): estimated from the audio
-            candidates.append((path, instrument, "", None, None))
-    ds = NoteDataset([], None, True, sample_rate, note_samples, skipped)
-    _decode(ds, candidates)
+    ds = NoteDataset([], None, True, sample_rate, note_samples, [])
+    _decode(ds, sample_candidates(paths, instrument))
     return ds
 
 
-def _decode(ds: NoteDataset, candidates: list[tuple[Path, str, str | int, str | None, str | None]]) -> None:
+def _decode(ds: NoteDataset, candidates: list[Candidate]) -> None:
     """Read each candidate (path, instrument, pitch text, velocity text, family) into ``ds`` or its skipped list."""
-    sample_rate, note_samples, cache = ds.sample_rate, ds.note_samples, ds.cache
-    for path, inst, pitch_text, vel_text, family in candidates:
-        try:
-            pitch = parse_pitch(pitch_text) if str(pitch_text).strip() else None
-            velocity = parse_velocity(vel_text)
-        except ValueError as exc:
-            ds.skip(path, str(exc))
-            continue
-        if not path.is_file():
-            ds.skip(path, "file not found")
-            continue
-        try:
-            wav = load_note_audio(path, sample_rate, note_samples, MIN_NOTE_SECONDS)
-            check_note_audio(wav)
-        except Exception as exc:  # soundfile raises LibsndfileError/RuntimeError for corrupt files
-            ds.skip(path, f"unreadable: {exc}" if not isinstance(exc, UnusableAudio) else str(exc))
-            continue
-        estimated = pitch is None
-        if estimated:
-            pitch, f0, ratio = estimate_note_pitch(wav, sample_rate)
-            if pitch is None or pitch > MAX_PITCH:
-                ds.skip(
-                    path,
-                    f"no pitch in its name and none could be estimated ({100 * ratio:.0f} % of the energy on the "
-                    f"harmonics of {f0:.1f} Hz): name it <instrument>_<pitch>.wav or list it in pack.csv",
-                )
-                continue
-            log.info("%s: no pitch in its name; estimated %d (%s, %.1f Hz)", path.name, pitch, note_name(pitch), f0)
-        rec = NoteRecord(path, inst, pitch, velocity, family or "unknown", pitch_estimated=estimated)
+    for rec, wav in decode_notes(candidates, ds.sample_rate, ds.note_samples, ds.skip):
         ds.records.append(rec)
-        ds.vocab.add(inst, rec.family)
-        if cache:
-            ds.store(path, wav)
-
-
-class UnusableAudio(ValueError):
-    """A readable file that holds no note to learn from (too short, silent, or a constant / flat-clipped signal)."""
-
-
-#: Peaks below this (dBFS) count as silent.
-SILENCE_DB = -80.0
-
-
-def check_note_audio(wav: np.ndarray) -> None:
-    """Raise :class:`UnusableAudio` for silent audio or audio that is only a constant (DC or clipped flat)."""
-    level = peak_db(wav)
-    if level < SILENCE_DB:
-        raise UnusableAudio(f"silent (peak {level:.0f} dBFS)")
-    peak = 10 ** (level / 20)
-    if float(np.std(wav[np.abs(wav) > 0])) < 1e-4 * peak + 1e-9:
-        raise UnusableAudio("no signal: a constant value (DC offset or a flat, clipped recording)")
+        ds.vocab.add(rec.instrument, rec.family)
+        if ds.cache:
+            ds.store(rec.path, wav)
