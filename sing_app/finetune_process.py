@@ -2,7 +2,9 @@
 model on the samples, in a child process the GUI polls for progress and the training loss.
 
 The run lives in a work folder; only when it finished is its checkpoint copied (atomically) to ``dest``. A
-cancelled or failed run leaves ``dest`` untouched and the work folder is removed.
+cancelled or failed run leaves ``dest`` untouched and the work folder is removed. The app talks to training only
+through that command and the run folder's files: the flags, the ``metrics.jsonl`` fields read and the checkpoint
+path are written down in ``synth_core.sing.finetune_contract``, which ``training.sing_train`` reads too.
 """
 
 from __future__ import annotations
@@ -17,6 +19,13 @@ import tempfile
 from pathlib import Path
 
 from synth_core.atomic_file import atomic_write
+from synth_core.sing.finetune_contract import (
+    CHECKPOINT_FILE,
+    LOSS_FIELD,
+    METRICS_FILE,
+    STEP_FIELD,
+    finetune_command,
+)
 
 from .fit_process import FitEvent
 
@@ -51,13 +60,7 @@ class FineTuneProcess:
         for i, f in enumerate(self.files):  # keep the names (they may carry the pitch); never two alike
             target = pack / f.name if not (pack / f.name).exists() else pack / f"{i}_{f.name}"
             shutil.copyfile(f, target)
-        args = [
-            sys.executable, "-m", "training.sing_train", "--pack", str(pack), "--init", str(self.init),
-            "--stage", "e2e", "--name", self.name, "--out", str(self.run), "--max-steps", str(self.steps),
-            "--epochs", "1000000", "--batch-size", "8", "--crop-steps", "16", "--lr", "2e-4", "--p-valid", "0",
-            "--p-test", "0", "--eval-notes", "2", "--log-every", "5", "--checkpoint-every", "0", "--threads", "1",
-            "--no-progress",
-        ]  # fmt: skip
+        args = finetune_command(sys.executable, pack, self.init, self.name, self.run, self.steps)
         self._log = open(self.work / "train.log", "w")  # noqa: SIM115 - closed in _close
         self._proc = subprocess.Popen(args, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -68,7 +71,7 @@ class FineTuneProcess:
     def poll(self) -> list[FitEvent]:
         """New training-loss points as progress events; then "done" (checkpoint at ``dest``) or "error"."""
         events: list[FitEvent] = []
-        metrics = self.run / "metrics.jsonl"
+        metrics = self.run / METRICS_FILE
         if metrics.is_file():
             with open(metrics) as f:
                 f.seek(self._read)
@@ -77,17 +80,17 @@ class FineTuneProcess:
                         break
                     self._read += len(line.encode())
                     rec = json.loads(line)
-                    if "train_loss" in rec:
-                        self.losses.append((int(rec["step"]), float(rec["train_loss"])))
-                        fraction = min(1.0, rec["step"] / self.steps)
+                    if LOSS_FIELD in rec:
+                        step, loss = int(rec[STEP_FIELD]), float(rec[LOSS_FIELD])
+                        self.losses.append((step, loss))
                         events.append(
-                            FitEvent("progress", fraction, f"step {rec['step']}: loss {rec['train_loss']:.3f}")
+                            FitEvent("progress", min(1.0, step / self.steps), f"step {step}: loss {loss:.3f}")
                         )
         if self.finished or self._proc is None or self._proc.poll() is None:
             return events
         self.finished = True
         code = self._proc.returncode
-        checkpoint = self.run / "checkpoint.pt"
+        checkpoint = self.run / CHECKPOINT_FILE
         if code == 0 and checkpoint.is_file():
             with open(checkpoint, "rb") as src:
                 atomic_write(self.dest, lambda f: shutil.copyfileobj(src, f))

@@ -13,6 +13,10 @@ Examples::
 
 Only rank 0 logs and writes (tqdm, tensorboard in ``<out>/tb``, ``<out>/metrics.jsonl``,
 ``<out>/checkpoint.pt`` latest, ``<out>/best.pt`` best valid, ``<out>/stage_<name>.pt``).
+
+The app's fine-tune runs this module as a child process; the flags it passes, the ``metrics.jsonl`` fields it
+reads (``step``, ``train_loss``) and the checkpoint it loads (``<out>/checkpoint.pt``) are a contract written
+down in ``synth_core.sing.finetune_contract`` (keep them working; ``tests/test_layering.py`` checks the flags).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from synth_core.sing.finetune_contract import CHECKPOINT_FILE, LOSS_FIELD, METRICS_FILE, STEP_FIELD
 from synth_core.sing.loss import LossConfig, spectral_l1
 from synth_core.sing.model import SING, Encoder, SINGConfig
 from training.datasets import InstrumentVocab, NoteDataset, load_nsynth, load_pack
@@ -228,7 +233,7 @@ class Trainer:
         model: SING | None = None
         encoder: Encoder | None = None
         if args.resume:
-            ck = self._load(self.out / "checkpoint.pt")
+            ck = self._load(self.out / CHECKPOINT_FILE)
             model, encoder, vocab = ck.model, ck.encoder, InstrumentVocab.from_infos(ck.instruments)
             tr = ck.training or {}
             self.stages = list(tr.get("stages") or self.stages)
@@ -248,7 +253,7 @@ class Trainer:
                 args.seed = int(tr["seed"])
             if tr.get("gain") is not None:
                 args.gain = float(tr["gain"])
-        elif (self.out / "checkpoint.pt").is_file():
+        elif (self.out / CHECKPOINT_FILE).is_file():
             self._warn(f"{self.out} already holds a run: starting a new one over it (use --resume to continue it)")
         if not args.resume and (args.init is not None or args.start_from is not None):
             ck = self._load(args.init or args.start_from)
@@ -383,8 +388,8 @@ class Trainer:
     def metric(self, record: dict[str, Any]) -> None:
         if not self.dist.is_main:
             return
-        record = {"stage": self.state["stage"], "epoch": self.state["epoch"], "step": self.state["step"], **record}
-        with open(self.out / "metrics.jsonl", "a") as f:
+        record = {"stage": self.state["stage"], "epoch": self.state["epoch"], STEP_FIELD: self.state["step"], **record}
+        with open(self.out / METRICS_FILE, "a") as f:
             f.write(json.dumps(record) + "\n")
         for k, v in record.items():
             if isinstance(v, float) and self.writer is not None:
@@ -520,12 +525,12 @@ class Trainer:
                 epoch_n += 1
                 bar.set_postfix(loss=f"{loss:.4f}")
                 if self.state["step"] % args.log_every == 0:
-                    self.metric({"train_loss": running / n_running, "lr": optimizer.param_groups[0]["lr"]})
+                    self.metric({LOSS_FIELD: running / n_running, "lr": optimizer.param_groups[0]["lr"]})
                     running, n_running = 0.0, 0
                 if args.eval_every and self.state["stage_step"] % args.eval_every == 0:
                     metrics = self.evaluate_and_save(stage, optimizer)
                 elif args.checkpoint_every and self.state["step"] % args.checkpoint_every == 0:
-                    self.save("checkpoint.pt", optimizer)
+                    self.save(CHECKPOINT_FILE, optimizer)
                     barrier(self.dist)
                 if self._stage_done():
                     break
@@ -538,7 +543,7 @@ class Trainer:
             if not args.eval_every:
                 metrics = self.evaluate_and_save(stage, optimizer)
             else:
-                self.save("checkpoint.pt", optimizer)
+                self.save(CHECKPOINT_FILE, optimizer)
                 barrier(self.dist)
         if args.eval_every and self.state["stage_step"] % args.eval_every:  # the stage's final evaluation
             metrics = self.evaluate_and_save(stage, optimizer)
@@ -567,7 +572,7 @@ class Trainer:
             improved = metrics.get(key, math.inf) < self.best
             if improved:
                 self.best = metrics[key]
-            self.save("checkpoint.pt", optimizer)
+            self.save(CHECKPOINT_FILE, optimizer)
             if improved:
                 self.save("best.pt", optimizer)
             self._info(
@@ -671,7 +676,7 @@ def embed_stage(args: argparse.Namespace) -> int:
         crop_hops=max(1, round(args.embed_seconds * 16000 / 256)),
         seed=args.seed,
     )
-    out = args.out / "checkpoint.pt"
+    out = args.out / CHECKPOINT_FILE
     bar = tqdm(total=1000, disable=args.no_progress, desc="embed", dynamic_ncols=True)
 
     def progress(fraction: float, message: str) -> None:
