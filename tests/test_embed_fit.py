@@ -147,3 +147,23 @@ def test_a_fitted_instrument_plays_unseen_pitches_closer_than_the_nearest_one(tm
     l1_nearest = float(spectral_l1(play(nearest, unseen) * gain, want * gain))
     assert l1_fit < 0.8 * l1_nearest, (l1_fit, l1_nearest, fit["nearest"])
     assert all(pitch_hit(a.numpy(), p, SR) for a, p in zip(got, unseen, strict=True))
+
+
+def test_the_app_fit_skips_truncated_and_corrupt_samples_and_keeps_the_rest(tiny_checkpoint, tmp_path):
+    """``synth_core.sing.fit.fit_samples`` (what the app runs): a WAV cut to 300 bytes and an undecodable file are
+    reported with their reasons; the instrument is fitted to the good notes only (issue #24)."""
+    from synth_core.sing.fit import fit_samples
+
+    samples = write_pack(tmp_path / "mine", instruments=(("x", 5),), pitches=(50, 62))
+    whole = next(samples.glob("*.wav")).read_bytes()
+    (tmp_path / "cut_C4.wav").write_bytes(whole[:300])
+    (tmp_path / "junk_D4.wav").write_bytes(b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(64))
+    report = fit_samples(
+        tiny_checkpoint, [samples, tmp_path / "cut_C4.wav", tmp_path / "junk_D4.wav"], "Mine", config=FitConfig(steps=2)
+    )
+    assert sorted(n["pitch"] for n in report["notes"]) == [50, 62]
+    reasons = {Path(s["file"]).name: s["reason"] for s in report["skipped"]}
+    assert set(reasons) == {"cut_C4.wav", "junk_D4.wav"}
+    assert reasons["cut_C4.wav"].startswith("too short") and reasons["junk_D4.wav"].startswith("unreadable")
+    with pytest.raises(ValueError, match="no usable notes.*too short"):
+        fit_samples(tiny_checkpoint, [tmp_path / "cut_C4.wav"], "Mine", config=FitConfig(steps=2))
