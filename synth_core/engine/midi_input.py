@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from collections.abc import Callable
 
 import mido
@@ -11,53 +13,152 @@ import mido
 log = logging.getLogger(__name__)
 
 
+RTMIDI = "mido.backends.rtmidi"
+RETRY_S = 10.0  # an rtmidi API that failed (no JACK server) is tried again after this long, not at every rescan
+
+
 def _backend(name: str | None):
     return mido.Backend(name) if name else mido
 
 
 _listers: dict[str, object] = {}
+_failed: dict[str, float] = {}  # backend -> when its listing client last failed to start
+_port_backends: dict[str, str | None] = {}  # port name (as listed) -> the backend it came from
+
+
+@contextlib.contextmanager
+def _quiet_stderr():
+    """Silence what C libraries print on fd 2 meanwhile (libjack's "Cannot connect to server socket", ALSA's
+    "open /dev/snd/seq failed" when the system lacks them: a missing API is skipped quietly)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+            yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
 
 
 def _rtmidi_lister(backend: str | None):
     """A kept-open rtmidi input used only for listing: opening a new client per rescan is slow
     under JACK (seconds). None when the backend is not rtmidi."""
-    name = backend or os.environ.get("MIDO_BACKEND") or "mido.backends.rtmidi"
-    if not name.startswith("mido.backends.rtmidi"):
+    name = backend or os.environ.get("MIDO_BACKEND") or RTMIDI
+    if not name.startswith(RTMIDI):
         return None
     if name not in _listers:
         import rtmidi
 
         api = name.partition("/")[2]
-        _listers[name] = rtmidi.MidiIn(getattr(rtmidi, f"API_{api}") if api else rtmidi.API_UNSPECIFIED)
+        with _quiet_stderr():
+            _listers[name] = rtmidi.MidiIn(getattr(rtmidi, f"API_{api}") if api else rtmidi.API_UNSPECIFIED)
     return _listers[name]
+
+
+def default_backends() -> list[str | None]:
+    """The backends ports are listed from when none is asked for: ``$MIDO_BACKEND`` when set, else every rtmidi
+    API compiled in (the system's, e.g. ALSA, then JACK), else mido's default."""
+    if os.environ.get("MIDO_BACKEND"):
+        return [None]
+    try:
+        import rtmidi
+
+        compiled = list(rtmidi.get_compiled_api())
+    except Exception:  # noqa: BLE001 - no python-rtmidi: mido's own default
+        return [None]
+    names = {getattr(rtmidi, f"API_{a}", None): a for a in ("LINUX_ALSA", "MACOSX_CORE", "WINDOWS_MM", "UNIX_JACK")}
+    found = [f"{RTMIDI}/{names[a]}" for a in compiled if a in names]
+    jack = f"{RTMIDI}/UNIX_JACK"
+    return sorted(found, key=lambda b: b == jack) or [None]  # the system's first, then JACK
 
 
 def forget_midi_clients() -> None:
     """Close the listing clients (before stopping a JACK server, or to force a reconnect)."""
     _listers.clear()
+    _failed.clear()
+
+
+def _list_one(backend: str | None) -> list[str]:
+    lister = _rtmidi_lister(backend)
+    if lister is not None:
+        try:
+            return list(lister.get_ports())
+        except Exception:
+            _listers.pop(backend or os.environ.get("MIDO_BACKEND") or RTMIDI, None)  # gone (JACK restarted): again
+            raise
+    return list(_backend(backend).get_input_names())
 
 
 def list_midi_ports(backend: str | None = None) -> list[str]:
-    """Names of the MIDI input ports (empty when the MIDI system is unavailable)."""
+    """Names of the MIDI input ports: of ``backend``, or of every rtmidi API the system has (ALSA and JACK on
+    Linux, :func:`default_backends`), a failing one skipped quietly. A name both list is the JACK one's with
+    " (JACK)" added. Empty when no MIDI system is available."""
+    if backend is not None:
+        try:
+            return _list_one(backend)
+        except Exception as exc:  # noqa: BLE001 - whatever the MIDI system raises
+            log.debug("no MIDI ports from %s: %s", backend, exc)
+            return []
+    ports: list[str] = []
+    now = time.monotonic()
+    for b in default_backends():
+        if b is not None and now - _failed.get(b, -RETRY_S) < RETRY_S:
+            continue
+        try:
+            names = _list_one(b)
+        except Exception as exc:  # noqa: BLE001
+            log.debug("no MIDI ports from %s: %s", b or "mido's backend", exc)
+            if b is not None:
+                _failed[b] = now
+            continue
+        _failed.pop(b or "", None)
+        for name in names:
+            shown = f"{name} (JACK)" if name in ports and b is not None and b.endswith("JACK") else name
+            if shown not in ports:
+                ports.append(shown)
+                _port_backends[shown] = b
+    return ports
+
+
+def port_backend(port: str) -> tuple[str | None, str]:
+    """The backend a listed port came from and its name there (without the " (JACK)" that set it apart)."""
+    backend = _port_backends.get(port)
+    if backend is not None and backend.endswith("JACK") and port.endswith(" (JACK)"):
+        return backend, port[: -len(" (JACK)")]
+    return backend, port
+
+
+def match_port(wanted: str, ports: list[str]) -> str:
+    """The port ``wanted`` names: the exact name, else the one port whose name has it (any case, e.g. "keystep"
+    for "Arturia KeyStep 32:Arturia KeyStep 32 MIDI 1 20:0"); ValueError listing the ports when none or several
+    match."""
+    if wanted in ports:
+        return wanted
+    hits = [p for p in ports if wanted.lower() in p.lower()]
+    if len(hits) == 1:
+        return hits[0]
+    if hits:
+        raise ValueError(f"MIDI input {wanted!r} is ambiguous: it could be {', '.join(hits)}; give more of the name")
+    raise ValueError(f"MIDI input {wanted!r} not found; available: {', '.join(ports) or 'none'}")
+
+
+def _matches(wanted: str, ports: list[str]) -> bool:
     try:
-        lister = _rtmidi_lister(backend)
-        if lister is not None:
-            try:
-                return list(lister.get_ports())
-            except Exception:
-                _listers.clear()  # the MIDI system went away (e.g. JACK restarted): reconnect next time
-                raise
-        return list(_backend(backend).get_input_names())
-    except Exception as exc:
-        log.debug("no MIDI ports: %s", exc)
-        return []
+        match_port(wanted, ports)
+    except ValueError:
+        return False
+    return True
 
 
 class MidiInput:
     """Forwards incoming messages to ``callback`` (e.g. ``engine.handle_midi``).
 
-    ``backend`` is a mido backend name such as ``"mido.backends.rtmidi/UNIX_JACK"``
-    (default: mido's, i.e. rtmidi with the system API).
+    ``backend`` is a mido backend name such as ``"mido.backends.rtmidi/UNIX_JACK"`` (default: the ports of every
+    rtmidi API the system has, ALSA and JACK on Linux, each opened through its own).
     """
 
     def __init__(self, callback: Callable[[mido.Message], None], backend: str | None = None):
@@ -78,13 +179,13 @@ class MidiInput:
         self._on_message(msg)
 
     def open(self, name: str) -> None:
-        """Open input port ``name`` (closing the current one); ValueError if it does not exist."""
+        """Open the input port ``name`` or the one port whose name has it (any case), through the API it was
+        listed from (closing the current one); ValueError, listing the ports, if none or several match."""
         self.close()
-        ports = list_midi_ports(self.backend)
-        if name not in ports:
-            raise ValueError(f"MIDI input {name!r} not found; available: {', '.join(ports) or 'none'}")
-        self.port = _backend(self.backend).open_input(name, callback=self._on_message)
-        self.port_name = name
+        port = match_port(name, list_midi_ports(self.backend))
+        backend, real = (self.backend, port) if self.backend is not None else port_backend(port)
+        self.port = _backend(backend).open_input(real, callback=self._on_message)
+        self.port_name = port
         self._wanted = name
 
     def close(self) -> None:
@@ -102,7 +203,7 @@ class MidiInput:
             wanted = self._wanted
             self.close()
             self._wanted = wanted
-        elif self.port is None and self._wanted in ports:
+        elif self.port is None and self._wanted is not None and _matches(self._wanted, ports):
             try:
                 self.open(self._wanted)
             except Exception as exc:
