@@ -99,6 +99,7 @@ class DeviceSession(QObject):
         """Open the audio output and the MIDI input the settings ask for; rescan MIDI from now on."""
         self.open_audio()
         self.open_midi()
+        self.midi.open_app_ports()  # "NeuroSynth:midi_in" for a DAW or a patchbay to connect to
         self.hotplug_timer.start()
 
     # ---------------------------------------------------------------- audio
@@ -218,3 +219,4 @@ class DeviceSession(QObject):
         self.hotplug_timer.stop()
         self._stop_output()
         self.midi.close()
+        self.midi.close_app_ports()

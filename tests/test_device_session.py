@@ -43,6 +43,12 @@ class FakeMidi:
     def close(self):
         self.port_name = None
 
+    def open_app_ports(self):
+        return []
+
+    def close_app_ports(self):
+        pass
+
     def rescan(self):
         if self.port_name not in self.ports:
             self.port_name = None

@@ -128,8 +128,42 @@ def test_a_jack_midi_port_is_found_and_plays_without_mido_backend(jack_dummy, mo
             time.sleep(0.02)
         assert got and got[0].type == "note_on" and got[0].note == 69
         assert np.abs(pull(engine, 0.3)).max() > 0.01 and engine.stats().active_voices == 1  # it sounds
+        # the app's own port, for a DAW to send to: JACK's NeuroSynth:midi_in
+        assert "mido.backends.rtmidi/UNIX_JACK" in midi.open_app_ports()
+        daw = mido.Backend("mido.backends.rtmidi/UNIX_JACK").open_output("NeuroSynth:midi_in")
+        daw.send(mido.Message("note_on", note=72, velocity=90))
+        deadline = time.monotonic() + 5
+        while len(got) < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        daw.close()
+        assert got[-1].type == "note_on" and got[-1].note == 72
     finally:
         midi.close()
+        midi.close_app_ports()
         keys.close()
         engine.stop()
         mi.forget_midi_clients()
+
+
+def test_a_missing_port_is_said_in_the_message_line_not_over_the_device_fields(qtbot, rtmidi):
+    from sing_app.main_window import MainWindow
+    from sing_app.widgets.settings_dialog import AudioMidiSettings
+    from synth_core.engine import SineSource
+
+    win = MainWindow(SineSource(n_instruments=4), AudioMidiSettings(audio_enabled=False, midi_port="oxygen"),
+                     list_devices=lambda: [], list_ports=lambda: [])  # fmt: skip
+    qtbot.addWidget(win)
+    win.offline.stop()
+    win.display_timer.stop()
+    win.resize(1280, 800)
+    win.show()
+    qtbot.waitExposed(win)
+    bar = win.status
+    win.devices.open_midi()  # (the window's start-up messages came after the first try's)
+    assert "MIDI input 'oxygen' not found; available: Midi Through" in bar.currentMessage()
+    assert bar.midi_label.text() == "MIDI: not connected" and "KeyStep" in bar.midi_label.toolTip()
+    shown = [w for w in (bar.audio_label, bar.midi_label, bar.message_label) if w.isVisible()]
+    assert len(shown) == 3
+    rects = [w.geometry() for w in shown]
+    assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
+    win.shutdown()

@@ -14,6 +14,7 @@ log = logging.getLogger(__name__)
 
 
 RTMIDI = "mido.backends.rtmidi"
+APP_CLIENT, APP_PORT = "NeuroSynth", "midi_in"  # the app's own input: JACK's (and ALSA's) "NeuroSynth:midi_in"
 RETRY_S = 10.0  # an rtmidi API that failed (no JACK server) is tried again after this long, not at every rescan
 
 
@@ -167,6 +168,36 @@ class MidiInput:
         self.port = None
         self.port_name: str | None = None
         self._wanted: str | None = None
+        self.app_ports: dict[str, object] = {}  # backend -> the app's own input port there (open_app_ports)
+        self._app_ports_tried: float | None = None  # when open_app_ports last ran (None: not wanted)
+
+    def open_app_ports(self) -> list[str]:
+        """Open the app's own input port, ``NeuroSynth:midi_in``, in every MIDI system running (JACK, ALSA), for
+        other programs to connect to (a DAW's MIDI output, a patchbay); what it plays reaches ``callback`` as
+        the chosen port's does. A system that starts later gets its port at a later :meth:`rescan`. The backends
+        with the port."""
+        self._app_ports_tried = time.monotonic()
+        backends = [self.backend] if self.backend else [b for b in default_backends() if b is not None]
+        for b in backends:
+            if b in self.app_ports or not b.startswith(RTMIDI):
+                continue
+            try:
+                with _quiet_stderr():
+                    self.app_ports[b] = mido.Backend(b).open_input(
+                        APP_PORT, client_name=APP_CLIENT, callback=self._on_message
+                    )
+            except Exception as exc:  # noqa: BLE001 - that MIDI system is not running
+                log.debug("no app MIDI port in %s: %s", b, exc)
+        return list(self.app_ports)
+
+    def close_app_ports(self) -> None:
+        self._app_ports_tried = None
+        for port in self.app_ports.values():
+            try:
+                port.close()
+            except Exception:  # noqa: BLE001 - its MIDI system went away
+                pass
+        self.app_ports.clear()
 
     def _on_message(self, msg: mido.Message) -> None:
         try:
@@ -197,8 +228,11 @@ class MidiInput:
                 self.port_name = None
 
     def rescan(self) -> list[str]:
-        """List ports again (hot-plug): closes a vanished port, reopens the chosen one when it returns."""
+        """List ports again (hot-plug): closes a vanished port, reopens the chosen one when it returns (and opens
+        the app's own ports in a MIDI system started since, every ``RETRY_S``)."""
         ports = list_midi_ports(self.backend)
+        if self._app_ports_tried is not None and time.monotonic() - self._app_ports_tried >= RETRY_S:
+            self.open_app_ports()
         if self.port_name is not None and self.port_name not in ports:
             wanted = self._wanted
             self.close()
