@@ -25,7 +25,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--audio-device", help="output device index or (part of its) name; default: system default")
     p.add_argument("--sample-rate", type=int, default=48000, help="output sample rate (default 48000)")
     p.add_argument("--block-size", type=int, default=256, help="audio block size in frames (default 256)")
-    p.add_argument("--midi-port", help="MIDI input port name (default: none; pick one in Audio/MIDI settings)")
+    p.add_argument(
+        "--midi-port",
+        help="MIDI input port (ALSA or JACK): its name or a part of it, any case, e.g. 'keystep' (default: none; "
+        "pick one in Audio/MIDI settings; other programs can also send to the app's own port NeuroSynth:midi_in)",
+    )
     p.add_argument("--midi-channel", type=int, choices=range(1, 17), metavar="1-16", help="only this channel")
     p.add_argument("--no-audio", action="store_true", help="do not open an audio device (offline mode)")
     p.add_argument(
