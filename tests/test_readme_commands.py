@@ -4,6 +4,7 @@ every ``--flag`` a README command or table row gives a program is one its ``--he
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shlex
@@ -153,16 +154,37 @@ def test_readme_command_runs_as_written(cmd, tmp_path):
         assert out.is_file() and out.stat().st_size > 1000, f"{cmd.text} wrote no {out.name}"
 
 
-@cache
-def _help(module: str) -> str:
-    env = _env(Path(os.environ.get("TMPDIR", "/tmp")))
-    done = subprocess.run([sys.executable, "-m", module, "--help"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=300)  # fmt: skip
-    assert done.returncode == 0, f"python -m {module} --help failed:\n{done.stderr[-2000:]}"
-    return done.stdout
-
-
 MODULES = sorted({c.module for c in COMMANDS if c.module})
+_HELP_ALL = """
+import contextlib, io, json, runpy, sys
+out = {}
+for module in sys.argv[1:]:
+    text, sys.argv = io.StringIO(), [module, "--help"]
+    try:
+        with contextlib.redirect_stdout(text):
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code or 0
+    out[module] = [code, text.getvalue()]
+print("HELP-JSON" + json.dumps(out))
+"""
+
+
+@cache
+def _helps() -> dict[str, list]:
+    """Every module's ``--help`` text, from one interpreter (torch and Qt imported once, not a dozen times)."""
+    env = _env(Path(os.environ.get("TMPDIR", "/tmp")))
+    done = subprocess.run([sys.executable, "-c", _HELP_ALL, *MODULES], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=600)  # fmt: skip
+    assert "HELP-JSON" in done.stdout, done.stderr[-3000:]
+    return json.loads(done.stdout.split("HELP-JSON", 1)[1])
+
+
+def _help(module: str) -> str:
+    code, text = _helps()[module]
+    assert code == 0, f"python -m {module} --help exited with {code}"
+    return text
 
 
 @pytest.mark.parametrize("module", MODULES)
