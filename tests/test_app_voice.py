@@ -207,6 +207,7 @@ def test_main_starts_in_voice_mode(started_windows):
     code, window = started_windows(["--voice", "--sine", "--no-audio"])
     assert code == 0 and started_windows.voice_paths == [None]
     assert window.synth == "voice" and window.tools.synth_actions["sing"].isEnabled()
+    assert started_windows.disposed == [window]  # destroyed before the QApplication goes (no crash at exit)
 
 
 def test_main_reports_a_bad_voice(tmp_path, capsys):
@@ -242,13 +243,17 @@ def started_windows(qapp, monkeypatch):
         windows.append(self)
 
     monkeypatch.setattr(sing_app.main_window.MainWindow, "__init__", spy)
+    disposed = []  # main() destroys its window on the way out; these tests read it after: only shut it down
+    monkeypatch.setattr(
+        sing_app.main_window.MainWindow, "dispose", lambda self: disposed.append(self) or self.shutdown()
+    )
 
     def start(argv):
         QTimer.singleShot(300, qapp.quit)
         code = main(argv)
         return code, windows[-1]
 
-    start.voice_paths = voice_paths
+    start.voice_paths, start.disposed = voice_paths, disposed
     yield start
     for w in windows:
         w.shutdown()
