@@ -66,6 +66,18 @@ def test_pitchwheel_maps_to_the_bend_range():
     assert e.pitch_bend(2) == -EngineConfig().bend_range
 
 
+def test_reset_all_controllers_centres_the_wheel_and_lifts_the_pedal():
+    e = engine(bend_range=2.0)
+    y = e.render_offline(
+        [(0, cc(64, 127)), (0, on(69)), (0, mido.Message("pitchwheel", pitch=8191)), (SR // 10, off(69)),
+         (SR // 2, cc(121, 0))],
+        int(1.5 * SR),
+    )  # fmt: skip
+    assert estimate_f0(seg(y, 0.15, 0.45), SR) == pytest.approx(440.0 * 2 ** (2 * 8191 / 8192 / 12), rel=0.005)
+    assert e.pitch_bend(0) == 0.0
+    assert rms(seg(y, 1.3, 1.5)) < 0.01 * rms(seg(y, 0.15, 0.45))  # the pedal let go of the released key
+
+
 def vectors_of_new_notes(e: Engine, source: Recorder, ch: int) -> list[np.ndarray]:
     """The instrument vectors new notes on ``ch`` get: two from note_on (the control side picks them) and one from a
     mono line going back to a held key (a note the audio side begins itself, with its own copy of the vectors)."""

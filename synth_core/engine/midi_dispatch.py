@@ -1,8 +1,9 @@
 """MIDI messages -> the engine's control calls (channel filter; anything unknown is ignored).
 
-note_on / note_off, CC64 (sustain, down from 64), CC120 (all sound off), CC123 (all notes off), the pitch wheel
-(scaled to the channel's bend range: ``EngineConfig.bend_range``, or what RPN 0 set), RPN 0 (bend range) and
-RPN 6 (the MPE Configuration Message) and, with a program map, program_change.
+note_on / note_off, CC64 (sustain, down from 64), CC120 (all sound off), CC121 (reset all controllers: pedal
+up, wheel centred), CC123 (all notes off), the pitch wheel (scaled to the channel's bend range:
+``EngineConfig.bend_range``, or what RPN 0 set), RPN 0 (bend range) and RPN 6 (the MPE Configuration
+Message) and, with a program map, program_change.
 
 On an MPE zone's channels (:mod:`.mpe`; they pass the channel filter): a member channel's pitch wheel, channel
 pressure and CC74 are its note's (``set_note_bend``, ``set_note_pressure``, ``set_note_slide``); polyphonic key
@@ -48,6 +49,13 @@ def dispatch_midi(engine, msg: mido.Message) -> None:
             elif control == 120:
                 for c in chans:
                     engine.all_sound_off(c)
+            elif control == 121:  # reset all controllers: pedal up, wheel centred (and a member's note bend, slide)
+                for c in chans:
+                    engine.set_sustain(False, c)
+                    engine.set_pitch_bend(0.0, c)
+                if mpe.is_member(channel):
+                    engine.set_note_bend(0.0, channel)
+                    engine.set_note_slide(slide_amount(64), channel)
             elif control == 123:
                 for c in chans:
                     engine.all_notes_off(c)
