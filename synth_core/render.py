@@ -67,6 +67,9 @@ def parse_program_map(spec: str, instruments: list[InstrumentInfo]) -> dict[str,
             raise ValueError(f"cannot read program map {spec}: {exc}") from exc
         if not isinstance(raw, dict):
             raise ValueError(f"program map {spec} must be a JSON object")
+        bad = [k for k, v in raw.items() if isinstance(v, bool) or not isinstance(v, str | int)]
+        if bad:
+            raise ValueError(f"program map {spec}: {bad[0]!r} must map to an instrument name or index")
         items = [(str(k), str(v)) for k, v in raw.items()]
     else:
         items = []
