@@ -1,6 +1,6 @@
 """Plot a sing-train run's curves (train loss, valid/test spectral L1 against silence) for the model card.
 
-    python -m training.plot_curves runs/default/ae runs/default/lstm runs/default/e2e -o docs/sing_training.png
+python -m training.plot_curves runs/default/ae runs/default/lstm runs/default/e2e -o docs/sing_training.png
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Export a trained WaveRNN voice for shipping: fp16 weights, pruning masks kept, no optimiser state.
 
-    python -m training.wavernn_export runs/voice/best.pt -o assets/voice_default.pt
+python -m training.wavernn_export runs/voice/best.pt -o assets/voice_default.pt
 """
 
 from __future__ import annotations

@@ -33,10 +33,19 @@ _ONE = np.float32(1.0)
 _HALF = np.float32(0.5)
 _CLAMP = np.float32(9.0)
 # tanh(x) ~ x P(x^2) / Q(x^2) on [-9, 9] (least-squares rational fit, Loeb iterations), clamped outside
-_P0, _P1, _P2, _P3, _P4 = (np.float32(c) for c in (
-    0.9999999230454328, 0.13384769939219968, 0.0035002712131790626, 2.0695049876620457e-05, 1.3489845823722035e-08))
-_Q1, _Q2, _Q3, _Q4 = (np.float32(c) for c in (
-    0.46718072937136834, 0.025894197391878607, 0.00032936830332344863, 7.828520440233966e-07))
+_P0, _P1, _P2, _P3, _P4 = (
+    np.float32(c)
+    for c in (
+        0.9999999230454328,
+        0.13384769939219968,
+        0.0035002712131790626,
+        2.0695049876620457e-05,
+        1.3489845823722035e-08,
+    )
+)
+_Q1, _Q2, _Q3, _Q4 = (
+    np.float32(c) for c in (0.46718072937136834, 0.025894197391878607, 0.00032936830332344863, 7.828520440233966e-07)
+)
 TANH_MAX_ABS_ERROR = 3.4e-7
 _BYTE_SCALE = np.float32(1.0 / 127.5)
 
@@ -215,11 +224,47 @@ def _dense_tanh(w, b, x, y):
 
 @njit(**_JIT)
 def _generate(
-    feats, unif, h_all, prev_c, prev_f, phase, hop, sample_rate, inv_temp, greedy,
-    cw1, cb1, cw2, cb2, wc, b_ih, wcols, b_hh, kind,
-    r_ptr, r_col, r_val, o1_ptr, o1_col, o1_val, b1, o2_ptr, o2_col, o2_val, b2,
-    o3_ptr, o3_col, o3_val, b3, o4_ptr, o4_col, o4_val, b4,
-    record, logits_out, out,
+    feats,
+    unif,
+    h_all,
+    prev_c,
+    prev_f,
+    phase,
+    hop,
+    sample_rate,
+    inv_temp,
+    greedy,
+    cw1,
+    cb1,
+    cw2,
+    cb2,
+    wc,
+    b_ih,
+    wcols,
+    b_hh,
+    kind,
+    r_ptr,
+    r_col,
+    r_val,
+    o1_ptr,
+    o1_col,
+    o1_val,
+    b1,
+    o2_ptr,
+    o2_col,
+    o2_val,
+    b2,
+    o3_ptr,
+    o3_col,
+    o3_val,
+    b3,
+    o4_ptr,
+    o4_col,
+    o4_val,
+    b4,
+    record,
+    logits_out,
+    out,
 ):
     """Generate feats.shape[1] frames for each stream in turn; updates h_all, prev_c, prev_f, phase."""
     n_streams, n_frames = feats.shape[0], feats.shape[1]
@@ -394,8 +439,20 @@ class NumbaSparseSampler(Sampler):
 
         def run(a: int, b: int) -> None:  # streams a..b-1 (the kernel runs without the GIL)
             _generate(
-                features[a:b], unif[a:b], h[a:b], pc[a:b], pf[a:b], ph[a:b], hop, sr, inv_temp, greedy, *weights,
-                record_logits, logits[a:b] if record_logits else logits, out[a:b],
+                features[a:b],
+                unif[a:b],
+                h[a:b],
+                pc[a:b],
+                pf[a:b],
+                ph[a:b],
+                hop,
+                sr,
+                inv_temp,
+                greedy,
+                *weights,
+                record_logits,
+                logits[a:b] if record_logits else logits,
+                out[a:b],
             )
 
         parts = min(self.workers, B) if not record_logits else 1
