@@ -31,11 +31,20 @@ class InstrumentFileError(ValueError):
     """An instrument file that cannot be read, or an operation the store refuses (a clash, a bad name)."""
 
 
-def default_data_dir() -> Path:
-    """The user's NeuroSynth data folder (Qt's AppDataLocation, e.g. ~/.local/share/NeuroSynth)."""
-    from PyQt6.QtCore import QStandardPaths
+APP_NAME = "NeuroSynth"  # the application name Qt's per-user folders are named after
 
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+
+def default_data_dir() -> Path:
+    """The user's NeuroSynth data folder (Qt's AppDataLocation for the app, e.g. ~/.local/share/NeuroSynth), the
+    same from sing-app, sing-render or a script whatever application name (or none) the caller set."""
+    from PyQt6.QtCore import QCoreApplication, QStandardPaths
+
+    name = QCoreApplication.applicationName()
+    QCoreApplication.setApplicationName(APP_NAME)
+    try:
+        base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.AppDataLocation)
+    finally:
+        QCoreApplication.setApplicationName(name)
     return Path(base or Path.home() / ".neurosynth")
 
 

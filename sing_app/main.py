@@ -116,13 +116,14 @@ def main(argv: list[str] | None = None) -> int:
     from synth_core.device import select_device, use_realtime_threads
 
     from .app_settings import app_settings
+    from .custom_instruments import APP_NAME
     from .main_window import MainWindow
     from .theme import apply_dark_theme
     from .widgets.recorder_view_model import RecorderViewModel
 
     use_realtime_threads(select_device(args.device))  # an engine on the CPU: one torch thread (SING: as measured)
     app = QApplication.instance() or QApplication(sys.argv[:1])
-    app.setApplicationName("NeuroSynth")
+    app.setApplicationName(APP_NAME)
     apply_dark_theme(app)
     start = "voice" if args.voice is not None else "sing"
     load_voice = voice_factory(args)

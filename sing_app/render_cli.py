@@ -89,16 +89,9 @@ def _load_source(args: argparse.Namespace):
 
 def _custom_dir(arg: str | None) -> Path:
     """The folder of the user's own instruments: ``arg``, else the app's (``sing_app.custom_instruments``)."""
-    if arg:
-        return Path(arg)
-    from PyQt6.QtCore import QCoreApplication, QStandardPaths
-
     from .custom_instruments import default_custom_dir
 
-    if QCoreApplication.applicationName():  # inside an app: its own folder
-        return default_custom_dir()
-    base = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
-    return Path(base or Path.home() / ".local/share") / "NeuroSynth" / "instruments"  # the app's folder, from outside
+    return Path(arg) if arg else default_custom_dir()
 
 
 def add_custom_instruments(source, folder: Path) -> int:
