@@ -190,7 +190,10 @@ class EndToEndStage(nn.Module):
         velocity: torch.Tensor,
         wav: torch.Tensor,
         offsets: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+        with_audio: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The loss; with ``with_audio`` also the model's crops (or notes) and the real ones it was compared with
+        (for the adversarial term)."""
         c = self.config
         vec = self.generator.instrument_embedding(instrument.long())
         if self.crop is not None and offsets is not None:
@@ -198,10 +201,13 @@ class EndToEndStage(nn.Module):
             n = int(self.crop.first_frame(offsets).max()) + self.crop.n_latents
             latents = self.generator(vec, pitch, velocity, n)
             out = self.crop.decode(self.decoder, self.crop.latent_windows(latents, offsets))
-            return training_loss(out, self.crop.target(wav, offsets), self.loss_config)
-        latents = self.generator(vec, pitch, velocity, c.steps_for(wav.shape[1]))
-        out = self.decoder(latents)[:, c.trim : c.trim + wav.shape[1]]
-        return training_loss(out, wav, self.loss_config)
+            target = self.crop.target(wav, offsets)
+        else:
+            latents = self.generator(vec, pitch, velocity, c.steps_for(wav.shape[1]))
+            out = self.decoder(latents)[:, c.trim : c.trim + wav.shape[1]]
+            target = wav
+        loss = training_loss(out, target, self.loss_config)
+        return (loss, out, target) if with_audio else loss
 
 
 def tbptt_chunks(n_steps: int, chunk: int = 32) -> list[tuple[int, int]]:

@@ -41,6 +41,7 @@ from synth_core.sing.checkpoint import CheckpointError, load_checkpoint, save_ch
 from synth_core.sing.finetune_contract import CHECKPOINT_FILE, LOSS_FIELD, METRICS_FILE, STEP_FIELD
 from synth_core.sing.loss import LossConfig, spectral_l1
 from synth_core.sing.model import SING, Encoder, SINGConfig
+from training.adversarial import Discriminators, discriminator_loss, generator_losses, normalise_pair, parse_sizes
 from training.datasets import InstrumentVocab, NoteDataset, load_nsynth, load_pack
 from training.ddp import DistInfo, ResumableSampler, barrier, run_training
 from training.embed_fit import FitCancelled, FitConfig, fit_pack
@@ -135,6 +136,24 @@ def build_parser() -> argparse.ArgumentParser:
     nsynth.add_argument("--instruments", help="comma list of instrument names")
     nsynth.add_argument("--max-notes", type=int, default=None)
     nsynth.add_argument("--cache", action="store_true", help="decode all NSynth notes into memory (int16) first")
+    adv = p.add_argument_group("adversarial fine-tune (e2e with --crop-steps; see training.adversarial)")
+    adv.add_argument(
+        "--adversarial",
+        type=float,
+        default=0.0,
+        help="weight of the adversarial term (least-squares GAN + feature matching) beside the spectral loss; 0: off",
+    )
+    adv.add_argument("--feature-weight", type=float, default=2.0, help="feature matching, relative to the GAN loss")
+    adv.add_argument("--disc-periods", default="2,3,5,7,11", help="multi-period discriminator periods ('none': off)")
+    adv.add_argument("--disc-ffts", default="256,512,1024", help="multi-resolution discriminator STFT sizes")
+    adv.add_argument("--disc-width", type=float, default=1.0, help="scale the discriminators' channel counts")
+    adv.add_argument("--disc-lr", type=float, default=2e-4, help="discriminator Adam lr (betas 0.8, 0.99)")
+    adv.add_argument(
+        "--adversarial-after",
+        type=int,
+        default=0,
+        help="stage steps in which only the discriminators learn before the model feels the adversarial term",
+    )
     p.add_argument("--no-progress", action="store_true", help="no tqdm bars")
     embed = p.add_argument_group("--stage embed")
     embed.add_argument("--name", help="one instrument of this name from every file of the pack (any stage)")
@@ -219,6 +238,10 @@ class Trainer:
         self.optimizer_state = None
         self.writer = None
         self.stages = list(STAGES) if args.stage == "all" else [args.stage]
+        self.adversary: Discriminators | None = None
+        self.adversary_optimizer: torch.optim.Optimizer | None = None
+        self.adversary_state: dict[str, Any] | None = None  # from a resumed checkpoint
+        self.adversary_log: dict[str, float] = {}
         self._setup()
 
     @property
@@ -241,6 +264,7 @@ class Trainer:
             self.frozen_rows = int(tr.get("frozen_rows", 0))
             self.best = math.inf if tr.get("best") is None else float(tr["best"])
             self.optimizer_state = tr.get("optimizer")
+            self.adversary_state = tr.get("adversary")
             if isinstance(tr.get("rng"), torch.Tensor):
                 torch.set_rng_state(tr["rng"])
             if tr.get("epochs"):
@@ -366,6 +390,22 @@ class Trainer:
             "low_band_hz": self.args.low_band_hz,
             "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
+            "adversary": self._adversary_dict(),
+        }
+
+    def _adversary_dict(self) -> dict[str, Any] | None:
+        if self.adversary is None:
+            return self.adversary_state
+        a = self.args
+        return {
+            "weight": a.adversarial,
+            "feature_weight": a.feature_weight,
+            "periods": list(parse_sizes(a.disc_periods)),
+            "ffts": list(parse_sizes(a.disc_ffts)),
+            "width": a.disc_width,
+            "after": a.adversarial_after,
+            "model": self.adversary.state_dict(),
+            "optimizer": self.adversary_optimizer.state_dict() if self.adversary_optimizer is not None else None,
         }
 
     def save(self, name: str, optimizer: torch.optim.Optimizer | None) -> None:
@@ -456,10 +496,44 @@ class Trainer:
             module = LSTMChunkStage(self.model.generator)
         else:
             module = EndToEndStage(self.model, self.crop, self._loss_config())
+            if self.args.adversarial > 0:
+                self._set_up_adversary()
         params = list(module.parameters())
         for p in params:
             p.requires_grad_(True)
         return module, params
+
+    def _set_up_adversary(self) -> None:
+        """The discriminators and their optimizer (restored from the checkpoint when resuming)."""
+        a = self.args
+        if self.crop is None:
+            raise SystemExit("sing-train: --adversarial needs --crop-steps (the discriminators judge crops)")
+        saved = self.adversary_state
+        if saved is not None:  # a resumed run keeps the discriminators it was trained with
+            a.disc_periods = ",".join(map(str, saved["periods"])) or "none"
+            a.disc_ffts = ",".join(map(str, saved["ffts"])) or "none"
+            a.disc_width = float(saved["width"])
+        try:
+            with torch.random.fork_rng(devices=[]):  # its own seed, leaving the run's random stream as it was
+                torch.manual_seed(a.seed + 2)
+                self.adversary = Discriminators(parse_sizes(a.disc_periods), parse_sizes(a.disc_ffts), a.disc_width)
+        except ValueError as exc:
+            raise SystemExit(f"sing-train: {exc}") from exc
+        self.adversary.to(self.device)
+        self.adversary_optimizer = torch.optim.Adam(self.adversary.parameters(), lr=a.disc_lr, betas=(0.8, 0.99))
+        if saved is not None:
+            self.adversary.load_state_dict(saved["model"])
+            if saved.get("optimizer") is not None:
+                self.adversary_optimizer.load_state_dict(saved["optimizer"])
+            self.adversary_state = None
+        n = sum(p.numel() for p in self.adversary.parameters())
+        self._info(
+            f"adversarial term x{a.adversarial:g}: {len(self.adversary.subs)} discriminators, {n / 1e3:.0f}k weights"
+        )
+        self.adversary_wrapped: nn.Module = self.adversary
+        if self.dist.enabled:
+            ids = [self.device.index] if self.device.type == "cuda" else None
+            self.adversary_wrapped = DistributedDataParallel(self.adversary, device_ids=ids)
 
     def _loss_config(self) -> LossConfig:
         """The extra terms of the ae/e2e training loss."""
@@ -525,8 +599,10 @@ class Trainer:
                 epoch_n += 1
                 bar.set_postfix(loss=f"{loss:.4f}")
                 if self.state["step"] % args.log_every == 0:
-                    self.metric({LOSS_FIELD: running / n_running, "lr": optimizer.param_groups[0]["lr"]})
+                    extra = {k: v / n_running for k, v in self.adversary_log.items()}
+                    self.metric({LOSS_FIELD: running / n_running, "lr": optimizer.param_groups[0]["lr"], **extra})
                     running, n_running = 0.0, 0
+                    self.adversary_log = {}
                 if args.eval_every and self.state["stage_step"] % args.eval_every == 0:
                     metrics = self.evaluate_and_save(stage, optimizer)
                 elif args.checkpoint_every and self.state["step"] % args.checkpoint_every == 0:
@@ -603,6 +679,8 @@ class Trainer:
             loss = module(wav, offsets)
             loss.backward()
             return float(loss.detach())
+        if stage == "e2e" and self.adversary is not None:
+            return self.adversarial_step(module, wav, inst, pitch, vel, offsets)
         if stage == "e2e":
             loss = module(inst, pitch, vel, wav, offsets)
             loss.backward()
@@ -623,6 +701,42 @@ class Trainer:
             state = tuple(s.detach() for s in state)
             total += float(loss.detach()) * length
         return total / target.shape[2]
+
+    def adversarial_step(
+        self,
+        module: nn.Module,
+        wav: torch.Tensor,
+        inst: torch.Tensor,
+        pitch: torch.Tensor,
+        vel: torch.Tensor,
+        offsets: torch.Tensor,
+    ) -> float:
+        """One discriminator step on this batch's crops, then the model's gradients from the spectral loss plus the
+        adversarial term (after ``--adversarial-after`` stage steps). Returns the spectral loss (``train_loss``
+        stays comparable with runs without the term); the GAN's losses go to the metrics."""
+        a = self.args
+        spectral, out, target = module(inst, pitch, vel, wav, offsets, with_audio=True)
+        fake, real = normalise_pair(out, target)
+        for p in self.adversary.parameters():
+            p.requires_grad_(True)
+        judged_real = self.adversary_wrapped(real)
+        d_loss = discriminator_loss(judged_real, self.adversary_wrapped(fake.detach()))
+        self.adversary_optimizer.zero_grad(set_to_none=True)
+        d_loss.backward()
+        self.adversary_optimizer.step()
+        log = {"disc_loss": float(d_loss.detach())}
+        loss = spectral
+        if self.state["stage_step"] >= a.adversarial_after:
+            for p in self.adversary.parameters():
+                p.requires_grad_(False)
+            real_features = [(r.detach(), [f.detach() for f in feats]) for r, feats in judged_real]
+            gan, matching = generator_losses(real_features, self.adversary(fake))
+            loss = spectral + a.adversarial * (gan + a.feature_weight * matching)
+            log.update(gen_gan_loss=float(gan.detach()), feature_loss=float(matching.detach()))
+        loss.backward()
+        for k, v in log.items():
+            self.adversary_log[k] = self.adversary_log.get(k, 0.0) + v
+        return float(spectral.detach())
 
 
 class _nullcontext:
