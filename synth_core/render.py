@@ -150,9 +150,12 @@ def prepare_job(
 
 
 def can_batch(source) -> bool:
-    """The source computes whole notes at once (``render_notes``): SING and the sine test tone. A source whose notes
-    follow the keys while they sound (``supports_glide``: the WaveRNN voice) renders through the real-time engine."""
-    return callable(getattr(source, "render_notes", None)) and not getattr(source, "supports_glide", False)
+    """The source computes whole notes at once (``render_notes``): SING, the sine test tone and the WaveRNN voice. A
+    source whose mono notes glide (``supports_glide``) batches only if its ``render_notes`` takes the glides
+    (``renders_glides``: the voice; the sine voice stand-in renders through the real-time engine)."""
+    if not callable(getattr(source, "render_notes", None)):
+        return False
+    return not getattr(source, "supports_glide", False) or bool(getattr(source, "renders_glides", False))
 
 
 def render_midi_chunks(

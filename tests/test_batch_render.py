@@ -1,5 +1,6 @@
 """Batch offline rendering (synth_core.engine.batch_render, synth_core.sing.batch): the same samples as the real-time
-engine's render_offline, for every musical policy the engine applies; whole SING notes equal streamed ones."""
+engine's render_offline, for every musical policy the engine applies; whole SING notes equal streamed ones, whole
+WaveRNN voice notes (its glides too) equal stepped ones."""
 
 from __future__ import annotations
 
@@ -14,7 +15,9 @@ import torch
 
 from synth_core.engine import SineSource, SingSource
 from synth_core.engine import batch_render as batch_module
-from synth_core.render import render_midi, render_midi_to_wav
+from synth_core.engine.sine_voice import SineVoiceSource
+from synth_core.engine.wavernn_source import WaveRNNSource
+from synth_core.render import can_batch, render_midi, render_midi_to_wav
 from synth_core.sing.batch import render_notes
 from synth_core.sing.streaming import SingStreamer
 
@@ -69,10 +72,26 @@ def busy_song(seed: int = 0) -> mido.MidiFile:
     return midi(a, b)
 
 
-@pytest.fixture(params=["sine", "sing"])
+def tiny_voice(temperature: float = 0.0, backend: str = "numba") -> WaveRNNSource:
+    """The real WaveRNN voice with a tiny untrained model; temperature 0 samples greedily (no noise: the engine's
+    render and the batch render draw their noise differently, see WaveRNNSource.render_notes)."""
+    from synth_core.wavernn import WaveRNN, WaveRNNConfig
+    from synth_core.wavernn.features import VoicePreset
+    from synth_core.wavernn.voice import VoiceSettings
+
+    torch.manual_seed(0)
+    model = WaveRNN(WaveRNNConfig(hidden=32, cond_channels=16, head_hidden=16))
+    presets = [VoicePreset("flat"), VoicePreset("bright", np.full(20, 0.2, np.float32))]
+    settings = VoiceSettings(temperature=temperature, glide_s=0.2)
+    return WaveRNNSource(model, presets, backend=backend, device="cpu", settings=settings)
+
+
+@pytest.fixture(params=["sine", "sing", "voice"])
 def source(request, tiny_model, tiny_instruments):
     if request.param == "sine":
         return SineSource(n_instruments=3)
+    if request.param == "voice":
+        return tiny_voice()
     return SingSource(tiny_model, tiny_instruments)
 
 
@@ -85,6 +104,45 @@ def test_sing_whole_notes_equal_streamed_ones(tiny_model, tiny_instruments):
         s.start_many([0], torch.as_tensor(vecs[i : i + 1]), [pitches[i]], [velocities[i]], [sustain[i]])
         ref = torch.cat([s.step([0])[0] for _ in range(-(-n // 256))]).numpy()[:n]
         assert len(got[i]) == n and difference_db(ref, got[i]) < -100
+
+
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_whole_voice_notes_equal_stepped_ones(backend):
+    """WaveRNNSource.render_notes (the frames of a note at once, one sampler call per note, notes on two threads)
+    gives what step() gives from start_many, glides included (greedy: the noise is drawn differently)."""
+    src = tiny_voice(backend=backend)
+    vecs = src.instrument_table[[0, 1, 1]]
+    pitches, velocities, glides, lengths = [60, 67, 55], [100.0, 30.0, 127.0], [None, 60, None], [1600, 977, 3300]
+    got = src.render_notes(vecs, pitches, velocities, [None] * 3, lengths, glide_from=glides, workers=2)
+    ref_src = tiny_voice(backend=backend)
+    ref_src.prepare(3)
+    ref_src.start_many([0, 1, 2], vecs, pitches, velocities, glide_from=glides)
+    steps = -(-max(lengths) // ref_src.hop)
+    ref = np.concatenate([ref_src.step([0, 1, 2]) for _ in range(steps)], axis=1)
+    for i, n in enumerate(lengths):
+        assert len(got[i]) == n and got[i].dtype == np.float32
+        np.testing.assert_allclose(got[i], ref[i, :n], atol=1e-6)
+    assert np.abs(got[1]).max() > 0 and not np.allclose(got[0][:977], got[1])
+
+
+def test_the_voice_batches_with_its_own_noise_per_note():
+    """At its playing temperature a batch render repeats exactly (on one thread or two); the same note sounds the
+    same each time it is computed, other notes draw other noise. The sine voice stand-in (whose render_notes has no
+    glides) still renders through the engine."""
+    src = tiny_voice(temperature=0.7)
+    assert can_batch(src) and not can_batch(SineVoiceSource())
+    vecs = src.instrument_table[[0, 0, 0]]
+    args = (vecs, [60, 60, 62], [100.0, 100.0, 100.0], [None] * 3, [1600, 1600, 1600])
+    one, two = src.render_notes(*args, workers=1), src.render_notes(*args, workers=2)
+    for a, b in zip(one, two, strict=True):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_array_equal(one[0], one[1])
+    greedy = tiny_voice().render_notes(*args)
+    assert not np.allclose(one[0], greedy[0])  # noise was drawn
+    assert not np.allclose(one[0], one[2])
+    mid = busy_song()
+    first = render_midi(src, mid, sample_rate=SR, tail_s=0.5, max_voices=8)
+    np.testing.assert_array_equal(first, render_midi(src, mid, sample_rate=SR, tail_s=0.5, max_voices=8))
 
 
 def test_batch_render_equals_the_engine_render(source):

@@ -183,3 +183,18 @@ def _presets(*names):
     from synth_core.wavernn.features import VoicePreset
 
     return [VoicePreset(n) for n in names]
+
+
+def test_frames_ahead_are_the_frames_next_frames_gives_one_by_one():
+    """Offline a note's frames come at once (VoiceLines.frames_ahead): the same features, glide and vibrato included,
+    and the slot's clock where the single steps leave it."""
+    env = np.random.default_rng(0).standard_normal(20).astype(np.float32)
+    for glide in (None, 55.0):
+        one, many = lines(), lines()
+        for v in (one, many):
+            v.start(1, 62.0, 90, env, glide)
+            v.next_frames([1, 2])  # a frame already played
+        want = np.concatenate([one.next_frames([1])[:, 0] for _ in range(137)])
+        np.testing.assert_array_equal(many.frames_ahead(1, 137), want)
+        assert many.t[1] == one.t[1] and many.t[2] == one.t[2]
+    assert lines().frames_ahead(0, 0).shape == (0, 23)

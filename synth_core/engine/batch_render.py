@@ -39,7 +39,8 @@ def render_batch(
     """``total_frames`` output samples of ``events`` (sorted ``(frame, message)``), window by window.
 
     ``set_up(engine)`` prepares the planning engine (program map, instruments) as it would a real-time one;
-    ``source.render_notes(vecs, pitches, velocities, sustain_steps, lengths)`` computes whole notes.
+    ``source.render_notes(vecs, pitches, velocities, sustain_steps, lengths)`` computes whole notes (a source that
+    glides, ``supports_glide``, also gets ``glide_from``: the note each mono glide starts from, else None).
     ``progress(frames_done, stage)``: "planning" now and then, then "rendering" after each window.
     """
     planner = NotePlanner(source, config)
@@ -123,11 +124,13 @@ def _compute(
     if not todo:
         return
     first = list(todo.values())
+    glides = {"glide_from": [n.glide_from for n in first]} if getattr(source, "supports_glide", False) else {}
     rendered = source.render_notes(
         np.stack([n.vec for n in first]),
         [n.note for n in first],
         [float(n.velocity) for n in first],
         [plan.sustain_step] * len(first),
         [need[k] for k in todo],
+        **glides,
     )
     audio.update(zip(todo, rendered, strict=True))

@@ -93,12 +93,13 @@ class PlanSource:
         self.instrument_gains = getattr(source, "instrument_gains", None)
         self.device_name = source.device_name
         self.models_velocity = bool(source.models_velocity)
+        self.supports_glide = bool(getattr(source, "supports_glide", False))  # mono lines glide as they would
         self._silence = np.zeros((0, self.hop), np.float32)
 
     def prepare(self, n_slots: int) -> None:
         self._silence = np.zeros((n_slots, self.hop), np.float32)
 
-    def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None) -> None:
+    def start_many(self, slots, vecs, pitches, velocities, sustain_steps=None, glide_from=None) -> None:
         pass
 
     def step(self, slots) -> np.ndarray:

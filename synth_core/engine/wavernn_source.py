@@ -9,6 +9,8 @@ morph pad blend timbres. Sources with ``supports_glide`` let the engine's mono m
 from __future__ import annotations
 
 import os
+import zlib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ class WaveRNNSource:
 
     models_velocity = True  # velocity drives the loudness feature (and a gain below the clean level)
     supports_glide = True
+    renders_glides = True  # render_notes takes glide_from: offline renders batch (synth_core.render.can_batch)
 
     def __init__(
         self,
@@ -90,6 +93,47 @@ class WaveRNNSource:
         self.state.put(idx, state)
         return np.asarray(audio, np.float32) * self.lines.gain[idx][:, None]
 
+    def render_notes(
+        self, vecs, pitches, velocities, sustain_steps, lengths, glide_from=None, workers: int | None = None
+    ) -> list[np.ndarray]:
+        """Whole notes at once (offline): the first ``lengths[i]`` samples of each note as :meth:`step` plays it from
+        :meth:`start_many` (the same frame features, gain and glide), each note sampled in one call, the notes
+        spread over ``workers`` threads (default: one per core; the numba kernel runs without the GIL).
+
+        Each note draws its noise from the voice's seed and a key made of what the note is (vector, pitch, velocity,
+        glide): the same note sounds the same wherever it plays (the batch render computes each distinct note once),
+        and no schedule of calls shapes it. (:meth:`step` draws with the seed plus the call count instead, so a
+        note's noise there depends on the other notes' calls.)"""
+        n = len(lengths)
+        glide_from = list(glide_from) if glide_from is not None else [None] * n
+        vecs = np.asarray(vecs, np.float32).reshape(n, -1)
+        lines = VoiceLines(1, self.hop / self.sample_rate, self.instrument_table.shape[1], self.settings)
+        jobs = []
+        for j in range(n):
+            pitch, velocity, glide = float(pitches[j]), float(velocities[j]), glide_from[j]
+            lines.start(0, pitch, velocity, vecs[j], None if glide is None else float(glide))
+            frames = lines.frames_ahead(0, -(-int(lengths[j]) // self.hop))
+            jobs.append((frames, lines.gain[0], note_key(vecs[j], pitch, velocity, glide), int(lengths[j])))
+        temperature, seed = self.settings.temperature, self._seed
+
+        def run(job) -> np.ndarray:
+            frames, gain, key, length = job
+            state = self.sampler.zero_state(1)
+            state.key[:] = key
+            audio, _ = self.sampler.generate(frames[None], state, temperature=temperature, seed=seed)
+            return np.asarray(audio, np.float32)[0, :length] * gain
+
+        workers = max(1, int(workers or os.cpu_count() or 1))
+        if workers == 1 or n < 2 or not hasattr(self.sampler, "workers"):  # (torch samplers: their own threads)
+            return [run(job) for job in jobs]
+        order = sorted(range(n), key=lambda j: -len(jobs[j][0]))  # longest first: the threads end together
+        with ThreadPoolExecutor(workers, thread_name_prefix="wavernn-notes") as pool:
+            done = list(pool.map(run, [jobs[j] for j in order]))
+        out: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+        for j, audio in zip(order, done, strict=True):
+            out[j] = audio
+        return out
+
     def use_cores(self, n: int) -> int:
         """Split each step's voices over ``n`` threads (offline rendering; the app's worker keeps 1: the audio
         threads need the other core); returns the count before. The samples are the same for any count."""
@@ -108,6 +152,13 @@ class WaveRNNSource:
         sampler_state, line = state
         self.state.put(np.array([slot]), sampler_state)
         self.lines.restore(slot, line)
+
+
+def note_key(vec: np.ndarray, pitch: float, velocity: float, glide_from: float | None) -> int:
+    """A note's noise key for :meth:`WaveRNNSource.render_notes` (the same for the same note, in any run)."""
+    glide = np.float64(np.nan if glide_from is None else glide_from)
+    data = np.asarray(vec, np.float32).tobytes() + np.array([pitch, velocity, glide], np.float64).tobytes()
+    return zlib.crc32(data)
 
 
 def load_default_voice(

@@ -104,6 +104,19 @@ class VoiceLines:
         self.t[idx] += self.frame_s
         return np.asarray(frames, np.float32)[:, None, :]
 
+    def frames_ahead(self, slot: int, n: int) -> np.ndarray:
+        """The slot's next ``n`` frames at once, float32 [n, n_features]: what ``n`` calls of ``next_frames([slot])``
+        return, one array operation each (offline, where a note's frames are all known before it is sampled)."""
+        steps = np.full(max(0, int(n)), self.frame_s)
+        if not len(steps):
+            return np.zeros((0, 3 + self.envelope.shape[1]), np.float32)
+        steps[0] = self.t[slot]
+        t = np.cumsum(steps)  # sequential sums: the same times as adding frame_s call after call
+        idx = np.full(len(t), int(slot), np.int64)
+        frames = control_frames(self.pitch(idx, t), self.loudness_db(idx, t), self.envelope[idx])
+        self.t[slot] = t[-1] + self.frame_s
+        return np.asarray(frames, np.float32)
+
     def snapshot(self, slot: int) -> tuple:
         return (
             self.t[slot],
