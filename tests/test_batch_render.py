@@ -196,10 +196,17 @@ def test_memory_holds_a_few_windows_not_the_file(tmp_path):
     assert peaks[1] < peaks[0] + 8e6  # 8x the music; a whole 240 s float32 render alone would be 46 MB
 
 
-def test_progress_tells_the_stage_and_reaches_the_end(monkeypatch):
+@pytest.mark.parametrize("kind", ["sine", "voice"])
+def test_progress_tells_the_stage_and_reaches_the_end(monkeypatch, kind):
+    """Planning, then rendering: after each window and after each batch of notes computed (the voice: after each
+    note), never backwards, the share of the work done."""
     monkeypatch.setattr(batch_module, "WINDOW", 8192)
+    source = SineSource(n_instruments=3) if kind == "sine" else tiny_voice()
+    computed: list[int] = []
+    real = source.render_notes
+    monkeypatch.setattr(source, "render_notes", lambda *a, **k: computed.append(len(a[4])) or real(*a, **k))
     calls: list[tuple[int, int, str]] = []
-    render_midi(SineSource(n_instruments=3), busy_song(), SR, tail_s=0.5, progress=lambda *a: calls.append(a))
+    render_midi(source, busy_song(), SR, tail_s=0.5, progress=lambda *a: calls.append(a))
     stages = [c[2] for c in calls]
     assert stages[0] == "planning" and stages[-1] == "rendering"
     assert stages == sorted(stages)  # planning first, then rendering ("p" < "r")
@@ -207,7 +214,12 @@ def test_progress_tells_the_stage_and_reaches_the_end(monkeypatch):
     for stage in ("planning", "rendering"):
         done = [c[0] for c in calls if c[2] == stage]
         assert done == sorted(done) and done[-1] == total
-    assert len([s for s in stages if s == "rendering"]) == -(-total // 8192)  # one report per window
+    windows = -(-total // 8192)
+    per_batch = len(computed) if kind == "sine" else sum(computed)  # the voice reports each note
+    assert len([s for s in stages if s == "rendering"]) == windows + per_batch
+    if kind == "voice":  # the notes the first windows need are computed first: the bar moves while they are
+        first = [c[0] for c in calls if c[2] == "rendering"][: computed[0]]
+        assert len(set(first)) > computed[0] // 2 and first[-1] > 8192
 
 
 def test_a_file_with_an_mpe_zone_renders_through_the_engine(monkeypatch):

@@ -41,7 +41,8 @@ def render_batch(
     ``set_up(engine)`` prepares the planning engine (program map, instruments) as it would a real-time one;
     ``source.render_notes(vecs, pitches, velocities, sustain_steps, lengths)`` computes whole notes (a source that
     glides, ``supports_glide``, also gets ``glide_from``: the note each mono glide starts from, else None).
-    ``progress(frames_done, stage)``: "planning" now and then, then "rendering" after each window.
+    ``progress(frames_done, stage)``: "planning" now and then, then "rendering": the share of the work done, as
+    output frames (see :func:`mix_plan`).
     """
     planner = NotePlanner(source, config)
     set_up(planner.engine)
@@ -57,7 +58,13 @@ def render_batch(
 
 
 def mix_plan(source, plan: Plan, taps: int, progress: Callable[[int], None] | None = None) -> Iterator[np.ndarray]:
-    """The plan's output, window by window (see :func:`render_batch`)."""
+    """The plan's output, window by window (see :func:`render_batch`).
+
+    ``progress(frames)`` after each window and, while notes are computed, after each note a source reports
+    (``render_notes(..., progress=)``, the voice; others after each batch): the frames mixed, or the share of the
+    notes' source samples computed times the output's frames if that is more. Computing the notes is nearly all of the
+    work and comes first (the first window needs most distinct notes), so the bar moves at the pace the work is
+    done instead of waiting at 0 and then jumping."""
     mixer = NoteMixer(plan, taps)
     notes = plan.notes
     keys = [n.key() for n in notes]
@@ -69,6 +76,15 @@ def mix_plan(source, plan: Plan, taps: int, progress: Callable[[int], None] | No
         need[k] = max(need.get(k, 0), -(-mixer.source_samples(n) // hop) * hop)
         if mixer.unbent(n):
             unbent_len[k] = max(unbent_len.get(k, 0), n.end - n.start)
+    total_work = max(1, sum(need.values()))  # source samples of every distinct note
+    work_done = mixed = 0
+
+    def report(samples: int) -> None:
+        nonlocal work_done
+        work_done += samples
+        if progress is not None:
+            progress(max(mixed, min(plan.total_frames, plan.total_frames * work_done // total_work)))
+
     audio: dict[tuple, np.ndarray] = {}  # source audio of the keys computed, until their last occurrence
     resampled: dict[tuple, np.ndarray] = {}  # output-rate audio of unbent keys, until their last occurrence
     sounding: dict[int, np.ndarray] = {}  # note index -> its output-rate audio, while it sounds
@@ -81,7 +97,7 @@ def mix_plan(source, plan: Plan, taps: int, progress: Callable[[int], None] | No
             stop = computed_to
             while stop < len(notes) and notes[stop].start < horizon:
                 stop += 1
-            _compute(source, plan, notes, keys, computed_to, stop, need, audio)
+            _compute(source, plan, notes, keys, computed_to, stop, need, audio, report)
             computed_to = stop
         while nxt < len(notes) and notes[nxt].start < b:  # notes starting here: their output-rate audio
             note, k = notes[nxt], keys[nxt]
@@ -101,8 +117,8 @@ def mix_plan(source, plan: Plan, taps: int, progress: Callable[[int], None] | No
             if notes[i].end <= b:
                 del sounding[i]
         mixer.finish(mix, a)
-        if progress is not None:
-            progress(b)
+        mixed = b
+        report(0)
         yield mix
 
 
@@ -115,8 +131,10 @@ def _compute(
     hi: int,
     need: dict[tuple, int],
     audio: dict[tuple, np.ndarray],
+    report: Callable[[int], None],
 ) -> None:
-    """Compute the source audio of the keys first heard in ``notes[lo:hi]`` (one ``render_notes`` call)."""
+    """Compute the source audio of the keys first heard in ``notes[lo:hi]`` (one ``render_notes`` call); ``report``
+    gets the source samples computed (after each note where the source says, else after the call)."""
     todo: dict[tuple, PlannedNote] = {}
     for n, k in zip(notes[lo:hi], keys[lo:hi], strict=True):
         if k not in audio and k not in todo:
@@ -124,13 +142,18 @@ def _compute(
     if not todo:
         return
     first = list(todo.values())
-    glides = {"glide_from": [n.glide_from for n in first]} if getattr(source, "supports_glide", False) else {}
+    extra = {"glide_from": [n.glide_from for n in first]} if getattr(source, "supports_glide", False) else {}
+    each = bool(getattr(source, "reports_notes", False))  # render_notes(..., progress=) after each note
+    if each:
+        extra["progress"] = report
     rendered = source.render_notes(
         np.stack([n.vec for n in first]),
         [n.note for n in first],
         [float(n.velocity) for n in first],
         [plan.sustain_step] * len(first),
         [need[k] for k in todo],
-        **glides,
+        **extra,
     )
     audio.update(zip(todo, rendered, strict=True))
+    if not each:
+        report(sum(need[k] for k in todo))

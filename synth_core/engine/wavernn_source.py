@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import zlib
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from pathlib import Path
@@ -33,6 +34,7 @@ class WaveRNNSource:
     models_velocity = True  # velocity drives the loudness feature (and a gain below the clean level)
     supports_glide = True
     renders_glides = True  # render_notes takes glide_from: offline renders batch (synth_core.render.can_batch)
+    reports_notes = True  # render_notes(..., progress=) reports each note computed (the batch render's bar)
 
     def __init__(
         self,
@@ -94,7 +96,15 @@ class WaveRNNSource:
         return np.asarray(audio, np.float32) * self.lines.gain[idx][:, None]
 
     def render_notes(
-        self, vecs, pitches, velocities, sustain_steps, lengths, glide_from=None, workers: int | None = None
+        self,
+        vecs,
+        pitches,
+        velocities,
+        sustain_steps,
+        lengths,
+        glide_from=None,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
     ) -> list[np.ndarray]:
         """Whole notes at once (offline): the first ``lengths[i]`` samples of each note as :meth:`step` plays it from
         :meth:`start_many` (the same frame features, gain and glide), each note sampled in one call, the notes
@@ -103,7 +113,8 @@ class WaveRNNSource:
         Each note draws its noise from the voice's seed and a key made of what the note is (vector, pitch, velocity,
         glide): the same note sounds the same wherever it plays (the batch render computes each distinct note once),
         and no schedule of calls shapes it. (:meth:`step` draws with the seed plus the call count instead, so a
-        note's noise there depends on the other notes' calls.)"""
+        note's noise there depends on the other notes' calls.) ``progress(samples)``: after each note, on this
+        thread, its length."""
         n = len(lengths)
         glide_from = list(glide_from) if glide_from is not None else [None] * n
         vecs = np.asarray(vecs, np.float32).reshape(n, -1)
@@ -123,15 +134,23 @@ class WaveRNNSource:
             audio, _ = self.sampler.generate(frames[None], state, temperature=temperature, seed=seed)
             return np.asarray(audio, np.float32)[0, :length] * gain
 
+        out: list[np.ndarray] = [None] * n  # type: ignore[list-item]
+        order = sorted(range(n), key=lambda j: -len(jobs[j][0]))  # longest first: the threads end together
         workers = max(1, int(workers or os.cpu_count() or 1))
         if workers == 1 or n < 2 or not hasattr(self.sampler, "workers"):  # (torch samplers: their own threads)
-            return [run(job) for job in jobs]
-        order = sorted(range(n), key=lambda j: -len(jobs[j][0]))  # longest first: the threads end together
-        with ThreadPoolExecutor(workers, thread_name_prefix="wavernn-notes") as pool:
-            done = list(pool.map(run, [jobs[j] for j in order]))
-        out: list[np.ndarray] = [None] * n  # type: ignore[list-item]
-        for j, audio in zip(order, done, strict=True):
-            out[j] = audio
+            done: Iterator[np.ndarray] = map(run, [jobs[j] for j in order])
+            pool = None
+        else:
+            pool = ThreadPoolExecutor(workers, thread_name_prefix="wavernn-notes")
+            done = pool.map(run, [jobs[j] for j in order])
+        try:
+            for j, audio in zip(order, done, strict=True):
+                out[j] = audio
+                if progress is not None:
+                    progress(len(audio))
+        finally:
+            if pool is not None:
+                pool.shutdown(cancel_futures=True)
         return out
 
     def use_cores(self, n: int) -> int:
