@@ -243,3 +243,56 @@ def test_low_band_term_tells_a_hop_rate_comb_from_a_low_note():
     cfg = LossConfig(low_band_weight=2.0)
     expected = spectral_l1(comb, note) + 2.0 * low_band_l1(comb, note, 2048, 1000.0, 16000)
     torch.testing.assert_close(training_loss(comb, note, cfg), expected)
+
+
+def test_signed_synthesis_streams_and_switches_without_changing_the_output(tiny_model, tmp_path):
+    from synth_core.sing import load_checkpoint, save_checkpoint
+    from synth_core.sing.checkpoint import InstrumentInfo
+
+    vec = tiny_model.instrument_table[1]
+    args = (None, torch.tensor([57]), torch.tensor([100.0]))
+    with torch.no_grad():
+        before = tiny_model(*args, instrument_vec=vec[None])[0]
+        tiny_model.decoder.make_signed()
+        assert tiny_model.config.signed_synthesis
+        assert torch.equal(tiny_model(*args, instrument_vec=vec[None])[0], before)  # slopes start at 0
+        tiny_model.decoder.last_slope().uniform_(0.2, 0.8)
+        signed = tiny_model(*args, instrument_vec=vec[None])[0]
+    assert (signed - before).abs().max() > 1e-3
+    assert torch.allclose(stream_note(tiny_model, vec, 57, 100.0, signed.shape[0]), signed, atol=1e-5, rtol=0)
+    names = [InstrumentInfo(f"i{k}", "keyboard") for k in range(tiny_model.config.n_instruments)]
+    save_checkpoint(tmp_path / "signed.pt", tiny_model, names)
+    loaded = load_checkpoint(tmp_path / "signed.pt").model
+    with torch.no_grad():
+        assert torch.equal(loaded(*args, instrument_vec=vec[None])[0], signed)
+
+
+def test_signed_atoms_build_a_tone_that_non_negative_ones_cannot():
+    """Why signed synthesis (#25): the shipped decoder's 512 frame atoms, weighted by least squares on the synthesis
+    layer alone, build a harmonic tone to -80 dB with signed weights, but only to about -9 dB with the non-negative
+    ones a ReLU hands them: that is the floor between the harmonics."""
+    from synth_core.sing import load_checkpoint
+    from tests.test_default_weights import ASSET
+
+    weight = load_checkpoint(ASSET).model.decoder.frame_weight().detach()
+    t = torch.arange(23 * 256 + 1024) / 16000
+    target = sum(torch.sin(2 * math.pi * 220.5 * k * t + k) / k for k in range(1, 6))[None] * 0.01
+
+    def error_db(transform) -> float:
+        torch.manual_seed(0)
+        u = (0.01 * torch.rand(1, weight.shape[0], 24)).requires_grad_(True)
+        opt = torch.optim.LBFGS([u], max_iter=150, line_search_fn="strong_wolfe")
+
+        def closure():
+            opt.zero_grad()
+            out = torch.nn.functional.conv_transpose1d(transform(u), weight, stride=256)[:, 0]
+            loss = (out[:, 768:-768] - target[:, 768:-768]).pow(2).sum() / target[:, 768:-768].pow(2).sum()
+            loss.backward()
+            return loss
+
+        for _ in range(2):
+            loss = opt.step(closure)
+        return 10 * math.log10(float(loss.detach()))
+
+    signed, non_negative = error_db(lambda u: u), error_db(lambda u: u * u)
+    assert signed < -40 and non_negative > -20, (signed, non_negative)

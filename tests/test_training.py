@@ -220,3 +220,15 @@ def test_torchrun_two_ranks_gloo(pack, tmp_path):
     per_rank = -(-n_train // 2)  # DistributedSampler pads each rank to ceil(n / 2) notes
     assert n_train > 2 and ck.training["step"] == -(-per_rank // 2)  # one sharded epoch, 2 notes per rank-step
     assert proc.stderr.count("stage e2e:") == 1  # rank 1 stays quiet
+
+
+def test_signed_synthesis_switches_a_trained_model_and_its_slopes_learn(pack, tmp_path):
+    run(pack, tmp_path / "base", "--stage", "e2e", "--max-steps", "2", "--batch-size", "4", "--crop-steps", "8")
+    common = ["--stage", "e2e", "--batch-size", "4", "--crop-steps", "8", "--signed-synthesis"]
+    run(pack, tmp_path / "signed", *common, "--max-steps", "3", "--init", str(tmp_path / "base" / "checkpoint.pt"))
+    ck = load_checkpoint(tmp_path / "signed" / "checkpoint.pt")
+    assert ck.config.signed_synthesis
+    slope = ck.model.decoder.last_slope().detach()
+    assert 0 < float(slope.abs().max()) < 0.1  # from 0, at --slope-lr 3e-3 for 3 steps
+    groups = ck.training["optimizer"]["param_groups"]
+    assert [g["lr_scale"] for g in groups] == [1.0, pytest.approx(3e-3 / 3e-4)]

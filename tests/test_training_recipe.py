@@ -145,3 +145,17 @@ def test_widen_keeps_what_the_model_plays_and_trains_on(tmp_path):
     # the checkpoint's size wins over the --decoder-channels 48 of the command line
     run(pack, tmp_path / "ae2", "--stage", "ae", "--max-steps", "1", "--from", str(tmp_path / "wide.pt"))
     assert load_checkpoint(tmp_path / "ae2/stage_ae.pt").config.decoder_channels == 64
+
+
+def test_widen_keeps_a_signed_synthesis():
+    from training.widen import widen_model
+
+    torch.manual_seed(0)
+    model = SING(tiny_config(signed_synthesis=True)).eval()
+    with torch.no_grad():
+        model.decoder.last_slope().uniform_(0.1, 0.9)
+        args = (torch.tensor([0, 2]), torch.tensor([40, 72]), torch.tensor([50.0, 127.0]))
+        before = model(*args)
+        widen_model(model, 96)
+        assert model.decoder.last_slope().shape == (96,)
+        torch.testing.assert_close(model(*args), before, rtol=0, atol=1e-6)

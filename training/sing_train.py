@@ -123,6 +123,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lstm-hidden", type=int, default=1024)
     p.add_argument("--lstm-layers", type=int, default=3)
     p.add_argument("--decoder-channels", type=int, default=4096)
+    p.add_argument(
+        "--signed-synthesis",
+        action="store_true",
+        help="the decoder's last activation a PReLU (signed frame atoms; see SINGConfig.signed_synthesis); a "
+        "--init/--from model switches without changing what it plays; the slopes learn at --slope-lr",
+    )
+    p.add_argument("--slope-lr", type=float, default=3e-3, help="lr of the --signed-synthesis slopes (from 0)")
     p.add_argument("--eval-notes", type=int, default=256, help="notes per split for the epoch evaluation (0: all)")
     p.add_argument("--eval-batch-size", type=int, default=16)
     p.add_argument("--log-every", type=int, default=20, help="steps between train-loss log lines")
@@ -298,6 +305,7 @@ class Trainer:
                 lstm_hidden=args.lstm_hidden,
                 lstm_layers=args.lstm_layers,
                 decoder_channels=args.decoder_channels,
+                signed_synthesis=args.signed_synthesis,
             )
             model = SING(config)
         elif n_new:
@@ -305,6 +313,9 @@ class Trainer:
                 raise SystemExit(f"sing-train: the data has {n_new} instruments the run did not start with")
             model.add_instruments(n_new)
             self._info(f"added {n_new} new instruments: {', '.join(self.vocab.names[n_before:][:10])}")
+        if args.signed_synthesis and not model.config.signed_synthesis:
+            model.decoder.make_signed()
+            self._info("decoder: signed synthesis (PReLU slopes from 0; the model plays as before)")
         if encoder is None and "ae" not in self.stages[self._stage_index() :]:
             if "lstm" in self.stages[self._stage_index() :]:
                 raise SystemExit("sing-train: the lstm stage needs a trained encoder: pass --from CKPT of an ae run")
@@ -549,7 +560,7 @@ class Trainer:
     def run_stage(self, stage: str) -> dict[str, float]:
         args = self.args
         module, params = self.stage_parameters(stage)
-        optimizer = torch.optim.Adam(params, lr=args.lr)
+        optimizer = torch.optim.Adam(self._param_groups(params), lr=args.lr)
         if self.optimizer_state is not None:
             optimizer.load_state_dict(self.optimizer_state)
             self.optimizer_state = None
@@ -625,14 +636,24 @@ class Trainer:
             metrics = self.evaluate_and_save(stage, optimizer)
         return metrics
 
+    def _param_groups(self, params: list[nn.Parameter]) -> list[dict[str, Any]]:
+        """One group at --lr; the signed synthesis slopes (which start at 0) in their own at --slope-lr."""
+        slope = self.model.decoder.last_slope()
+        rest = [p for p in params if p is not slope]
+        if slope is None or len(rest) == len(params):
+            return [{"params": params, "lr_scale": 1.0}]
+        scale = self.args.slope_lr / self.args.lr
+        return [{"params": rest, "lr_scale": 1.0}, {"params": [slope], "lr": self.args.slope_lr, "lr_scale": scale}]
+
     def _set_lr(self, optimizer: torch.optim.Optimizer) -> None:
-        """Linear decay from --lr to --lr-final over the stage's --max-steps (constant without them)."""
+        """Linear decay from --lr to --lr-final over the stage's --max-steps (constant without them); each group at
+        its ``lr_scale`` of it."""
         args = self.args
         if args.lr_final is None or not args.max_steps:
             return
         frac = min(1.0, self.state["stage_step"] / args.max_steps)
         for group in optimizer.param_groups:
-            group["lr"] = args.lr + (args.lr_final - args.lr) * frac
+            group["lr"] = (args.lr + (args.lr_final - args.lr) * frac) * group.get("lr_scale", 1.0)
 
     def _stage_done(self) -> bool:
         m = self.args.max_steps

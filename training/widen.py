@@ -97,6 +97,11 @@ def widen_model(model: SING, channels: int, encoder: Encoder | None = None) -> N
     for k, layer in zip(idx, wide[:-1], strict=True):
         dec.layers[k] = layer
     dec.synthesis = wide[-1]
+    slope = dec.last_slope()
+    if slope is not None:  # a signed synthesis: the new channels' slopes start at 0 too
+        act = nn.PReLU(channels, init=0.0).to(slope.device, slope.dtype)
+        act.weight[: slope.shape[0]] = slope
+        dec.layers[5] = act
     if encoder is not None:
         idx = _convs(encoder.layers)
         wide = widen_chain([encoder.analysis] + [encoder.layers[k] for k in idx], channels)

@@ -36,6 +36,10 @@ class SINGConfig:
     hop: int = 256  # samples between frames
     sample_rate: int = 16000
     note_samples: int = 64000  # 4 s at 16 kHz
+    # The decoder's last activation is a PReLU (per-channel slope on the negative side) instead of a ReLU: the
+    # synthesis layer gets signed weights for its frame atoms. With non-negative ones (a ReLU), 512 atoms cannot
+    # build a note's phases and spread a floor between its harmonics (assets/MODEL_CARD.md, issue #25).
+    signed_synthesis: bool = False
 
     @property
     def input_dim(self) -> int:
@@ -153,7 +157,7 @@ class Decoder(nn.Module):
             nn.Conv1d(c.decoder_channels, c.decoder_channels, 1),
             nn.ReLU(),
             nn.Conv1d(c.decoder_channels, c.decoder_channels, 1),
-            nn.ReLU(),
+            nn.PReLU(c.decoder_channels, init=0.0) if c.signed_synthesis else nn.ReLU(),
         )
         self.synthesis = nn.ConvTranspose1d(c.decoder_channels, 1, c.frame, stride=c.hop)
         self.register_buffer("window", hann_squared(c.frame), persistent=False)
@@ -164,6 +168,21 @@ class Decoder(nn.Module):
         scale exactly (training gains and level calibrations are folded in this way)."""
         self.synthesis.weight *= factor
         self.synthesis.bias *= factor
+
+    @torch.no_grad()
+    def make_signed(self) -> None:
+        """Switch to a signed synthesis input (``SINGConfig.signed_synthesis``) without changing the output: a
+        PReLU whose slopes start at 0 is the ReLU it replaces; the slopes then learn."""
+        if isinstance(self.layers[5], nn.PReLU):
+            return
+        weight = self.layers[4].weight
+        self.layers[5] = nn.PReLU(self.config.decoder_channels, init=0.0).to(weight.device, weight.dtype)
+        self.config.signed_synthesis = True  # (the model's config object: checkpoints record it)
+
+    def last_slope(self) -> torch.Tensor | None:
+        """The last activation's negative-side slopes [channels] (``None``: a ReLU)."""
+        act = self.layers[5]
+        return act.weight if isinstance(act, nn.PReLU) else None
 
     def frame_weight(self) -> torch.Tensor:
         """Windowed synthesis kernel [channels, 1, frame]."""

@@ -70,6 +70,8 @@ class StreamWeights:
         self.b1 = conv1.bias.detach().to(dtype)
         self.w2 = conv2.weight.detach()[:, :, 0].t().contiguous().to(dtype)
         self.b2 = conv2.bias.detach().to(dtype)
+        slope = model.decoder.last_slope()
+        self.slope = None if slope is None else slope.detach().to(dtype)
         self.ws = model.decoder.frame_weight().detach()[:, 0].contiguous().to(dtype)
         self.bs = model.decoder.synthesis.bias.detach().to(dtype)
 
@@ -78,7 +80,8 @@ class StreamWeights:
         x = hist.reshape(hist.shape[0], -1).to(self.dtype)
         x = torch.relu(torch.addmm(self.b0, x, self.w0))
         x = torch.relu(torch.addmm(self.b1, x, self.w1))
-        x = torch.relu(torch.addmm(self.b2, x, self.w2))
+        x = torch.addmm(self.b2, x, self.w2)
+        x = torch.relu(x) if self.slope is None else F.prelu(x, self.slope)
         return (x @ self.ws).float()
 
 
