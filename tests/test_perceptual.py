@@ -49,3 +49,24 @@ def test_between_harmonics_energy_sees_a_noise_floor():
 def test_visqol_rate_and_length():
     up = perceptual.to_visqol_rate(np.zeros(4 * SR, np.float32), SR)
     assert len(up) == int(perceptual.VISQOL_SECONDS * perceptual.VISQOL_RATE)
+
+
+def test_custom_instrument_measure_scores_what_a_listener_hears():
+    """training.embed_measure --visqol scores each method like training.evaluate --visqol."""
+    import torch
+
+    from training.embed_measure import TestNotes, markdown, summarise
+
+    sr = 16000
+    t = np.arange(64000) / sr
+    audio = {p: (0.3 * np.sin(2 * np.pi * 220 * 2 ** ((p - 57) / 12) * t) * np.exp(-t)).astype(np.float32)
+             for p in (50, 57)}  # fmt: skip
+    tests = TestNotes([50, 57], audio, gain=128.0, sample_rate=sr, perceptual=True)
+    clean = tests.score(tests.want.clone())
+    noisy = tests.score(tests.want + 0.03 * torch.randn_like(tests.want))
+    assert clean["visqol"] > noisy["visqol"] + 0.3
+    assert clean["envelope_corr"] > 0.99 and clean["level_error_db_mean_abs"] < 0.01
+    rows = [{"instrument": "x", "methods": {"fit_1": clean, "nearest": noisy}}]
+    report = {"summary": summarise(rows), "instruments": rows}
+    assert report["summary"]["fit_1"]["visqol"] == clean["visqol"]
+    assert f"{clean['visqol']:.2f}" in markdown(report)

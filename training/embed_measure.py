@@ -30,6 +30,7 @@ import torch
 
 from synth_core.sing.checkpoint import load_checkpoint
 from synth_core.sing.loss import spectral_l1
+from training import perceptual
 from training.baseline import pitch_shift
 from training.embed_fit import FitConfig, fit_embedding, loss_config_of
 from training.evaluate import level_errors, load_audio, pitch_hit, read_pack, spread, training_gain
@@ -47,10 +48,19 @@ def fitting_pitches(pitches: list[int], k: int) -> list[int]:
 
 
 class TestNotes:
-    """An instrument's test notes: scores any rendering of them by spectral L1 and pitch accuracy."""
+    """An instrument's test notes: scores any rendering of them by spectral L1 and pitch accuracy (and ViSQOL, the
+    envelope correlation and the level error with ``perceptual``, as ``training.evaluate --visqol``)."""
 
-    def __init__(self, pitches: list[int], audio: dict[int, np.ndarray], gain: float, sample_rate: int):
+    def __init__(
+        self,
+        pitches: list[int],
+        audio: dict[int, np.ndarray],
+        gain: float,
+        sample_rate: int,
+        perceptual: bool = False,
+    ):
         self.pitches = pitches
+        self.perceptual = perceptual
         self.pitch = torch.tensor(pitches)
         self.velocity = torch.full((len(pitches),), 100.0)
         self.want = torch.from_numpy(np.stack([audio[p] for p in pitches]))
@@ -65,7 +75,16 @@ class TestNotes:
         g = self.gain
         l1 = [float(spectral_l1(o[None] * g, w[None] * g)) for o, w in zip(outputs, self.want, strict=True)]
         hits = [pitch_hit(o.numpy(), p, self.sample_rate) for o, p in zip(outputs, self.pitches, strict=True)]
-        return {"spectral_l1": float(np.mean(l1)), "pitch_accuracy": float(np.mean(hits))}
+        score = {"spectral_l1": float(np.mean(l1)), "pitch_accuracy": float(np.mean(hits))}
+        if self.perceptual:
+            pairs = list(zip(outputs.numpy(), self.want.numpy(), strict=True))
+            sr = self.sample_rate
+            score["visqol"] = float(np.mean([perceptual.visqol_mos(w, o, sr) for o, w in pairs]))
+            corr = [c for c in (perceptual.envelope_correlation(o, w) for o, w in pairs) if c is not None]
+            score["envelope_corr"] = float(np.mean(corr)) if corr else float("nan")
+            errors = level_errors(outputs.numpy(), self.want.numpy(), sr)
+            score["level_error_db_mean_abs"] = float(np.mean(np.abs(errors))) if len(errors) else float("nan")
+        return score
 
 
 def measure(
@@ -76,8 +95,10 @@ def measure(
     test_notes: int = 12,
     instruments: list[str] | None = None,
     config: FitConfig | None = None,
+    visqol: bool = False,
 ) -> dict:
-    """Measure every (or each named) instrument of ``pack``; writes ``<out>/embed_measure.json``."""
+    """Measure every (or each named) instrument of ``pack``; writes ``<out>/embed_measure.json``. ``visqol``: also
+    ViSQOL, envelope correlation and level error of every method (``TestNotes``)."""
     config = config or FitConfig()
     ckpt = load_checkpoint(checkpoint, "cpu")
     names = [i.name for i in ckpt.instruments]
@@ -90,9 +111,10 @@ def measure(
         raise ValueError(f"{pack}: {', '.join(known)} are in the checkpoint already; measure unseen instruments")
     results = []
     for inst, paths in sorted(by_inst.items()):
-        row = measure_instrument(ckpt, inst, paths, test_notes, config)
+        row = measure_instrument(ckpt, inst, paths, test_notes, config, visqol)
         if finetune_steps:
-            tests = TestNotes(row["test_pitches"], row.pop("_audio"), training_gain(ckpt)[0], ckpt.config.sample_rate)
+            gain, sr = training_gain(ckpt)[0], ckpt.config.sample_rate
+            tests = TestNotes(row["test_pitches"], row.pop("_audio"), gain, sr, visqol)
             files = {p: paths[p] for p in row["fit_pitches"][max(FIT_SIZES)]}
             row["methods"]["finetune_10"] = finetune(checkpoint, inst, files, out, finetune_steps, tests)
         row.pop("_audio", None)
@@ -112,7 +134,9 @@ def measure(
     return report
 
 
-def measure_instrument(ckpt, inst: str, paths: dict[int, Path], test_notes: int, config: FitConfig) -> dict:
+def measure_instrument(
+    ckpt, inst: str, paths: dict[int, Path], test_notes: int, config: FitConfig, visqol: bool = False
+) -> dict:
     """Fits from 1, 3 and 10 samples, the nearest instrument and the pitch-shift baselines on one instrument."""
     model, cfg = ckpt.model, ckpt.config
     names = [i.name for i in ckpt.instruments]
@@ -122,7 +146,7 @@ def measure_instrument(ckpt, inst: str, paths: dict[int, Path], test_notes: int,
     fit_sets = {k: fitting_pitches(pitches, k) for k in FIT_SIZES}
     used = set().union(*fit_sets.values())
     audio = {p: load_audio(paths[p], cfg.note_samples, cfg.sample_rate) for p in pitches}
-    tests = TestNotes(spread([p for p in pitches if p not in used], test_notes), audio, gain, cfg.sample_rate)
+    tests = TestNotes(spread([p for p in pitches if p not in used], test_notes), audio, gain, cfg.sample_rate, visqol)
     row: dict = {"instrument": inst, "test_pitches": tests.pitches, "fit_pitches": fit_sets, "methods": {}}
     nearest = None
     for k in FIT_SIZES:
@@ -212,27 +236,33 @@ def finetune(checkpoint, inst: str, files: dict[int, Path], out: Path, steps: in
             "calibration_db": calibration_db}  # fmt: skip
 
 
+SUMMED = ("spectral_l1", "pitch_accuracy", "seconds", "visqol", "envelope_corr", "level_error_db_mean_abs")
+
+
 def summarise(results: list[dict]) -> dict:
+    """Each method's figures averaged over the instruments."""
     methods = results[0]["methods"].keys() if results else []
     return {
         m: {
-            "spectral_l1": float(np.mean([r["methods"][m]["spectral_l1"] for r in results])),
-            "pitch_accuracy": float(np.mean([r["methods"][m]["pitch_accuracy"] for r in results])),
-            **(
-                {"seconds": float(np.mean([r["methods"][m]["seconds"] for r in results]))}
-                if "seconds" in results[0]["methods"][m]
-                else {}
-            ),
+            k: float(np.nanmean([r["methods"][m][k] for r in results])) for k in SUMMED if k in results[0]["methods"][m]
         }
         for m in methods
     }
 
 
 def markdown(report: dict) -> str:
-    lines = ["| method | spectral L1 (test pitches) | pitch accuracy | time |", "|---|---|---|---|"]
+    lines = [
+        "| method | spectral L1 (test pitches) | pitch accuracy | ViSQOL | envelope corr. | level error | time |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for m, v in report["summary"].items():
         t = f"{v['seconds']:.1f} s" if "seconds" in v else ""
-        lines.append(f"| {m} | {v['spectral_l1']:.3f} | {100 * v['pitch_accuracy']:.0f} % | {t} |")
+        extra = (
+            f"{v['visqol']:.2f} | {v['envelope_corr']:.2f} | {v['level_error_db_mean_abs']:.1f} dB"
+            if "visqol" in v
+            else " | "
+        )
+        lines.append(f"| {m} | {v['spectral_l1']:.3f} | {100 * v['pitch_accuracy']:.0f} % | {extra} | {t} |")
     lines += ["", "| instrument | " + " | ".join(report["summary"]) + " |", "|---|" + "---|" * len(report["summary"])]
     for r in report["instruments"]:
         lines.append(
@@ -251,13 +281,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--finetune-steps", type=int, default=0, help="also fine-tune e2e on the 10 samples")
     ap.add_argument("--test-notes", type=int, default=12, help="test pitches per instrument")
     ap.add_argument("--instruments", help="comma list (default: all of the pack)")
+    ap.add_argument("--visqol", action="store_true", help="also ViSQOL, envelope correlation and level error")
     ap.add_argument("--threads", type=int, default=None)
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
     insts = [s.strip() for s in args.instruments.split(",")] if args.instruments else None
-    report = measure(args.pack, args.checkpoint, args.out, args.finetune_steps, args.test_notes, insts)
+    report = measure(
+        args.pack, args.checkpoint, args.out, args.finetune_steps, args.test_notes, insts, visqol=args.visqol
+    )
     print(markdown(report))
     return 0
 
