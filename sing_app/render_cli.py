@@ -48,7 +48,7 @@ def _parser() -> argparse.ArgumentParser:
         "--realtime-engine",
         action="store_true",
         help="render through the real-time engine block by block, as the app plays (the same notes, slower; "
-        "by default SING notes are computed in batches)",
+        "by default notes are computed in batches, the voice's with noise drawn per note)",
     )
     p.add_argument(
         "--list-instruments",
