@@ -6,7 +6,11 @@ For test notes, starts from the LSTM's latents and fits the latents alone (decod
 training loss at each ``--gains`` value, then scores the decoded notes as ``training.evaluate --visqol`` does. If
 the best latents the decoder can be given sound much better than the LSTM's, the LSTM is what to improve; if they
 do not, the decoder or the loss is. The same fit at a higher gain shows whether the log loss's floor (log(1 + x)
-is linear for the quiet bins between harmonics) is what leaves the noise there. Prints JSON.
+is linear for the quiet bins between harmonics) is what leaves the noise there. ``--synthesis`` goes one level
+lower: the synthesis layer's atom weights fitted to each note's waveform, signed and non-negative (as a ReLU hands
+them): whether the decoder's frames can hold the note at all. Prints JSON.
+
+    python -m training.oracle_latents assets/sing_default.pt --notes 4 --gains "" --synthesis
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import sys
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from synth_core.sing.checkpoint import load_checkpoint
 from synth_core.sing.loss import LossConfig, training_loss
@@ -42,29 +47,45 @@ def fit_latents(
     return lat.detach(), curve
 
 
-def fit_synthesis(model, latents: torch.Tensor, targets: torch.Tensor, steps: int, lr: float) -> torch.Tensor:
-    """The decoder's synthesis layer alone: its non-negative hidden activations (what the ReLU layers can hand it)
-    fitted to each note's waveform by least squares, a convex problem. What this cannot reach, no latents, LSTM or
-    loss can: it bounds what the frame atoms can express."""
-    dec, trim = model.decoder, model.config.trim
-    with torch.no_grad():
-        hidden = dec.layers(latents)
-    h = hidden.clone().requires_grad_(True)
-    opt = torch.optim.Adam([h], lr=lr)
-    weight = dec.frame_weight()
+def fit_synthesis(model, latents: torch.Tensor, targets: torch.Tensor, signed: bool, steps: int = 600) -> torch.Tensor:
+    """The decoder's synthesis layer alone: the weights of its frame atoms fitted to each note's waveform by least
+    squares, either ``signed`` or non-negative (what the last ReLU can hand it), from the weights the model gives
+    them (``latents``: the LSTM's). Projected gradient with Nesterov momentum (FISTA), a convex problem, so the
+    non-negative fit is the best any latents, LSTM or loss could get from these atoms."""
+    dec, c = model.decoder, model.config
+    weight = dec.frame_weight().detach()
     n = targets.shape[1]
-    scale = targets.pow(2).mean(dim=1, keepdim=True).clamp_min(1e-12)
-    for _ in range(steps):
-        wav = torch.nn.functional.conv_transpose1d(h, weight, dec.synthesis.bias, stride=dec.config.hop)[:, 0]
-        value = ((wav[:, trim : trim + n] - targets).pow(2).mean(dim=1, keepdim=True) / scale).mean()
-        opt.zero_grad()
-        value.backward()
-        opt.step()
-        with torch.no_grad():
-            h.clamp_(min=0)
+
+    def synth(h: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose1d(h, weight, None, stride=c.hop)[:, 0, c.trim : c.trim + n]
+
+    def half_square_grad(h: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        h = h.detach().requires_grad_(True)
+        (0.5 * (synth(h) - goal).pow(2).sum()).backward()
+        return h.grad
+
     with torch.no_grad():
-        wav = torch.nn.functional.conv_transpose1d(h, weight, dec.synthesis.bias, stride=dec.config.hop)[:, 0]
-    return wav[:, trim : trim + n]
+        h = dec.layers(latents)
+        goal = targets - dec.synthesis.bias  # the bias is added once per sample
+    v, zero = torch.randn_like(h), torch.zeros_like(goal)
+    for _ in range(20):  # power iteration for the step: 1 / the largest eigenvalue of A^T A
+        v = half_square_grad(v, zero)
+        v = v / v.norm()
+    lipschitz = float(half_square_grad(v, zero).norm())
+
+    def gradient(h: torch.Tensor) -> torch.Tensor:
+        return half_square_grad(h, goal)
+
+    y, t = h.clone(), 1.0
+    for _ in range(steps):
+        new = y - gradient(y) / lipschitz
+        if not signed:
+            new = new.clamp_min(0)
+        t_next = (1 + (1 + 4 * t * t) ** 0.5) / 2
+        y = new + (t - 1) / t_next * (new - h)
+        h, t = new, t_next
+    with torch.no_grad():
+        return synth(h) + dec.synthesis.bias
 
 
 def scores(notes, outputs: np.ndarray, targets: np.ndarray, sr: int) -> dict:
@@ -85,7 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--low-band-weight", type=float, default=3.0, help="as the shipped recipe's last stage")
     ap.add_argument(
-        "--synthesis-steps", type=int, default=0, help="also fit the synthesis layer's hidden activations (0: skip)"
+        "--synthesis",
+        action="store_true",
+        help="also fit the synthesis layer's atom weights to each note, signed and non-negative (no latents)",
     )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
@@ -118,10 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             out = model.decode(lat, n_samples) * scale
         report["oracle"][f"gain {gain:g}"] = {**scores(notes, out.numpy(), targets.numpy(), sr),
                                               "loss_first_last": [curve[0], curve[-1]]}  # fmt: skip
-    if args.synthesis_steps:
-        out = fit_synthesis(model, latents, targets / scale, args.synthesis_steps, 0.01) * scale
-        error = 10 * np.log10(float((out - targets).pow(2).sum() / targets.pow(2).sum()))
-        report["synthesis"] = {**scores(notes, out.numpy(), targets.numpy(), sr), "waveform_error_db": error}
+    if args.synthesis:
+        for signed in (True, False):
+            out = fit_synthesis(model, latents, targets / scale, signed) * scale
+            error = 10 * np.log10(float((out - targets).pow(2).sum() / targets.pow(2).sum()))
+            key = "synthesis_signed" if signed else "synthesis_non_negative"
+            report[key] = {**scores(notes, out.numpy(), targets.numpy(), sr), "waveform_error_db": error}
     print(json.dumps(report, indent=1))
     return 0
 
