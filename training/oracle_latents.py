@@ -110,6 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="also fit the synthesis layer's atom weights to each note, signed and non-negative (no latents)",
     )
+    ap.add_argument(
+        "--autoencoder",
+        action="store_true",
+        help="the checkpoint is an ae stage's: score its reconstructions (encoder -> decoder) instead of the LSTM",
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -132,7 +137,17 @@ def main(argv: list[str] | None = None) -> int:
         latents = model.generator(vec, pitch, velocity, cfg.steps_for(n_samples))
         e2e = model.decode(latents, n_samples) * scale
     report = {"checkpoint": args.checkpoint, "notes": len(notes), "steps": args.steps, "lstm": None, "oracle": {}}
-    report["lstm"] = scores(notes, e2e.numpy(), targets.numpy(), sr)
+    if args.autoencoder:  # what the decoder plays from the encoder's latents: its capacity, no LSTM
+        if ckpt.encoder is None:
+            raise SystemExit(
+                f"{args.checkpoint} has no encoder (an exported model?): --autoencoder needs an ae stage's"
+            )
+        with torch.no_grad():
+            latents = ckpt.encoder.eval()(targets / scale)
+            out = model.decode(latents, n_samples) * scale
+        report["autoencoder"] = scores(notes, out.numpy(), targets.numpy(), sr)
+    else:
+        report["lstm"] = scores(notes, e2e.numpy(), targets.numpy(), sr)
     loss = LossConfig(low_band_weight=args.low_band_weight, sample_rate=sr)
     for gain in (float(g) for g in args.gains.split(",") if g):
         # the model outputs at the pack's level times 1/scale: fit at the pack's level

@@ -78,6 +78,9 @@ class SINGConfig:
         return cls(**data)
 
 
+SIGNED_INIT = 0.25  # a new model's PReLU slopes (He et al.'s default); a trained model switches at 0 (make_signed)
+
+
 def hann_squared(length: int) -> torch.Tensor:
     """Periodic Hann window, squared: constant overlap-add at 75% overlap."""
     return torch.hann_window(length, periodic=True, dtype=torch.float64).pow(2).float()
@@ -157,7 +160,7 @@ class Decoder(nn.Module):
             nn.Conv1d(c.decoder_channels, c.decoder_channels, 1),
             nn.ReLU(),
             nn.Conv1d(c.decoder_channels, c.decoder_channels, 1),
-            nn.PReLU(c.decoder_channels, init=0.0) if c.signed_synthesis else nn.ReLU(),
+            nn.PReLU(c.decoder_channels, init=SIGNED_INIT) if c.signed_synthesis else nn.ReLU(),
         )
         self.synthesis = nn.ConvTranspose1d(c.decoder_channels, 1, c.frame, stride=c.hop)
         self.register_buffer("window", hann_squared(c.frame), persistent=False)
