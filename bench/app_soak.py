@@ -27,8 +27,16 @@ def run_event_loop(seconds: float) -> None:
 
 
 def app_soak(
-    seconds: float, voices: int, period_s: float, baseline_s: float, checkpoint: str | None, callback: str = "native"
+    seconds: float,
+    voices: int,
+    period_s: float,
+    baseline_s: float,
+    checkpoint: str | None,
+    callback: str = "native",
+    app_midi_port: bool = True,
 ) -> dict:
+    """``app_midi_port``: the app opens its own MIDI input (``NeuroSynth:midi_in``, one more JACK client), as
+    sing-app does; False leaves it closed, to measure what that client costs."""
     from PyQt6.QtWidgets import QApplication
 
     from bench.common import cpu_model
@@ -37,9 +45,12 @@ def app_soak(
     from sing_app.main_window import MainWindow
     from sing_app.widgets.settings_dialog import AudioMidiSettings
     from synth_core.engine.audio_output import AudioOutput
+    from synth_core.engine.midi_input import MidiInput
     from synth_core.engine.sources import SingSource
 
     torch.set_num_threads(1)  # as sing-app on a 2-core CPU (its probe's choice here)
+    if not app_midi_port:
+        MidiInput.open_app_ports = lambda self: []  # (this process only)
     app = QApplication.instance() or QApplication([])
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
         baseline = baseline_dropouts(jack, baseline_s)
@@ -87,6 +98,7 @@ def app_soak(
         "voices": voices,
         "chords": k,
         "callback": callback,
+        "app_midi_port": app_midi_port,
         "baseline": baseline,
         "underruns": underruns,
         "late_blocks": c.late_blocks if c else None,
@@ -106,12 +118,22 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--baseline", type=float, default=8.0, help="seconds of the silent-stream baseline")
     p.add_argument("--checkpoint", help="a SING checkpoint (default: random weights of the shipped size)")
     p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
+    p.add_argument("--no-app-midi-port", action="store_true", help="leave the app's own MIDI input closed")
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     faulthandler.enable()  # a crash says where
     print(
         json.dumps(
-            app_soak(args.seconds, args.voices, args.period, args.baseline, args.checkpoint, args.callback), indent=1
+            app_soak(
+                args.seconds,
+                args.voices,
+                args.period,
+                args.baseline,
+                args.checkpoint,
+                args.callback,
+                app_midi_port=not args.no_app_midi_port,
+            ),
+            indent=1,
         )
     )
 
