@@ -61,7 +61,7 @@ def test_custom_instrument_measure_scores_what_a_listener_hears():
     t = np.arange(64000) / sr
     audio = {p: (0.3 * np.sin(2 * np.pi * 220 * 2 ** ((p - 57) / 12) * t) * np.exp(-t)).astype(np.float32)
              for p in (50, 57)}  # fmt: skip
-    tests = TestNotes([50, 57], audio, gain=128.0, sample_rate=sr, perceptual=True)
+    tests = TestNotes([50, 57], audio, gain=128.0, sample_rate=sr, visqol=True)
     clean = tests.score(tests.want.clone())
     noisy = tests.score(tests.want + 0.03 * torch.randn_like(tests.want))
     assert clean["visqol"] > noisy["visqol"] + 0.3

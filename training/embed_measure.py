@@ -49,7 +49,7 @@ def fitting_pitches(pitches: list[int], k: int) -> list[int]:
 
 class TestNotes:
     """An instrument's test notes: scores any rendering of them by spectral L1 and pitch accuracy (and ViSQOL, the
-    envelope correlation and the level error with ``perceptual``, as ``training.evaluate --visqol``)."""
+    envelope correlation and the level error with ``visqol``, as ``training.evaluate --visqol``)."""
 
     def __init__(
         self,
@@ -57,10 +57,10 @@ class TestNotes:
         audio: dict[int, np.ndarray],
         gain: float,
         sample_rate: int,
-        perceptual: bool = False,
+        visqol: bool = False,
     ):
         self.pitches = pitches
-        self.perceptual = perceptual
+        self.visqol = visqol
         self.pitch = torch.tensor(pitches)
         self.velocity = torch.full((len(pitches),), 100.0)
         self.want = torch.from_numpy(np.stack([audio[p] for p in pitches]))
@@ -76,7 +76,7 @@ class TestNotes:
         l1 = [float(spectral_l1(o[None] * g, w[None] * g)) for o, w in zip(outputs, self.want, strict=True)]
         hits = [pitch_hit(o.numpy(), p, self.sample_rate) for o, p in zip(outputs, self.pitches, strict=True)]
         score = {"spectral_l1": float(np.mean(l1)), "pitch_accuracy": float(np.mean(hits))}
-        if self.perceptual:
+        if self.visqol:
             pairs = list(zip(outputs.numpy(), self.want.numpy(), strict=True))
             sr = self.sample_rate
             score["visqol"] = float(np.mean([perceptual.visqol_mos(w, o, sr) for o, w in pairs]))

@@ -130,12 +130,6 @@ def main(argv: list[str] | None = None) -> int:
     sr, n_samples = cfg.sample_rate, cfg.note_samples
     targets = torch.from_numpy(np.stack([load_audio(n.path, n_samples, sr) for n in notes]))
     _, scale = training_gain(ckpt)
-    vec = model.instrument_table[torch.tensor([names[n.instrument] for n in notes])]
-    pitch = torch.tensor([n.pitch for n in notes])
-    velocity = torch.tensor([float(n.velocity) for n in notes])
-    with torch.no_grad():
-        latents = model.generator(vec, pitch, velocity, cfg.steps_for(n_samples))
-        e2e = model.decode(latents, n_samples) * scale
     report = {"checkpoint": args.checkpoint, "notes": len(notes), "steps": args.steps, "lstm": None, "oracle": {}}
     if args.autoencoder:  # what the decoder plays from the encoder's latents: its capacity, no LSTM
         if ckpt.encoder is None:
@@ -147,6 +141,12 @@ def main(argv: list[str] | None = None) -> int:
             out = model.decode(latents, n_samples) * scale
         report["autoencoder"] = scores(notes, out.numpy(), targets.numpy(), sr)
     else:
+        vec = model.instrument_table[torch.tensor([names[n.instrument] for n in notes])]
+        pitch = torch.tensor([n.pitch for n in notes])
+        velocity = torch.tensor([float(n.velocity) for n in notes])
+        with torch.no_grad():
+            latents = model.generator(vec, pitch, velocity, cfg.steps_for(n_samples))
+            e2e = model.decode(latents, n_samples) * scale
         report["lstm"] = scores(notes, e2e.numpy(), targets.numpy(), sr)
     loss = LossConfig(low_band_weight=args.low_band_weight, sample_rate=sr)
     for gain in (float(g) for g in args.gains.split(",") if g):

@@ -53,11 +53,11 @@ def main(argv: list[str] | None = None) -> int:
     sr, n = cfg.sample_rate, int(SECONDS * cfg.sample_rate)
     notes = [note for note in read_pack(args.data) if note.instrument in names]
     seed = split_seed(ckpt.training)
+    by_key = {(x.instrument, x.pitch, x.velocity): x for x in notes}
     baseline = PitchShiftBaseline(
-        [(x.instrument, x.pitch, x.velocity) for x in notes if split_of(x.instrument, x.pitch, seed) == "train"],
-        lambda i, p, v: load_audio(next(x.path for x in notes if (x.instrument, x.pitch, x.velocity) == (i, p, v)),
-                                   cfg.note_samples, sr),
-    )  # fmt: skip
+        [key for key, x in by_key.items() if split_of(x.instrument, x.pitch, seed) == "train"],
+        lambda *key: load_audio(by_key[key].path, cfg.note_samples, sr),
+    )
 
     def play(vecs: torch.Tensor, pitches: list[int], velocity: float = 127.0) -> np.ndarray:
         with torch.inference_mode():

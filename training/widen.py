@@ -101,7 +101,7 @@ def widen_model(model: SING, channels: int, encoder: Encoder | None = None) -> N
     if slope is not None:  # a signed synthesis: the new channels' slopes start at 0 too
         act = nn.PReLU(channels, init=0.0).to(slope.device, slope.dtype)
         act.weight[: slope.shape[0]] = slope
-        dec.layers[5] = act
+        dec.layers[-1] = act
     if encoder is not None:
         idx = _convs(encoder.layers)
         wide = widen_chain([encoder.analysis] + [encoder.layers[k] for k in idx], channels)

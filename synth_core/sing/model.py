@@ -176,15 +176,15 @@ class Decoder(nn.Module):
     def make_signed(self) -> None:
         """Switch to a signed synthesis input (``SINGConfig.signed_synthesis``) without changing the output: a
         PReLU whose slopes start at 0 is the ReLU it replaces; the slopes then learn."""
-        if isinstance(self.layers[5], nn.PReLU):
+        if isinstance(self.layers[-1], nn.PReLU):
             return
-        weight = self.layers[4].weight
-        self.layers[5] = nn.PReLU(self.config.decoder_channels, init=0.0).to(weight.device, weight.dtype)
+        weight = self.layers[-2].weight
+        self.layers[-1] = nn.PReLU(self.config.decoder_channels, init=0.0).to(weight.device, weight.dtype)
         self.config.signed_synthesis = True  # (the model's config object: checkpoints record it)
 
     def last_slope(self) -> torch.Tensor | None:
         """The last activation's negative-side slopes [channels] (``None``: a ReLU)."""
-        act = self.layers[5]
+        act = self.layers[-1]
         return act.weight if isinstance(act, nn.PReLU) else None
 
     def frame_weight(self) -> torch.Tensor:
