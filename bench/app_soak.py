@@ -2,7 +2,7 @@
 scope running, SING chords through a real paced JACK stream; prints JSON (dropouts apart, against a silent-stream
 baseline on the same server). A fresh process, as a musician starts the app.
 
-    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python bench/app_soak.py --seconds 600 --voices 8
+    PYTHONPATH=. QT_QPA_PLATFORM=offscreen python bench/app_soak.py --seconds 600 --voices 8 [--notes direct]
 """
 
 from __future__ import annotations
@@ -12,7 +12,10 @@ import faulthandler
 import functools
 import json
 import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import torch
 
@@ -34,14 +37,20 @@ def app_soak(
     checkpoint: str | None,
     callback: str = "native",
     app_midi_port: bool = True,
+    notes: str = "midi",
 ) -> dict:
     """``app_midi_port``: the app opens its own MIDI input (``NeuroSynth:midi_in``, one more JACK client), as
-    sing-app does; False leaves it closed, to measure what that client costs."""
+    sing-app does; False leaves it closed, to measure what that client costs. ``notes``: "midi" plays them from a
+    JACK MIDI keyboard in another process (``bench/jack_keys.py``) into that port, as a musician's keyboard or a
+    DAW does; "direct" calls ``engine.note_on`` from the GUI thread (the on-screen piano's way)."""
+    if notes == "midi" and not app_midi_port:
+        raise ValueError("notes from JACK MIDI need the app's MIDI port")
     from PyQt6.QtWidgets import QApplication
 
-    from bench.common import cpu_model
+    from bench.common import cpu_model, cpu_steal_s
     from bench.jack_dummy import baseline_dropouts, jack_dummy_server
-    from bench.soak import chord, random_source
+    from bench.jack_keys import chord
+    from bench.soak import random_source
     from sing_app.main_window import MainWindow
     from sing_app.widgets.settings_dialog import AudioMidiSettings
     from synth_core.engine.audio_output import AudioOutput
@@ -67,25 +76,52 @@ def app_soak(
         run_event_loop(0.5)
         try:
             callback = win.audio.callback if win.audio is not None else None
-            xruns0 = jack.xruns()
+            xruns0, steal0 = jack.xruns(), cpu_steal_s()
             t0 = time.monotonic()
-            k, notes, peak = 0, [], -120.0
-            while time.monotonic() - t0 < seconds:
-                for n in notes:
+            k, peak, keys = 0, -120.0, None
+            if notes == "midi":
+                keys = subprocess.Popen(
+                    [
+                        sys.executable,
+                        str(Path(__file__).with_name("jack_keys.py")),
+                        "--voices",
+                        str(voices),
+                        "--period",
+                        str(period_s),
+                        "--seconds",
+                        str(seconds),
+                    ],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                while keys.poll() is None:
+                    run_event_loop(period_s)
+                    peak = max(peak, win.meter.peak_db)
+                sent = json.loads(keys.stdout.read() or "{}")
+                if keys.returncode != 0:
+                    raise RuntimeError(f"the JACK MIDI keyboard failed ({keys.returncode})")
+                k, notes_sent = sent["chords"], sent["notes_sent"]
+            else:
+                played_notes: list[int] = []
+                while time.monotonic() - t0 < seconds:
+                    for n in played_notes:
+                        win.engine.note_off(n)
+                    played_notes = chord(k, voices)
+                    for n in played_notes:
+                        win.engine.note_on(n, 100)
+                    k += 1
+                    run_event_loop(period_s)
+                    peak = max(peak, win.meter.peak_db)
+                for n in played_notes:
                     win.engine.note_off(n)
-                notes = chord(k, voices)
-                for n in notes:
-                    win.engine.note_on(n, 100)
-                k += 1
-                run_event_loop(period_s)
-                peak = max(peak, win.meter.peak_db)
+                notes_sent = k * voices
             played = time.monotonic() - t0
-            for n in notes:
-                win.engine.note_off(n)
             run_event_loop(0.5)
             c = win.audio.counters() if win.audio is not None else None
             xruns = jack.xruns() - xruns0
-            underruns = win.engine.stats().underruns
+            steal = None if steal0 is None else cpu_steal_s() - steal0
+            stats = win.engine.stats()
+            underruns = stats.underruns
             win.update_status()
             label = win.lbl_underruns.text()
         finally:
@@ -99,12 +135,16 @@ def app_soak(
         "chords": k,
         "callback": callback,
         "app_midi_port": app_midi_port,
+        "notes": notes,
+        "notes_sent": notes_sent,
+        "notes_played": stats.cache_hits + stats.cache_misses,
         "baseline": baseline,
         "underruns": underruns,
         "late_blocks": c.late_blocks if c else None,
         "device_underflows": c.device_underflows if c else None,
         "callbacks": c.callbacks if c else 0,
         "jack_xruns": xruns,
+        "host_steal_s": steal,
         "peak_db": peak,
         "status": label,
     }
@@ -119,6 +159,12 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--checkpoint", help="a SING checkpoint (default: random weights of the shipped size)")
     p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
     p.add_argument("--no-app-midi-port", action="store_true", help="leave the app's own MIDI input closed")
+    p.add_argument(
+        "--notes",
+        choices=["midi", "direct"],
+        default="midi",
+        help="midi: from a JACK MIDI keyboard in another process into NeuroSynth:midi_in; direct: engine.note_on",
+    )
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     faulthandler.enable()  # a crash says where
@@ -132,6 +178,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.checkpoint,
                 args.callback,
                 app_midi_port=not args.no_app_midi_port,
+                notes=args.notes,
             ),
             indent=1,
         )

@@ -26,7 +26,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from bench.common import SIZES, anchor, busy_core, machine_info
+from bench.common import SIZES, anchor, busy_core, cpu_steal_s, machine_info
+from bench.jack_keys import chord
 from synth_core.device import select_device
 from synth_core.engine import Engine, EngineConfig
 from synth_core.engine.audio_output import DEFAULT_AHEAD_BLOCKS, AudioOutput
@@ -111,13 +112,6 @@ class LatencyRecord:
         return self._joined(self._started)
 
 
-def chord(k: int, voices: int) -> list[int]:
-    """The ``k``-th chord: ``voices`` distinct pitches, cycling through 4 voicings (so some repeat and hit
-    the note cache, as when a player repeats a pattern)."""
-    span = 3 * voices
-    return [36 + (3 * i + 5 * (k % 4)) % span for i in range(voices)]
-
-
 def random_source(
     device: str = "auto",
     seed: int = 0,
@@ -158,6 +152,7 @@ def run_soak(
     )
     callbacks = TimedRender(engine, int((seconds + 5) * cfg.sample_rate / cfg.block_size * 2) + 1000)
     xruns0 = jack.xruns() if jack is not None else None
+    steal0 = cpu_steal_s()
     poll_rms: list[float] = []
     notes: list[int] = []
     loads: list[float] = []
@@ -222,6 +217,7 @@ def run_soak(
         "device_underflows": counters.device_underflows,
         "late_blocks": counters.late_blocks,
         "jack_xruns": None if jack is None else jack.xruns() - xruns0,
+        "host_steal_s": None if steal0 is None else round(cpu_steal_s() - steal0, 2),
         "voices_stolen": st.voices_stolen,
         "cache_hits": st.cache_hits,
         "cache_misses": st.cache_misses,

@@ -1,5 +1,6 @@
 """The app as a musician runs it, in a fresh process (``bench/app_soak.py``): the window shown (offscreen), meters
-and scope repainting, SING playing 8-note chords through a real paced JACK stream.
+and scope repainting, SING playing 8-note chords sent from a JACK MIDI keyboard in another process to the app's
+own ``NeuroSynth:midi_in``, through a real paced JACK stream.
 
 Judged against baselines measured in the same test, never an absolute time: the same server playing silence, and
 the same run with the old Python callback. Measured here (AMD EPYC, 2 cores, 20-30 s): native 1-5 device
@@ -36,6 +37,7 @@ def test_the_window_playing_chords_does_not_make_the_sound_card_late():
     r, old = app_soak("native"), app_soak("python")
     report = json.dumps({"native": r, "python": old}, indent=1)
     assert r["callback"] == "native" and old["callback"] == "python", report
+    assert r["notes"] == "midi" and r["notes_played"] == r["notes_sent"] > 0, report  # no note lost on the way
     assert r["callbacks"] > 0.9 * r["seconds"] * 48000 / 256, report  # the stream really ran at its pace
     assert r["peak_db"] > -60, report  # and played
     scale = r["seconds"] / r["baseline"]["seconds"]

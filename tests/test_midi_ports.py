@@ -35,7 +35,7 @@ class TwoApiRtMidi(types.ModuleType):
 
 
 class Backends:
-    """mido.Backend stand-in: records which backend opened which port."""
+    """PolledBackend stand-in: records which backend opened which port."""
 
     opened: list[tuple[str, str]] = []
 
@@ -52,7 +52,7 @@ def rtmidi(monkeypatch):
     fake = TwoApiRtMidi({2: ["Midi Through:Midi Through Port-0 14:0", "KeyStep:KeyStep MIDI 1 20:0"], 3: None})
     monkeypatch.setitem(sys.modules, "rtmidi", fake)
     monkeypatch.delenv("MIDO_BACKEND", raising=False)
-    monkeypatch.setattr(mi.mido, "Backend", Backends)
+    monkeypatch.setattr(mi, "PolledBackend", Backends)
     Backends.opened = []
     mi.forget_midi_clients()
     yield fake

@@ -118,6 +118,14 @@ def build_parser() -> argparse.ArgumentParser:
         "of low notes; the GM pack trains at 1)",
     )
     p.add_argument("--low-band-hz", type=float, default=1000.0, help="upper edge of the --low-band-weight term")
+    p.add_argument(
+        "--phase-weight",
+        type=float,
+        default=0.0,
+        help="ae/e2e: add this times the L1 between compressed complex STFTs (magnitude^0.3 with the phase; "
+        "--phase-fft points), a term that sees phase (use with --signed-synthesis)",
+    )
+    p.add_argument("--phase-fft", type=int, default=512, help="STFT size of the --phase-weight term (hop / 4)")
     p.add_argument("--lr-final", type=float, default=None, help="decay the lr linearly to this by --max-steps")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps instead of every epoch")
     p.add_argument("--lstm-hidden", type=int, default=1024)
@@ -399,6 +407,8 @@ class Trainer:
             "extra_fft": self.args.extra_fft,
             "low_band_weight": self.args.low_band_weight,
             "low_band_hz": self.args.low_band_hz,
+            "phase_weight": self.args.phase_weight,
+            "phase_fft": self.args.phase_fft,
             "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
             "adversary": self._adversary_dict(),
@@ -554,6 +564,8 @@ class Trainer:
             extra_ffts=tuple(int(t) for t in _csv(a.extra_fft) or ()),
             low_band_weight=a.low_band_weight,
             low_band_hz=a.low_band_hz,
+            phase_weight=a.phase_weight,
+            phase_fft=a.phase_fft,
             sample_rate=self.model.config.sample_rate,
         )
 

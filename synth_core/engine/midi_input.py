@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 import mido
 
+from synth_core.engine.midi_poll import PolledBackend
+
 log = logging.getLogger(__name__)
 
 
@@ -19,6 +21,11 @@ RETRY_S = 10.0  # an rtmidi API that failed (no JACK server) is tried again afte
 
 
 def _backend(name: str | None):
+    """Where ports of the backend ``name`` (None: ``$MIDO_BACKEND`` or rtmidi) open: rtmidi's through
+    :class:`PolledBackend` (no Python in the MIDI system's thread: ``midi_poll``), others through mido."""
+    effective = name or os.environ.get("MIDO_BACKEND") or RTMIDI
+    if effective.startswith(RTMIDI):
+        return PolledBackend(effective)
     return mido.Backend(name) if name else mido
 
 
@@ -183,7 +190,7 @@ class MidiInput:
                 continue
             try:
                 with _quiet_stderr():
-                    self.app_ports[b] = mido.Backend(b).open_input(
+                    self.app_ports[b] = _backend(b).open_input(
                         APP_PORT, client_name=APP_CLIENT, callback=self._on_message
                     )
             except Exception as exc:  # noqa: BLE001 - that MIDI system is not running

@@ -41,6 +41,9 @@ class LossConfig:
     ``level_weight``: times the L1 between log(1 + frame energy) of output and target (the loudness envelope).
     ``extra_ffts``: spectral L1 at each of these STFT sizes (hop size / 4), a multi-resolution term.
     ``low_band_weight``: times the spectral L1 of the bins below ``low_band_hz`` at ``low_band_fft`` points.
+    ``phase_weight``: times :func:`compressed_complex_l1` at ``phase_fft`` points, the one term that sees phase:
+    the magnitude terms cannot tell frames that overlap-add in phase from frames that spread energy between
+    the harmonics (the floor of issue #25).
     The 1024-point loss averages 513 bins, of which a low note's first harmonics fill a handful: a decoder
     whose frames repeat at the hop rate (a 62.5 Hz comb at 16 kHz) matches its envelope almost as well as the
     note. The low band, at twice the frequency resolution, is where that comb and the note's harmonics differ.
@@ -51,6 +54,8 @@ class LossConfig:
     low_band_weight: float = 0.0
     low_band_hz: float = 1000.0
     low_band_fft: int = 2048
+    phase_weight: float = 0.0
+    phase_fft: int = 512
     sample_rate: int = 16000
 
 
@@ -59,6 +64,24 @@ def low_band_l1(
 ) -> torch.Tensor:
     """Spectral L1 over the bins up to ``max_hz`` (hop n_fft / 4)."""
     return spectral_l1(output, target, n_fft, n_fft // 4, int(max_hz * n_fft / sample_rate) + 1)
+
+
+def compressed_complex(wav: torch.Tensor, n_fft: int, hop: int, power: float = 0.3) -> torch.Tensor:
+    """The STFT with its magnitudes raised to ``power`` and its phases kept (complex, [B, bins, frames]): the
+    compressed complex spectrum of speech enhancement, whose distance weighs loud and quiet bins alike more
+    evenly than the waveform's while still depending on phase."""
+    if wav.dtype in (torch.float16, torch.bfloat16):
+        wav = wav.float()
+    window = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
+    spec = torch.stft(wav, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
+    return spec * (spec.abs() + 1e-3).pow(power - 1.0)
+
+
+def compressed_complex_l1(output: torch.Tensor, target: torch.Tensor, n_fft: int = 512) -> torch.Tensor:
+    """Mean distance between the compressed complex spectra (hop n_fft / 4): zero only where both magnitude and
+    phase agree."""
+    hop = n_fft // 4
+    return (compressed_complex(output, n_fft, hop) - compressed_complex(target, n_fft, hop)).abs().mean()
 
 
 def training_loss(
@@ -78,6 +101,8 @@ def training_loss(
     if config.low_band_weight:
         low = low_band_l1(output, target, config.low_band_fft, config.low_band_hz, config.sample_rate)
         loss = loss + config.low_band_weight * low
+    if config.phase_weight:
+        loss = loss + config.phase_weight * compressed_complex_l1(output, target, config.phase_fft)
     return loss
 
 

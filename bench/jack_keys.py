@@ -1,0 +1,64 @@
+"""A JACK MIDI keyboard in its own process: plays ``bench.soak.chord`` chords into a port (the app's
+``NeuroSynth:midi_in``), as a USB keyboard bridged into JACK or a DAW's track would; prints JSON when done.
+
+    python bench/jack_keys.py --port NeuroSynth:midi_in --voices 8 --period 1 --seconds 60
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+
+import mido
+
+JACK = "mido.backends.rtmidi/UNIX_JACK"
+
+
+def chord(k: int, voices: int) -> list[int]:
+    """The ``k``-th chord: ``voices`` distinct pitches, cycling through 4 voicings (so some repeat and hit
+    the note cache, as when a player repeats a pattern)."""
+    span = 3 * voices
+    return [36 + (3 * i + 5 * (k % 4)) % span for i in range(voices)]
+
+
+def play(port: str, voices: int, period_s: float, seconds: float, wait_s: float = 20.0) -> dict:
+    """Wait up to ``wait_s`` for ``port``, then play a chord every ``period_s`` for ``seconds``."""
+    backend = mido.Backend(JACK)
+    deadline = time.monotonic() + wait_s
+    while port not in backend.get_output_names():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"MIDI port {port!r} did not appear; there are: {backend.get_output_names()}")
+        time.sleep(0.1)
+    out = backend.open_output(port)
+    time.sleep(0.3)  # the connection settles
+    k, sent, notes = 0, 0, []
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < seconds:
+        for n in notes:
+            out.send(mido.Message("note_off", note=n))
+        notes = chord(k, voices)
+        for n in notes:
+            out.send(mido.Message("note_on", note=n, velocity=100))
+        sent += len(notes)
+        k += 1
+        time.sleep(max(0.0, t0 + k * period_s - time.monotonic()))
+    for n in notes:
+        out.send(mido.Message("note_off", note=n))
+    time.sleep(0.2)
+    out.close()
+    return {"port": port, "chords": k, "notes_sent": sent, "seconds": time.monotonic() - t0}
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--port", default="NeuroSynth:midi_in")
+    p.add_argument("--voices", type=int, default=8)
+    p.add_argument("--period", type=float, default=1.0)
+    p.add_argument("--seconds", type=float, default=60.0)
+    args = p.parse_args(argv)
+    print(json.dumps(play(args.port, args.voices, args.period, args.seconds)))
+
+
+if __name__ == "__main__":
+    main()
