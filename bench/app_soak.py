@@ -19,6 +19,8 @@ from pathlib import Path
 
 import torch
 
+KEYBOARD = "bench-keys"  # the JACK MIDI port jack_keys.py offers with --notes keyboard
+
 
 def run_event_loop(seconds: float) -> None:
     """Run Qt's event loop (timers, repaints) for ``seconds``, as ``app.exec()`` does: idle in C++, not polling."""
@@ -42,7 +44,9 @@ def app_soak(
     """``app_midi_port``: the app opens its own MIDI input (``NeuroSynth:midi_in``, one more JACK client), as
     sing-app does; False leaves it closed, to measure what that client costs. ``notes``: "midi" plays them from a
     JACK MIDI keyboard in another process (``bench/jack_keys.py``) into that port, as a musician's keyboard or a
-    DAW does; "direct" calls ``engine.note_on`` from the GUI thread (the on-screen piano's way)."""
+    DAW does; "keyboard" from a JACK MIDI port of that process picked as the app's MIDI input (the Audio/MIDI
+    dialog's way: the app connects to it); "direct" calls ``engine.note_on`` from the GUI thread (the on-screen
+    piano's way)."""
     if notes == "midi" and not app_midi_port:
         raise ValueError("notes from JACK MIDI need the app's MIDI port")
     from PyQt6.QtWidgets import QApplication
@@ -64,7 +68,12 @@ def app_soak(
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
         baseline = baseline_dropouts(jack, baseline_s)
         source = SingSource.from_checkpoint(checkpoint, "cpu") if checkpoint else random_source("cpu")
-        settings = AudioMidiSettings(audio_device=jack.device["index"], sample_rate=48000, block_size=256)
+        settings = AudioMidiSettings(
+            audio_device=jack.device["index"],
+            sample_rate=48000,
+            block_size=256,
+            midi_port=KEYBOARD if notes == "keyboard" else None,
+        )
         win = MainWindow(
             source,
             settings,
@@ -161,9 +170,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--no-app-midi-port", action="store_true", help="leave the app's own MIDI input closed")
     p.add_argument(
         "--notes",
-        choices=["midi", "direct"],
+        choices=["midi", "keyboard", "direct"],
         default="midi",
-        help="midi: from a JACK MIDI keyboard in another process into NeuroSynth:midi_in; direct: engine.note_on",
+        help="midi: from a JACK MIDI keyboard in another process into NeuroSynth:midi_in; keyboard: from that "
+        "keyboard's port picked as the app's MIDI input; direct: engine.note_on",
     )
     args = p.parse_args(argv)
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")

@@ -22,15 +22,37 @@ def chord(k: int, voices: int) -> list[int]:
     return [36 + (3 * i + 5 * (k % 4)) % span for i in range(voices)]
 
 
-def play(port: str, voices: int, period_s: float, seconds: float, wait_s: float = 20.0) -> dict:
-    """Wait up to ``wait_s`` for ``port``, then play a chord every ``period_s`` for ``seconds``."""
+def _open(port: str, virtual: bool, wait_s: float):
+    """Connect to ``port``, or (``virtual``) offer a port of that name and wait until someone connects to it (the
+    app, once the musician picked it: its hot-plug rescan finds it within a few seconds)."""
     backend = mido.Backend(JACK)
     deadline = time.monotonic() + wait_s
+    if virtual:
+        import jack
+
+        out = backend.open_output(port, virtual=True)
+        probe = jack.Client("jack-keys-probe", no_start_server=True)
+        try:
+            while True:
+                mine = [p for p in probe.get_ports(f":{port}$", is_midi=True, is_output=True)]
+                if mine and probe.get_all_connections(mine[0]):
+                    return out
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"nobody connected to the MIDI port {port!r}")
+                time.sleep(0.1)
+        finally:
+            probe.close()
     while port not in backend.get_output_names():
         if time.monotonic() > deadline:
             raise SystemExit(f"MIDI port {port!r} did not appear; there are: {backend.get_output_names()}")
         time.sleep(0.1)
-    out = backend.open_output(port)
+    return backend.open_output(port)
+
+
+def play(port: str, voices: int, period_s: float, seconds: float, wait_s: float = 20.0, virtual: bool = False) -> dict:
+    """Wait up to ``wait_s`` for ``port`` (or, ``virtual``, for a connection to a port of ours of that name), then
+    play a chord every ``period_s`` for ``seconds``."""
+    out = _open(port, virtual, wait_s)
     time.sleep(0.3)  # the connection settles
     k, sent, notes = 0, 0, []
     t0 = time.monotonic()
@@ -56,8 +78,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--voices", type=int, default=8)
     p.add_argument("--period", type=float, default=1.0)
     p.add_argument("--seconds", type=float, default=60.0)
+    p.add_argument("--virtual", action="store_true", help="offer a port named --port and wait for a connection")
     args = p.parse_args(argv)
-    print(json.dumps(play(args.port, args.voices, args.period, args.seconds)))
+    print(json.dumps(play(args.port, args.voices, args.period, args.seconds, virtual=args.virtual)))
 
 
 if __name__ == "__main__":

@@ -205,6 +205,7 @@ def rtmidi(monkeypatch):
     fake = FakeRtMidi(["Keys:0", "Pads:1"])
     monkeypatch.setitem(sys.modules, "rtmidi", fake)
     monkeypatch.delenv("MIDO_BACKEND", raising=False)
+    monkeypatch.setattr(mi, "jack_patchbay", lambda: None)  # no real JACK server behind the fake rtmidi
     mi.forget_midi_clients()
     yield fake
     mi.forget_midi_clients()

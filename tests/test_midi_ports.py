@@ -52,6 +52,7 @@ def rtmidi(monkeypatch):
     fake = TwoApiRtMidi({2: ["Midi Through:Midi Through Port-0 14:0", "KeyStep:KeyStep MIDI 1 20:0"], 3: None})
     monkeypatch.setitem(sys.modules, "rtmidi", fake)
     monkeypatch.delenv("MIDO_BACKEND", raising=False)
+    monkeypatch.setattr(mi, "jack_patchbay", lambda: None)  # no real JACK server behind the fake rtmidi
     monkeypatch.setattr(mi, "PolledBackend", Backends)
     Backends.opened = []
     mi.forget_midi_clients()
@@ -167,3 +168,43 @@ def test_a_missing_port_is_said_in_the_message_line_not_over_the_device_fields(q
     rects = [w.geometry() for w in shown]
     assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1 :])
     win.shutdown()
+
+
+@pytest.mark.jack
+def test_a_chosen_jack_keyboard_is_connected_to_the_apps_own_port_not_opened_by_a_client_more(jack_dummy, monkeypatch):
+    """With the app's port open, choosing a JACK keyboard connects it to ``NeuroSynth:midi_in`` through the passive
+    patchbay (every active client is woken each cycle: one more chance of an xrun): the app keeps one MIDI client
+    in the server, the notes arrive, closing disconnects, and an unplugged keyboard is let go at the next rescan."""
+    import jack
+
+    monkeypatch.delenv("MIDO_BACKEND", raising=False)
+    mi.forget_midi_clients()
+    got: list[mido.Message] = []
+    midi = mi.MidiInput(got.append)
+    keys = mido.Backend(mi.JACK).open_output("tester", virtual=True)
+    probe = jack.Client("probe", no_start_server=True)
+    try:
+        assert mi.JACK in midi.open_app_ports()
+        assert midi.app_jack_port == "NeuroSynth:midi_in"
+        clients_before = {p.name.split(":")[0] for p in probe.get_ports()}
+        midi.open("TESTER")
+        assert midi.port_name == "RtMidiOut Client:tester"
+        assert {p.name.split(":")[0] for p in probe.get_ports()} == clients_before  # no client more
+        assert [p.name for p in probe.get_all_connections("NeuroSynth:midi_in")] == ["RtMidiOut Client:tester"]
+        time.sleep(0.1)
+        keys.send(mido.Message("note_on", note=64, velocity=80))
+        deadline = time.monotonic() + 5
+        while not got and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert got == [mido.Message("note_on", note=64, velocity=80)]
+        midi.close()
+        assert probe.get_all_connections("NeuroSynth:midi_in") == [] and midi.port is None
+        midi.open("tester")
+        keys.close()  # unplugged
+        time.sleep(0.2)
+        assert midi.rescan() is not None and midi.port_name is None
+    finally:
+        midi.close()
+        midi.close_app_ports()
+        probe.close()
+        mi.forget_midi_clients()

@@ -10,6 +10,7 @@ from collections.abc import Callable
 
 import mido
 
+from synth_core.engine.jack_patchbay import Connection, JackPatchbay
 from synth_core.engine.midi_poll import PolledBackend
 
 log = logging.getLogger(__name__)
@@ -17,6 +18,7 @@ log = logging.getLogger(__name__)
 
 RTMIDI = "mido.backends.rtmidi"
 APP_CLIENT, APP_PORT = "NeuroSynth", "midi_in"  # the app's own input: JACK's (and ALSA's) "NeuroSynth:midi_in"
+JACK = f"{RTMIDI}/UNIX_JACK"
 RETRY_S = 10.0  # an rtmidi API that failed (no JACK server) is tried again after this long, not at every rescan
 
 
@@ -52,13 +54,34 @@ def _quiet_stderr():
         os.close(saved)
 
 
+def _is_jack(backend: str | None) -> bool:
+    return (backend or os.environ.get("MIDO_BACKEND") or "").endswith("UNIX_JACK")
+
+
+def jack_patchbay() -> JackPatchbay | None:
+    """The kept-open passive JACK client (listing, connecting), or None without JACK-Client or a server."""
+    lister = _listers.get(JACK)
+    if isinstance(lister, JackPatchbay):
+        return lister
+    try:
+        with _quiet_stderr():
+            _listers[JACK] = JackPatchbay()
+    except OSError as exc:
+        log.debug("%s", exc)
+        return None
+    return _listers[JACK]
+
+
 def _rtmidi_lister(backend: str | None):
-    """A kept-open rtmidi input used only for listing: opening a new client per rescan is slow
-    under JACK (seconds). None when the backend is not rtmidi."""
+    """A kept-open client used only for listing: opening a new one per rescan is slow under JACK (seconds). Under
+    JACK the passive :class:`JackPatchbay` (it takes no part in the server's cycle), else an rtmidi input. None
+    when the backend is not rtmidi."""
     name = backend or os.environ.get("MIDO_BACKEND") or RTMIDI
     if not name.startswith(RTMIDI):
         return None
     if name not in _listers:
+        if name == JACK and jack_patchbay() is not None:
+            return _listers[name]
         import rtmidi
 
         api = name.partition("/")[2]
@@ -80,12 +103,14 @@ def default_backends() -> list[str | None]:
         return [None]
     names = {getattr(rtmidi, f"API_{a}", None): a for a in ("LINUX_ALSA", "MACOSX_CORE", "WINDOWS_MM", "UNIX_JACK")}
     found = [f"{RTMIDI}/{names[a]}" for a in compiled if a in names]
-    jack = f"{RTMIDI}/UNIX_JACK"
-    return sorted(found, key=lambda b: b == jack) or [None]  # the system's first, then JACK
+    return sorted(found, key=lambda b: b == JACK) or [None]  # the system's first, then JACK
 
 
 def forget_midi_clients() -> None:
     """Close the listing clients (before stopping a JACK server, or to force a reconnect)."""
+    for lister in _listers.values():
+        if isinstance(lister, JackPatchbay):
+            lister.close()
     _listers.clear()
     _failed.clear()
 
@@ -176,6 +201,7 @@ class MidiInput:
         self.port_name: str | None = None
         self._wanted: str | None = None
         self.app_ports: dict[str, object] = {}  # backend -> the app's own input port there (open_app_ports)
+        self.app_jack_port: str | None = None  # its full JACK name ("NeuroSynth:midi_in", or "NeuroSynth-01:...")
         self._app_ports_tried: float | None = None  # when open_app_ports last ran (None: not wanted)
 
     def open_app_ports(self) -> list[str]:
@@ -188,6 +214,8 @@ class MidiInput:
         for b in backends:
             if b in self.app_ports or not b.startswith(RTMIDI):
                 continue
+            patchbay = jack_patchbay() if b == JACK else None
+            before = set(patchbay.midi_inputs()) if patchbay is not None else set()
             try:
                 with _quiet_stderr():
                     self.app_ports[b] = _backend(b).open_input(
@@ -195,10 +223,17 @@ class MidiInput:
                     )
             except Exception as exc:  # noqa: BLE001 - that MIDI system is not running
                 log.debug("no app MIDI port in %s: %s", b, exc)
+                continue
+            if patchbay is not None:
+                ours = [p for p in patchbay.midi_inputs() if p not in before and p.endswith(f":{APP_PORT}")]
+                self.app_jack_port = ours[0] if len(ours) == 1 else None
         return list(self.app_ports)
 
     def close_app_ports(self) -> None:
+        if isinstance(self.port, Connection):  # it came in through the app's port
+            self.close()
         self._app_ports_tried = None
+        self.app_jack_port = None
         for port in self.app_ports.values():
             try:
                 port.close()
@@ -222,7 +257,11 @@ class MidiInput:
         self.close()
         port = match_port(name, list_midi_ports(self.backend))
         backend, real = (self.backend, port) if self.backend is not None else port_backend(port)
-        self.port = _backend(backend).open_input(real, callback=self._on_message)
+        patchbay = jack_patchbay() if _is_jack(backend) and self.app_jack_port else None
+        if patchbay is not None:  # connected to the app's own input: no JACK client more
+            self.port = Connection(patchbay, real, self.app_jack_port)
+        else:
+            self.port = _backend(backend).open_input(real, callback=self._on_message)
         self.port_name = port
         self._wanted = name
 
