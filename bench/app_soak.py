@@ -88,7 +88,8 @@ def app_soak(
             xruns0, steal0 = jack.xruns(), cpu_steal_s()
             t0 = time.monotonic()
             k, peak, keys = 0, -120.0, None
-            if notes == "midi":
+            if notes in ("midi", "keyboard"):
+                where = ["--port", KEYBOARD, "--virtual"] if notes == "keyboard" else []
                 keys = subprocess.Popen(
                     [
                         sys.executable,
@@ -99,6 +100,7 @@ def app_soak(
                         str(period_s),
                         "--seconds",
                         str(seconds),
+                        *where,
                     ],
                     stdout=subprocess.PIPE,
                     text=True,

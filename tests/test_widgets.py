@@ -236,6 +236,21 @@ def test_scope_trigger_and_columns(qtbot):
     s.grab()
 
 
+@pytest.mark.parametrize("width", [300, 1200])  # min/max per column, and one point per sample
+def test_the_scope_trace_is_drawn_where_the_samples_are(qtbot, width):
+    s = ScopeWidget(window=1024)
+    qtbot.addWidget(s)
+    s.resize(width, 100)
+    half = np.r_[np.full(512, 0.5), np.full(512, -0.25)].astype(np.float32)
+    s.set_samples(half)
+    img = s.grab().toImage()
+    trace = np.array([[img.pixelColor(x, y).green() > 200 for x in range(width)] for y in range(100)])
+    rows = np.flatnonzero(trace[:, width // 4]), np.flatnonzero(trace[:, 3 * width // 4])
+    amp = 100 / 2 - 3
+    assert abs(rows[0].mean() - (50 - 0.5 * amp)) <= 1.5, rows[0]
+    assert abs(rows[1].mean() - (50 + 0.25 * amp)) <= 1.5, rows[1]
+
+
 def test_instrument_list_filter_and_select(qtbot):
     w = InstrumentList()
     qtbot.addWidget(w)

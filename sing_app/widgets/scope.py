@@ -15,6 +15,16 @@ def trigger_index(x: np.ndarray, search: int) -> int:
     return int(rising[0] + 1) if len(rising) else 0
 
 
+def polygon_buffer(polygon: QPolygonF, n: int) -> np.ndarray:
+    """Resize ``polygon`` to ``n`` points and return its memory as an [n, 2] float64 array to write x, y into: the
+    trace is built by numpy, not one Python ``QPointF`` per point (the painter holds the GIL meanwhile)."""
+    if len(polygon) != n:
+        polygon.fill(QPointF(), n)
+    buffer = polygon.data()
+    buffer.setsize(16 * n)
+    return np.frombuffer(buffer, np.float64).reshape(n, 2)
+
+
 def min_max_columns(x: np.ndarray, columns: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-column (min, max) envelope of ``x`` for drawing ``columns`` pixels wide."""
     columns = max(1, min(columns, len(x)))
@@ -32,6 +42,7 @@ class ScopeWidget(QWidget):
         super().__init__(parent)
         self.window = window
         self._data = np.zeros(window, dtype=np.float32)
+        self._trace = QPolygonF()
         self.gain = 1.0
         self.setMinimumSize(200, 70)
         self.setToolTip("Oscilloscope: the output's latest waveform, triggered on a rising zero crossing")
@@ -63,19 +74,20 @@ class ScopeWidget(QWidget):
         data = self._data
         if len(data) >= 2:
             mid, amp = h / 2.0, (h / 2.0 - 3) * self.gain
-            p.setRenderHint(QPainter.RenderHint.Antialiasing)
-            p.setPen(QPen(QColor("#5dffa8"), 1.4))
-            if len(data) > 2 * w:
+            # One point per sample up to one per pixel column, else each column's min and max; no antialiasing: a
+            # smooth 1.4-pixel trace of 1,024 points took ~7 ms a frame with the GIL held, late audio blocks
+            p.setPen(QPen(QColor("#5dffa8"), 1))
+            if len(data) > w:
                 lo, hi = min_max_columns(data, w)
-                step = w / len(lo)
-                pts = []
-                for i in range(len(lo)):
-                    pts.append(QPointF(i * step, mid - float(hi[i]) * amp))
-                    pts.append(QPointF(i * step, mid - float(lo[i]) * amp))
+                xy = polygon_buffer(self._trace, 2 * len(lo))
+                xy[:, 0] = np.repeat(np.arange(len(lo)) * (w / len(lo)), 2)
+                xy[0::2, 1], xy[1::2, 1] = hi, lo
             else:
-                xs = np.linspace(0, w - 1, len(data))
-                pts = [QPointF(float(x), mid - float(v) * amp) for x, v in zip(xs, data, strict=True)]
-            p.drawPolyline(QPolygonF(pts))
+                xy = polygon_buffer(self._trace, len(data))
+                xy[:, 0] = np.linspace(0, w - 1, len(data))
+                xy[:, 1] = data
+            xy[:, 1] = mid - xy[:, 1] * amp
+            p.drawPolyline(self._trace)
         p.setPen(QColor(140, 220, 180, 160))
         p.drawText(6, 14, "SCOPE")
         p.end()

@@ -31,15 +31,26 @@ class JackPatchbay:
         except jack.JackError as exc:
             raise OSError(f"no JACK server: {exc}") from exc
         self._jack = jack
+        self.alive = True
+        self._client.set_shutdown_callback(self._on_shutdown)
+
+    def _on_shutdown(self, status, reason) -> None:  # the server stopped (JACK's thread: only a flag)
+        self.alive = False
+
+    def _check(self) -> None:
+        if not self.alive:
+            raise OSError("the JACK server went away")
 
     def midi_outputs(self) -> list[str]:
         """Full names ("client:port") of the MIDI ports that can be read from (keyboards, DAW outputs)."""
+        self._check()
         return [p.name for p in self._client.get_ports(is_midi=True, is_output=True)]
 
     get_ports = midi_outputs  # as an RtMidi input lists them: the patchbay stands in for RtMidi's listing client
 
     def midi_inputs(self) -> list[str]:
         """Full names of the MIDI ports that can be written to (the app's own input among them)."""
+        self._check()
         return [p.name for p in self._client.get_ports(is_midi=True, is_input=True)]
 
     def connect(self, source: str, destination: str) -> None:

@@ -61,7 +61,7 @@ def _is_jack(backend: str | None) -> bool:
 def jack_patchbay() -> JackPatchbay | None:
     """The kept-open passive JACK client (listing, connecting), or None without JACK-Client or a server."""
     lister = _listers.get(JACK)
-    if isinstance(lister, JackPatchbay):
+    if isinstance(lister, JackPatchbay) and lister.alive:
         return lister
     try:
         with _quiet_stderr():
