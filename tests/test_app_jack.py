@@ -3,8 +3,9 @@ and scope repainting, SING playing 8-note chords sent from a JACK MIDI keyboard 
 own ``NeuroSynth:midi_in``, through a real paced JACK stream.
 
 Judged against baselines measured in the same test, never an absolute time: the same server playing silence, and
-the same run with the old Python callback. Measured here (AMD EPYC, 2 cores, 20-30 s): native 1-5 device
-underflows and 2-9 late blocks against 0-1 for silence; the Python callback far more (bench/RESULTS.md)."""
+the same run with the old Python callback. Measured here (AMD EPYC, 2 cores, 20-30 s, notes from JACK MIDI): native
+2-4 device underflows and 2-6 late blocks against 0-1 for silence; the Python callback far more; every note sent
+arrives (bench/RESULTS.md)."""
 
 from __future__ import annotations
 
