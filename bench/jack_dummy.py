@@ -104,6 +104,18 @@ class _Silence:
         pass
 
 
+#: Dropouts one second of hypervisor steal (``host_steal_s``) may bring: on the 2-vCPU dev VM runs with 3-11 s of
+#: steal had 4-10 device underflows and 5-22 jackd xruns per steal-second, whatever the code did (bench/RESULTS.md).
+STEAL_DROPOUTS_PER_S = 25
+
+
+def allowed_dropouts(baseline: dict, key: str, seconds: float, margin: float, steal_s: float | None) -> float:
+    """How many ``key`` dropouts a run of ``seconds`` may have: the silent baseline's rate, ``margin`` more, and what
+    the host's steal during the run (``steal_s``, None where unknown) explains. Steal stalls every thread of the
+    VM, jackd's too; on a machine without it this is the baseline plus the margin."""
+    return baseline[key] * seconds / baseline["seconds"] + margin + STEAL_DROPOUTS_PER_S * (steal_s or 0.0)
+
+
 def baseline_dropouts(server: JackServer, seconds: float, sample_rate: int = 48000, block_size: int = 256) -> dict:
     """Device underflows and jackd xruns of a stream playing silence through the native callback for ``seconds``:
     what the machine and the server cost by themselves, to compare a real run with (``bench/soak.py``, the tests)."""

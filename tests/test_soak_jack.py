@@ -10,7 +10,9 @@ What is asserted is what the engine guarantees whatever the machine is doing: no
 every chord played, sound all along, every voice stepped, nothing left sounding after the last note-off.
 Dropouts a listener hears are compared with a baseline measured in the same test: the same server playing silence
 through the same native callback for 10 s; the soak may have at most that rate of device underflows and jackd
-xruns plus 3, and at most 3 late blocks (the feeder mixing too late).
+xruns plus 3, and at most 3 late blocks (the feeder mixing too late), plus what the hypervisor's steal during the
+run explains (``bench.jack_dummy.allowed_dropouts``: on a VM, seconds of steal stall jackd too; none on a machine
+without it).
 Engine timing is asserted only with a wide, measured margin, so that two busy shared cores cannot fail it by chance:
 on the 2-core dev machine with another process keeping one core busy this load used 19 % of the worker's
 time on average (46 % at the peaks, 0 underruns); the test allows underruns in at most 2 % of the blocks
@@ -25,7 +27,7 @@ import json
 import pytest
 import torch
 
-from bench.jack_dummy import baseline_dropouts
+from bench.jack_dummy import allowed_dropouts, baseline_dropouts
 from bench.soak import random_source, run_soak
 from synth_core.engine import EngineConfig
 
@@ -68,7 +70,8 @@ def test_soak_16_voices_plays_every_chord_and_leaves_nothing_sounding(jack_dummy
     assert result["underruns"] <= 0.02 * blocks, report
     assert result["slot_hops"] >= 0.9 * VOICES * result["seconds"] * 16000 / 256, report
     # what a listener hears: the sound card is never late beyond what the machine costs playing silence
-    scale = result["seconds"] / baseline["seconds"]
+    steal = result["host_steal_s"]
     for key in ("device_underflows", "jack_xruns"):
-        assert result[key] <= baseline[key] * scale + DROPOUT_MARGIN, report
-    assert result["late_blocks"] <= DROPOUT_MARGIN, report
+        assert result[key] <= allowed_dropouts(baseline, key, result["seconds"], DROPOUT_MARGIN, steal), report
+    late = {"late_blocks": 0, "seconds": 1.0}
+    assert result["late_blocks"] <= allowed_dropouts(late, "late_blocks", 0.0, DROPOUT_MARGIN, steal), report
