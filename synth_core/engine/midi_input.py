@@ -22,10 +22,15 @@ JACK = f"{RTMIDI}/UNIX_JACK"
 RETRY_S = 10.0  # an rtmidi API that failed (no JACK server) is tried again after this long, not at every rescan
 
 
+def _effective(name: str | None) -> str:
+    """The backend ``name`` stands for: itself, else ``$MIDO_BACKEND``, else rtmidi (mido's default)."""
+    return name or os.environ.get("MIDO_BACKEND") or RTMIDI
+
+
 def _backend(name: str | None):
     """Where ports of the backend ``name`` (None: ``$MIDO_BACKEND`` or rtmidi) open: rtmidi's through
     :class:`PolledBackend` (no Python in the MIDI system's thread: ``midi_poll``), others through mido."""
-    effective = name or os.environ.get("MIDO_BACKEND") or RTMIDI
+    effective = _effective(name)
     if effective.startswith(RTMIDI):
         return PolledBackend(effective)
     return mido.Backend(name) if name else mido
@@ -54,10 +59,6 @@ def _quiet_stderr():
         os.close(saved)
 
 
-def _is_jack(backend: str | None) -> bool:
-    return (backend or os.environ.get("MIDO_BACKEND") or "").endswith("UNIX_JACK")
-
-
 def jack_patchbay() -> JackPatchbay | None:
     """The kept-open passive JACK client (listing, connecting), or None without JACK-Client or a server."""
     lister = _listers.get(JACK)
@@ -76,7 +77,7 @@ def _rtmidi_lister(backend: str | None):
     """A kept-open client used only for listing: opening a new one per rescan is slow under JACK (seconds). Under
     JACK the passive :class:`JackPatchbay` (it takes no part in the server's cycle), else an rtmidi input. None
     when the backend is not rtmidi."""
-    name = backend or os.environ.get("MIDO_BACKEND") or RTMIDI
+    name = _effective(backend)
     if not name.startswith(RTMIDI):
         return None
     if name not in _listers:
@@ -121,7 +122,7 @@ def _list_one(backend: str | None) -> list[str]:
         try:
             return list(lister.get_ports())
         except Exception:
-            _listers.pop(backend or os.environ.get("MIDO_BACKEND") or RTMIDI, None)  # gone (JACK restarted): again
+            _listers.pop(_effective(backend), None)  # gone (JACK restarted): again
             raise
     return list(_backend(backend).get_input_names())
 
@@ -257,7 +258,7 @@ class MidiInput:
         self.close()
         port = match_port(name, list_midi_ports(self.backend))
         backend, real = (self.backend, port) if self.backend is not None else port_backend(port)
-        patchbay = jack_patchbay() if _is_jack(backend) and self.app_jack_port else None
+        patchbay = jack_patchbay() if _effective(backend) == JACK and self.app_jack_port else None
         if patchbay is not None:  # connected to the app's own input: no JACK client more
             self.port = Connection(patchbay, real, self.app_jack_port)
         else:

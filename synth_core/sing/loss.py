@@ -8,15 +8,20 @@ import torch
 from torch import nn
 
 
-def power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
-    """|X|^2 with a Hann window and no centering: [B, n_fft // 2 + 1, frames].
+def stft(wav: torch.Tensor, n_fft: int, hop: int) -> torch.Tensor:
+    """The complex STFT with a Hann window and no centering: [B, n_fft // 2 + 1, frames].
 
     Half-precision input (bf16 autocast) is computed in fp32: the FFTs do not take bf16.
     """
     if wav.dtype in (torch.float16, torch.bfloat16):
         wav = wav.float()
     window = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
-    spec = torch.stft(wav, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
+    return torch.stft(wav, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
+
+
+def power_spectrogram(wav: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """|X|^2 of :func:`stft`: [B, n_fft // 2 + 1, frames]."""
+    spec = stft(wav, n_fft, hop)
     return spec.real.square() + spec.imag.square()
 
 
@@ -70,10 +75,7 @@ def compressed_complex(wav: torch.Tensor, n_fft: int, hop: int, power: float = 0
     """The STFT with its magnitudes raised to ``power`` and its phases kept (complex, [B, bins, frames]): the
     compressed complex spectrum of speech enhancement, whose distance weighs loud and quiet bins alike more
     evenly than the waveform's while still depending on phase."""
-    if wav.dtype in (torch.float16, torch.bfloat16):
-        wav = wav.float()
-    window = torch.hann_window(n_fft, device=wav.device, dtype=wav.dtype)
-    spec = torch.stft(wav, n_fft, hop_length=hop, window=window, center=False, return_complex=True)
+    spec = stft(wav, n_fft, hop)
     return spec * (spec.abs() + 1e-3).pow(power - 1.0)
 
 
