@@ -82,10 +82,8 @@ def app_soak(
             audio_factory=functools.partial(AudioOutput, callback=callback),
         )
         win.show()
-        received = [0]  # note-ons that reached the engine through MIDI (the copy the GUI gets of each message)
-        win.devices.midiMessage.connect(
-            lambda m: received.__setitem__(0, received[0] + (m.type == "note_on" and m.velocity > 0))
-        )
+        received: list = []  # the messages that reached the engine through MIDI (the copy the GUI gets of each)
+        win.devices.midiMessage.connect(received.append)
         run_event_loop(0.5)
         try:
             callback = win.audio.callback if win.audio is not None else None
@@ -152,7 +150,9 @@ def app_soak(
         "app_midi_port": app_midi_port,
         "notes": notes,
         "notes_sent": notes_sent,
-        "notes_received": received[0] if notes != "direct" else notes_sent,
+        "notes_received": sum(m.type == "note_on" and m.velocity > 0 for m in received)
+        if notes != "direct"
+        else notes_sent,
         "notes_played": stats.cache_hits + stats.cache_misses,
         "baseline": baseline,
         "underruns": underruns,

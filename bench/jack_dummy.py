@@ -109,11 +109,16 @@ class _Silence:
 STEAL_DROPOUTS_PER_S = 25
 
 
+def steal_allowance(steal_s: float | None) -> float:
+    """The dropouts the host's steal during a run (``steal_s``, None where unknown) explains: steal stalls every
+    thread of the VM, jackd's too; 0 on a machine without it."""
+    return STEAL_DROPOUTS_PER_S * (steal_s or 0.0)
+
+
 def allowed_dropouts(baseline: dict, key: str, seconds: float, margin: float, steal_s: float | None) -> float:
-    """How many ``key`` dropouts a run of ``seconds`` may have: the silent baseline's rate, ``margin`` more, and what
-    the host's steal during the run (``steal_s``, None where unknown) explains. Steal stalls every thread of the
-    VM, jackd's too; on a machine without it this is the baseline plus the margin."""
-    return baseline[key] * seconds / baseline["seconds"] + margin + STEAL_DROPOUTS_PER_S * (steal_s or 0.0)
+    """How many ``key`` dropouts a run of ``seconds`` may have: the silent baseline's rate, ``margin`` more, and
+    :func:`steal_allowance`; on a machine without steal, the baseline plus the margin."""
+    return baseline[key] * seconds / baseline["seconds"] + margin + steal_allowance(steal_s)
 
 
 def baseline_dropouts(server: JackServer, seconds: float, sample_rate: int = 48000, block_size: int = 256) -> dict:

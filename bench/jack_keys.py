@@ -1,4 +1,4 @@
-"""A JACK MIDI keyboard in its own process: plays ``bench.soak.chord`` chords into a port (the app's
+"""A JACK MIDI keyboard in its own process: plays :func:`chord` chords (also ``bench/soak.py``'s) into a port (the app's
 ``NeuroSynth:midi_in``), as a USB keyboard bridged into JACK or a DAW's track would; prints JSON when done.
 
     python bench/jack_keys.py --port NeuroSynth:midi_in --voices 8 --period 1 --seconds 60

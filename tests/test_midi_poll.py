@@ -55,6 +55,17 @@ def fake_rtmidi(monkeypatch):
     return fake
 
 
+def thread_recorder():
+    """A callback that records the name of the thread it runs on and sets ``got``: (names, got, callback)."""
+    threads, got = [], threading.Event()
+
+    def callback(msg):
+        threads.append(threading.current_thread().name)
+        got.set()
+
+    return threads, got, callback
+
+
 def test_messages_are_delivered_in_order_bad_bytes_skipped_and_a_failing_callback_logged(fake_rtmidi, caplog):
     got = []
 
@@ -76,12 +87,7 @@ def test_messages_are_delivered_in_order_bad_bytes_skipped_and_a_failing_callbac
 
 
 def test_a_virtual_port_is_polled_on_its_own_thread_until_closed(fake_rtmidi):
-    threads, got = [], threading.Event()
-
-    def callback(msg):
-        threads.append(threading.current_thread().name)
-        got.set()
-
+    threads, got, callback = thread_recorder()
     port = midi_poll.PolledBackend("mido.backends.rtmidi/UNIX_JACK").open_input(
         "midi_in", client_name="NeuroSynth", callback=callback
     )
@@ -100,12 +106,7 @@ def test_a_virtual_port_is_polled_on_its_own_thread_until_closed(fake_rtmidi):
 def test_jack_midi_reaches_the_callback_from_the_poll_thread_not_jacks(jack_dummy):
     """A note sent through the JACK dummy server to the app's own port arrives on ``midi-poll``: JACK's process
     thread (which would be the callback's thread with mido's ports) never runs Python of ours."""
-    threads, got = [], threading.Event()
-
-    def callback(msg):
-        threads.append(threading.current_thread().name)
-        got.set()
-
+    threads, got, callback = thread_recorder()
     port = midi_poll.PolledBackend("mido.backends.rtmidi/UNIX_JACK").open_input(
         "poll_in", client_name="PollTest", callback=callback
     )
