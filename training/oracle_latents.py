@@ -31,14 +31,22 @@ from training.split import split_of
 
 
 def fit_latents(
-    model, latents: torch.Tensor, targets: torch.Tensor, gain: float, steps: int, lr: float, loss: LossConfig
+    model,
+    latents: torch.Tensor,
+    targets: torch.Tensor,
+    gain: float,
+    steps: int,
+    lr: float,
+    loss: LossConfig,
+    pitch: torch.Tensor | None = None,
 ) -> tuple[torch.Tensor, list[float]]:
-    """Latents fitted to ``targets`` (decoder frozen) by the training loss at ``gain``; the loss curve."""
+    """Latents fitted to ``targets`` (decoder frozen) by the training loss at ``gain``; the loss curve (``pitch``,
+    MIDI [B], for a decoder with a harmonic bank)."""
     lat = latents.detach().clone().requires_grad_(True)
     opt = torch.optim.Adam([lat], lr=lr)
     curve = []
     for _ in range(steps):
-        out = model.decode(lat, targets.shape[1])
+        out = model.decode(lat, targets.shape[1], pitch)
         value = training_loss(out * gain, targets * gain, loss)
         opt.zero_grad()
         value.backward()
@@ -130,6 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     sr, n_samples = cfg.sample_rate, cfg.note_samples
     targets = torch.from_numpy(np.stack([load_audio(n.path, n_samples, sr) for n in notes]))
     _, scale = training_gain(ckpt)
+    pitch = torch.tensor([n.pitch for n in notes])
     report = {"checkpoint": args.checkpoint, "notes": len(notes), "steps": args.steps, "lstm": None, "oracle": {}}
     if args.autoencoder:  # what the decoder plays from the encoder's latents: its capacity, no LSTM
         if ckpt.encoder is None:
@@ -138,22 +147,21 @@ def main(argv: list[str] | None = None) -> int:
             )
         with torch.no_grad():
             latents = ckpt.encoder.eval()(targets / scale)
-            out = model.decode(latents, n_samples) * scale
+            out = model.decode(latents, n_samples, pitch) * scale
         report["autoencoder"] = scores(notes, out.numpy(), targets.numpy(), sr)
     else:
         vec = model.instrument_table[torch.tensor([names[n.instrument] for n in notes])]
-        pitch = torch.tensor([n.pitch for n in notes])
         velocity = torch.tensor([float(n.velocity) for n in notes])
         with torch.no_grad():
             latents = model.generator(vec, pitch, velocity, cfg.steps_for(n_samples))
-            e2e = model.decode(latents, n_samples) * scale
+            e2e = model.decode(latents, n_samples, pitch) * scale
         report["lstm"] = scores(notes, e2e.numpy(), targets.numpy(), sr)
     loss = LossConfig(low_band_weight=args.low_band_weight, sample_rate=sr)
     for gain in (float(g) for g in args.gains.split(",") if g):
         # the model outputs at the pack's level times 1/scale: fit at the pack's level
-        lat, curve = fit_latents(model, latents, targets / scale, gain * scale, args.steps, args.lr, loss)
+        lat, curve = fit_latents(model, latents, targets / scale, gain * scale, args.steps, args.lr, loss, pitch)
         with torch.no_grad():
-            out = model.decode(lat, n_samples) * scale
+            out = model.decode(lat, n_samples, pitch) * scale
         report["oracle"][f"gain {gain:g}"] = {**scores(notes, out.numpy(), targets.numpy(), sr),
                                               "loss_first_last": [curve[0], curve[-1]]}  # fmt: skip
     if args.synthesis:

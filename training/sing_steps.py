@@ -100,9 +100,17 @@ class CropGeometry:
         index = starts[:, None] + torch.arange(self.n_latents, device=latents.device)[None]
         return torch.gather(latents, 2, index[:, None].expand(-1, latents.shape[1], -1))
 
-    def decode(self, decoder: Decoder, windows: torch.Tensor) -> torch.Tensor:
-        """Decode latent windows [B, C, n_latents] -> exact crops [B, k * hop]."""
-        return decoder(windows)[:, self.lead : self.lead + self.samples]
+    def decode(
+        self,
+        decoder: Decoder,
+        windows: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        offsets: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Decode latent windows [B, C, n_latents] -> exact crops [B, k * hop] (``pitch`` and the crops'
+        ``offsets`` for a harmonic bank: they set its frequencies and phases)."""
+        first = 0 if offsets is None else self.first_frame(offsets.to(windows.device))
+        return decoder(windows, pitch, first)[:, self.lead : self.lead + self.samples]
 
     def target(self, wav: torch.Tensor, offsets: torch.Tensor) -> torch.Tensor:
         """The matching crops of the (trimmed) notes [B, N] -> [B, k * hop]."""
@@ -138,12 +146,14 @@ class AutoencoderStage(nn.Module):
         self.crop = crop
         self.loss_config = loss or LossConfig()
 
-    def forward(self, wav: torch.Tensor, offsets: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, wav: torch.Tensor, offsets: torch.Tensor | None = None, pitch: torch.Tensor | None = None
+    ) -> torch.Tensor:
         c = self.decoder.config
         if self.crop is not None and offsets is not None:
-            out = self.crop.decode(self.decoder, self.crop.encode(self.encoder, wav, offsets))
+            out = self.crop.decode(self.decoder, self.crop.encode(self.encoder, wav, offsets), pitch, offsets)
             return training_loss(out, self.crop.target(wav, offsets), self.loss_config)
-        out = self.decoder(self.encoder(wav))[:, c.trim : c.trim + wav.shape[1]]
+        out = self.decoder(self.encoder(wav), pitch)[:, c.trim : c.trim + wav.shape[1]]
         return training_loss(out, wav, self.loss_config)
 
 
@@ -200,11 +210,11 @@ class EndToEndStage(nn.Module):
             # The LSTM is causal: run it only as far as the latest window needs.
             n = int(self.crop.first_frame(offsets).max()) + self.crop.n_latents
             latents = self.generator(vec, pitch, velocity, n)
-            out = self.crop.decode(self.decoder, self.crop.latent_windows(latents, offsets))
+            out = self.crop.decode(self.decoder, self.crop.latent_windows(latents, offsets), pitch, offsets)
             target = self.crop.target(wav, offsets)
         else:
             latents = self.generator(vec, pitch, velocity, c.steps_for(wav.shape[1]))
-            out = self.decoder(latents)[:, c.trim : c.trim + wav.shape[1]]
+            out = self.decoder(latents, pitch)[:, c.trim : c.trim + wav.shape[1]]
             target = wav
         loss = training_loss(out, target, self.loss_config)
         return (loss, out, target) if with_audio else loss

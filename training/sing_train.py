@@ -138,6 +138,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--init/--from model switches without changing what it plays; the slopes learn at --slope-lr",
     )
     p.add_argument("--slope-lr", type=float, default=3e-3, help="lr of the --signed-synthesis slopes (from 0)")
+    p.add_argument(
+        "--harmonics",
+        type=int,
+        default=0,
+        help="a harmonic bank of K oscillators at the note's pitch beside the frame atoms (SINGConfig.harmonics); "
+        "an --init/--from model gets one that starts silent (--bank-start-db)",
+    )
+    p.add_argument("--noise-bands", type=int, default=0, help="bands of filtered noise in the harmonic bank")
+    p.add_argument("--no-atoms", action="store_true", help="with --harmonics: the bank alone, no frame atoms")
+    p.add_argument(
+        "--bank-start-db", type=float, default=-60.0, help="a new bank's amplitudes, in dB below their maximum"
+    )
     p.add_argument("--eval-notes", type=int, default=256, help="notes per split for the epoch evaluation (0: all)")
     p.add_argument("--eval-batch-size", type=int, default=16)
     p.add_argument("--log-every", type=int, default=20, help="steps between train-loss log lines")
@@ -314,6 +326,9 @@ class Trainer:
                 lstm_layers=args.lstm_layers,
                 decoder_channels=args.decoder_channels,
                 signed_synthesis=args.signed_synthesis,
+                harmonics=args.harmonics,
+                noise_bands=args.noise_bands,
+                atoms=not args.no_atoms,
             )
             model = SING(config)
         elif n_new:
@@ -324,6 +339,12 @@ class Trainer:
         if args.signed_synthesis and not model.config.signed_synthesis:
             model.decoder.make_signed()
             self._info("decoder: signed synthesis (PReLU slopes from 0; the model plays as before)")
+        if args.harmonics and not model.config.harmonics:
+            model.decoder.add_bank(args.harmonics, args.noise_bands, not args.no_atoms, args.bank_start_db)
+            self._info(
+                f"decoder: a harmonic bank of {args.harmonics} harmonics and {args.noise_bands} noise bands, "
+                f"from {args.bank_start_db:g} dB" + ("; no frame atoms" if args.no_atoms else "")
+            )
         if encoder is None and "ae" not in self.stages[self._stage_index() :]:
             if "lstm" in self.stages[self._stage_index() :]:
                 raise SystemExit("sing-train: the lstm stage needs a trained encoder: pass --from CKPT of an ae run")
@@ -479,7 +500,7 @@ class Trainer:
                 wav, inst, pitch, vel = (t.to(self.device) for t in (wav, inst, pitch, vel))
                 wav = wav * self.gain
                 if stage == "ae":
-                    out = self.model.decode(self.encoder(wav), wav.shape[1])
+                    out = self.model.decode(self.encoder(wav), wav.shape[1], pitch)
                 else:
                     out = self.model(inst, pitch, vel, n_samples=wav.shape[1])
                 if stage == "lstm":
@@ -709,7 +730,7 @@ class Trainer:
             else:
                 offsets = self.crop.random_offsets(len(wav), gen).to(self.device)
         if stage == "ae":
-            loss = module(wav, offsets)
+            loss = module(wav, offsets, pitch)
             loss.backward()
             return float(loss.detach())
         if stage == "e2e" and self.adversary is not None:

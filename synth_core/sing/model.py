@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from .harmonic import HarmonicBank
+
 #: The velocities NSynth was recorded at; the velocity embedding has one row per value.
 NSYNTH_VELOCITIES: tuple[int, ...] = (25, 50, 75, 100, 127)
 N_PITCHES = 121  # MIDI 0..120
@@ -40,6 +42,12 @@ class SINGConfig:
     # synthesis layer gets signed weights for its frame atoms. With non-negative ones (a ReLU), 512 atoms cannot
     # build a note's phases and spread a floor between its harmonics (assets/MODEL_CARD.md, issue #25).
     signed_synthesis: bool = False
+    # A harmonic bank beside the frame atoms (issue #25): ``harmonics`` oscillators at the note's pitch and its
+    # multiples, with ``noise_bands`` bands of filtered noise, whose amplitudes the decoder's last layer sets per
+    # frame; ``atoms`` False leaves the bank alone. 0 harmonics: SING's decoder as published.
+    harmonics: int = 0
+    noise_bands: int = 0
+    atoms: bool = True
 
     @property
     def input_dim(self) -> int:
@@ -164,6 +172,22 @@ class Decoder(nn.Module):
         )
         self.synthesis = nn.ConvTranspose1d(c.decoder_channels, 1, c.frame, stride=c.hop)
         self.register_buffer("window", hann_squared(c.frame), persistent=False)
+        self.bank = self._new_bank() if c.harmonics else None
+
+    def _new_bank(self, start_db: float = -20.0) -> HarmonicBank:
+        c = self.config
+        return HarmonicBank(
+            c.decoder_channels, c.harmonics, c.noise_bands, c.frame, c.hop, c.sample_rate, self.window, start_db
+        )
+
+    @torch.no_grad()
+    def add_bank(self, harmonics: int, noise_bands: int = 0, atoms: bool = True, start_db: float = -60.0) -> None:
+        """Give a trained decoder a harmonic bank (:mod:`.harmonic`), starting ``start_db`` below its largest
+        amplitude (-60 dB: the model plays as before); ``atoms`` False drops the frame atoms."""
+        c = self.config  # (the model's config object: checkpoints record it)
+        c.harmonics, c.noise_bands, c.atoms = harmonics, noise_bands, atoms
+        weight = self.synthesis.weight
+        self.bank = self._new_bank(start_db).to(weight.device)
 
     @torch.no_grad()
     def scale_output(self, factor: float) -> None:
@@ -171,6 +195,8 @@ class Decoder(nn.Module):
         scale exactly (training gains and level calibrations are folded in this way)."""
         self.synthesis.weight *= factor
         self.synthesis.bias *= factor
+        if self.bank is not None:
+            self.bank.scale *= factor
 
     @torch.no_grad()
     def make_signed(self) -> None:
@@ -191,20 +217,49 @@ class Decoder(nn.Module):
         """Windowed synthesis kernel [channels, 1, frame]."""
         return self.synthesis.weight * self.window
 
-    def forward(self, latents: torch.Tensor) -> torch.Tensor:
-        """Waveform [B, (T - context + 1) * hop + frame - hop], untrimmed."""
-        hidden = self.layers(latents)
-        wav = F.conv_transpose1d(hidden, self.frame_weight(), self.synthesis.bias, stride=self.config.hop)
-        return wav[:, 0]
+    def forward(
+        self, latents: torch.Tensor, pitch: torch.Tensor | None = None, first_frame: int | torch.Tensor = 0
+    ) -> torch.Tensor:
+        """Waveform [B, (T - context + 1) * hop + frame - hop], untrimmed.
 
-    def frames(self, latents: torch.Tensor) -> torch.Tensor:
+        With a harmonic bank the notes' MIDI ``pitch`` [B] is needed, and ``first_frame`` (an int or [B]) numbers
+        the first frame from the note's start (a crop's), which sets the harmonics' phases."""
+        c = self.config
+        hidden = self.layers(latents)
+        if self.bank is None:
+            wav = F.conv_transpose1d(hidden, self.frame_weight(), self.synthesis.bias, stride=c.hop)
+            return wav[:, 0]
+        frames = self._bank_frames(hidden, pitch, first_frame)
+        if c.atoms:
+            frames = frames + hidden.transpose(1, 2) @ self.frame_weight()[:, 0]
+        n = frames.shape[1]
+        span = (n - 1) * c.hop + c.frame
+        wav = F.fold(frames.transpose(1, 2), (1, span), (1, c.frame), stride=(1, c.hop)).view(-1, span)
+        return wav + self.synthesis.bias
+
+    def _bank_frames(
+        self, hidden: torch.Tensor, pitch: torch.Tensor | None, first_frame: int | torch.Tensor
+    ) -> torch.Tensor:
+        if pitch is None:
+            raise ValueError("a decoder with a harmonic bank needs the notes' pitches")
+        b, _, n = hidden.shape
+        first = torch.as_tensor(first_frame, device=hidden.device).reshape(-1).expand(b)
+        index = first[:, None] + torch.arange(n, device=hidden.device)[None]
+        return self.bank.frames(hidden.transpose(1, 2), torch.as_tensor(pitch, device=hidden.device), index)
+
+    def frames(
+        self, latents: torch.Tensor, pitch: torch.Tensor | None = None, first_frame: int | torch.Tensor = 0
+    ) -> torch.Tensor:
         """One windowed frame per context window: [B, T - context + 1, frame].
 
         Overlap-adding the frames (hop apart) plus ``synthesis.bias`` once per sample
         gives :meth:`forward`.
         """
-        hidden = self.layers(latents).transpose(1, 2)
-        return hidden @ self.frame_weight()[:, 0]
+        hidden = self.layers(latents)
+        out = hidden.transpose(1, 2) @ self.frame_weight()[:, 0] if self.config.atoms else 0
+        if self.bank is not None:
+            out = out + self._bank_frames(hidden, pitch, first_frame)
+        return out
 
 
 class Encoder(nn.Module):
@@ -249,9 +304,12 @@ class SING(nn.Module):
     def instrument_vectors(self, instrument: torch.Tensor) -> torch.Tensor:
         return self.generator.instrument_embedding(instrument.long())
 
-    def decode(self, latents: torch.Tensor, n_samples: int | None = None) -> torch.Tensor:
-        """Decode latents and trim to the note (``n_samples`` defaults to the full length)."""
-        wav = self.decoder(latents)
+    def decode(
+        self, latents: torch.Tensor, n_samples: int | None = None, pitch: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Decode latents and trim to the note (``n_samples`` defaults to the full length; ``pitch`` [B], MIDI, is
+        needed by a harmonic bank)."""
+        wav = self.decoder(latents, pitch)
         trim = self.config.trim
         n = n_samples if n_samples is not None else wav.shape[1] - 2 * trim
         return wav[:, trim : trim + n]
@@ -268,7 +326,7 @@ class SING(nn.Module):
         n = n_samples or self.config.note_samples
         vec = instrument_vec if instrument_vec is not None else self.instrument_vectors(instrument)
         latents = self.generator(vec, pitch, velocity, self.config.steps_for(n))
-        return self.decode(latents, n)
+        return self.decode(latents, n, pitch)
 
     @torch.no_grad()
     def generate(

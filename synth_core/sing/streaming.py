@@ -72,17 +72,31 @@ class StreamWeights:
         self.b2 = conv2.bias.detach().to(dtype)
         slope = model.decoder.last_slope()
         self.slope = None if slope is None else slope.detach().to(dtype)
-        self.ws = model.decoder.frame_weight().detach()[:, 0].contiguous().to(dtype)
+        self.ws = model.decoder.frame_weight().detach()[:, 0].contiguous().to(dtype) if c.atoms else None
         self.bs = model.decoder.synthesis.bias.detach().to(dtype)
+        self.bank = model.decoder.bank  # (float32 whatever ``dtype``: its phases need the precision)
 
-    def frame(self, hist: torch.Tensor) -> torch.Tensor:
-        """Decoded 1024-sample frames [B, frame] (float32) from latent windows [B, context, latent]."""
+    def frame(
+        self,
+        hist: torch.Tensor,
+        pitch: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
+        basis: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Decoded 1024-sample frames [B, frame] (float32) from latent windows [B, context, latent]; a harmonic
+        bank also needs each row's MIDI ``pitch`` [B], frame ``index`` [B] and, if kept, the ``basis`` (with the
+        ``rows`` of it these are; :meth:`.HarmonicBank.frames`)."""
         x = hist.reshape(hist.shape[0], -1).to(self.dtype)
         x = torch.relu(torch.addmm(self.b0, x, self.w0))
         x = torch.relu(torch.addmm(self.b1, x, self.w1))
         x = torch.addmm(self.b2, x, self.w2)
         x = torch.relu(x) if self.slope is None else F.prelu(x, self.slope)
-        return (x @ self.ws).float()
+        out = (x @ self.ws).float() if self.ws is not None else 0
+        if self.bank is not None:
+            bank = self.bank.frames(x.float()[:, None], pitch, index[:, None], basis, rows)[:, 0]
+            out = out + bank
+        return out
 
 
 class SingStreamer:
@@ -118,6 +132,10 @@ class SingStreamer:
         self.history = torch.zeros(S, c.context, c.latent_dim, device=dev)
         self.ola = torch.zeros(S, c.frame, device=dev)
         self.t = torch.zeros(S, dtype=torch.long, device=dev)
+        self.pitch = torch.zeros(S, dtype=torch.long, device=dev)
+        bank = model.decoder.bank
+        # a harmonic bank's oscillators over one frame, per slot (computed once per note)
+        self.basis = None if bank is None else torch.zeros(S, 2 * bank.harmonics, c.frame, device=dev)
         self.time_limit = torch.full((S,), 1 << 30, dtype=torch.long, device=dev)
         self.first = torch.zeros(S, c.hop, device=dev)  # a new note's first hop, computed by its warm-up
         self.pending: set[int] = set()  # slots whose next step returns ``first``
@@ -162,6 +180,9 @@ class SingStreamer:
             torch.as_tensor(list(velocities), dtype=torch.float32, device=self.device),
         )
         self.static[idx] = static
+        self.pitch[idx] = torch.as_tensor(list(pitches), dtype=torch.long, device=self.device)
+        if self.basis is not None:
+            self.basis[idx] = self.model.decoder.bank.basis(self.pitch[idx])
         limits = [(1 << 30) if s is None else int(s) for s in (sustain_steps or [None] * len(idx))]
         self.time_limit[idx] = torch.as_tensor(limits, dtype=torch.long, device=self.device)
         self._warm_up(idx)
@@ -179,7 +200,7 @@ class SingStreamer:
     def _warm_up(self, idx: torch.Tensor) -> None:
         """Run the first ``context + lead`` latent steps of the notes in ``idx`` and put their first hop (output
         samples 0..hop-1) in ``first`` (see :meth:`_warm_batch`)."""
-        h, cc, history, ola, first = self._warm_batch(self.static[idx], self.time_limit[idx])
+        h, cc, history, ola, first = self._warm_batch(self.static[idx], self.time_limit[idx], idx)
         self.h[:, idx] = h
         self.c[:, idx] = cc
         self.history[idx] = history
@@ -188,8 +209,11 @@ class SingStreamer:
         self.first[idx] = first
 
     @torch.no_grad()
-    def _warm_batch(self, static: torch.Tensor, time_limit: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """The warm-up of new notes (static condition [N, D], time limit [N]) from silence: their LSTM state
+    def _warm_batch(
+        self, static: torch.Tensor, time_limit: torch.Tensor, idx: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, ...]:
+        """The warm-up of new notes (static condition [N, D], time limit [N], slots ``idx`` whose pitch and basis
+        a harmonic bank reads; without them MIDI 60) from silence: their LSTM state
         (h, c), latent history, overlap-add buffer and first hop, after ``context + lead`` latent steps.
 
         Equal to stepping them one by one (as :meth:`_advance` and :meth:`step` do), but the LSTM runs the whole
@@ -209,7 +233,13 @@ class SingStreamer:
         # overlapping output sample 0, from ``first_frame`` on, are decoded), frame ``lead`` starts at output sample 0
         n_frames = self.lead + 1 - self._first_frame
         windows = latents.unfold(1, c.context, 1)[:, self._first_frame :].transpose(2, 3)  # [N, E, context, latent]
-        frames = wts.frame(windows.reshape(n * n_frames, -1)).view(n, n_frames, frame)
+        index = torch.arange(self._first_frame, self.lead + 1, device=static.device).repeat(n)
+        pitch = basis = None
+        if wts.bank is not None:
+            pitch = self.pitch[idx] if idx is not None else torch.full((n,), 60, device=static.device)
+            basis = self.basis[idx] if idx is not None else wts.bank.basis(pitch)
+            pitch, basis = pitch.repeat_interleave(n_frames), basis.repeat_interleave(n_frames, 0)
+        frames = wts.frame(windows.reshape(n * n_frames, -1), pitch, index, basis).view(n, n_frames, frame)
         span = (n_frames - 1) * hop + frame  # overlap-add of the frames; output sample 0 at ``zero``
         y = F.fold(frames.transpose(1, 2), (1, span), (1, frame), stride=(1, hop)).view(n, span)
         zero = (n_frames - 1) * hop
@@ -275,7 +305,11 @@ class SingStreamer:
         hist = self._advance(idx, emit_frame=True)
         if between is not None:
             between()
-        return self._emit_hop(idx, self.weights.frame(hist))
+        index = self.t[idx] - self.config.context
+        basis, rows = self.basis, idx
+        if basis is not None and 2 * len(slots) <= self.max_voices:  # few notes: their rows cost less than all
+            basis, rows = basis[idx], None
+        return self._emit_hop(idx, self.weights.frame(hist, self.pitch[idx], index, basis, rows))
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Overlap-add the next ``frames`` of ``idx`` and take their finished hop out of the buffer."""

@@ -1,0 +1,126 @@
+"""A harmonic bank for SING's decoder: oscillators at the note's pitch and its multiples plus filtered noise.
+
+SING's frame atoms are fixed 1024-sample waveforms: each harmonic's phase must be rebuilt from them frame after
+frame, and what a magnitude loss leaves of that is a floor between the harmonics (issue #25, assets/MODEL_CARD.md).
+The bank instead sets, per decoder frame, the amplitudes of ``harmonics`` sinusoids at k * f0 (f0 from the
+note's MIDI pitch, phases running continuously from the note's first sample) and the gains of ``noise_bands``
+bands of noise (DDSP, Engel et al. 2020). Each frame is windowed by the decoder's Hann^2 and overlap-added like
+the atoms' frames, so whole-note decoding and hop-by-hop streaming produce the same samples.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+MAX_HARMONIC = 64.0  # largest amplitude of one harmonic at the training gain (128: about half of full scale)
+MAX_NOISE = 8.0  # largest gain of one noise band (unit-variance white noise at 1)
+NOISE_ROWS = 509  # frames of fixed noise spectra, cycled (a prime, so voices at other pitches stay apart)
+
+
+def midi_hz(pitch: torch.Tensor) -> torch.Tensor:
+    """Equal-tempered frequency (float64) of MIDI pitches."""
+    return 440.0 * torch.pow(2.0, (pitch.double() - 69.0) / 12.0)
+
+
+def exp_sigmoid(x: torch.Tensor, max_value: float) -> torch.Tensor:
+    """DDSP's amplitude nonlinearity: ``max_value * sigmoid(x) ** ln 10``; its log is about linear in ``x`` below
+    0, so a log-spectral loss moves quiet and loud partials alike."""
+    return max_value * torch.sigmoid(x).pow(math.log(10.0)) + 1e-7
+
+
+def band_matrix(n_bands: int, n_bins: int) -> torch.Tensor:
+    """[n_bands, n_bins] linear interpolation from band gains (centres evenly spaced, ends at 0 and Nyquist) to
+    FFT bins."""
+    pos = torch.linspace(0, n_bands - 1, n_bins)
+    lo = pos.floor().long().clamp(max=n_bands - 1)
+    hi = (lo + 1).clamp(max=n_bands - 1)
+    w = pos - lo
+    m = torch.zeros(n_bands, n_bins)
+    m[lo, torch.arange(n_bins)] += 1 - w
+    m[hi, torch.arange(n_bins)] += w
+    return m
+
+
+class HarmonicBank(nn.Module):
+    """Hidden decoder frames [B, J, channels] -> windowed frames [B, J, frame] of harmonics and noise."""
+
+    def __init__(
+        self,
+        channels: int,
+        harmonics: int,
+        noise_bands: int,
+        frame: int,
+        hop: int,
+        sample_rate: int,
+        window: torch.Tensor,
+        start_db: float = -20.0,
+    ):
+        super().__init__()
+        self.harmonics, self.frame, self.hop, self.sample_rate = harmonics, frame, hop, sample_rate
+        self.amp = nn.Linear(channels, harmonics)
+        self.noise = nn.Linear(channels, noise_bands) if noise_bands else None
+        for layer in (self.amp, self.noise):
+            if layer is not None:
+                nn.init.normal_(layer.weight, std=1e-3)
+                nn.init.constant_(layer.bias, self._logit_for(start_db))
+        self.register_buffer("scale", torch.ones(()))  # the output level: training gain and calibration fold in
+        self.register_buffer("window", window.clone(), persistent=False)
+        if noise_bands:
+            gen = torch.Generator().manual_seed(0)
+            z = torch.randn(NOISE_ROWS, frame // 2 + 1, 2, generator=gen) / math.sqrt(2.0)
+            self.register_buffer("noise_table", torch.view_as_complex(z), persistent=False)
+            self.register_buffer("bands", band_matrix(noise_bands, frame // 2 + 1), persistent=False)
+
+    @staticmethod
+    def _logit_for(db: float) -> float:
+        """The pre-activation at which :func:`exp_sigmoid` gives ``db`` below its maximum."""
+        s = 10 ** (db / 20 / math.log(10.0))
+        return math.log(s / (1 - s))
+
+    def basis(self, pitch: torch.Tensor) -> torch.Tensor:
+        """[B, 2K, frame]: cos then sin of each harmonic over one frame (harmonics at or above Nyquist are 0)."""
+        f0 = midi_hz(pitch.to(self.window.device))
+        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=f0.device)
+        freq = f0[:, None] * k[None]  # [B, K]
+        n = torch.arange(self.frame, dtype=torch.float64, device=f0.device)
+        cycles = torch.frac(freq[:, :, None] / self.sample_rate * n[None, None])
+        audible = (freq < 0.5 * self.sample_rate).to(torch.float64)[:, :, None]
+        angle = 2 * math.pi * cycles
+        return (torch.cat([angle.cos(), angle.sin()], 1) * audible.repeat(1, 2, 1)).float()
+
+    def frames(
+        self,
+        hidden: torch.Tensor,
+        pitch: torch.Tensor,
+        index: torch.Tensor,
+        basis: torch.Tensor | None = None,
+        rows: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Frames [B, J, frame] for hidden [B, J, C] of notes at MIDI ``pitch`` [B]; ``index`` [B, J] is each
+        frame's number from the note's first (its phase); ``basis`` is :meth:`basis` of the pitches, if kept, or
+        of more notes, of which these are ``rows`` [B] (a streamer's slots: picking rows out of the basis would
+        copy it)."""
+        if basis is None:
+            basis = self.basis(pitch)
+        f0 = midi_hz(pitch.to(hidden.device))
+        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=hidden.device)
+        start = torch.frac(f0[:, None] * self.hop / self.sample_rate * index.double())  # cycles at frame start
+        angle = 2 * math.pi * torch.frac(start[:, :, None] * k)  # [B, J, K]
+        amp = exp_sigmoid(self.amp(hidden).float(), MAX_HARMONIC) * self.scale
+        # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the frame's start and b within the frame
+        coef = torch.cat([amp * angle.sin().float(), amp * angle.cos().float()], 2)
+        if rows is None:
+            out = torch.bmm(coef, basis)
+        else:
+            every = coef.new_zeros(basis.shape[0], *coef.shape[1:])
+            every[rows] = coef
+            out = torch.bmm(every, basis)[rows]
+        if self.noise is not None:
+            gains = exp_sigmoid(self.noise(hidden).float(), MAX_NOISE) * self.scale
+            rows = (index + pitch.to(index.device).long()[:, None] * 37) % NOISE_ROWS
+            spectrum = self.noise_table[rows] * (gains @ self.bands)
+            out = out + torch.fft.irfft(spectrum, n=self.frame, norm="ortho")
+        return out * self.window
