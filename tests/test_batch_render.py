@@ -95,7 +95,12 @@ def source(request, tiny_model, tiny_instruments):
     return SingSource(tiny_model, tiny_instruments)
 
 
-def test_sing_whole_notes_equal_streamed_ones(tiny_model, tiny_instruments):
+@pytest.mark.parametrize("bank", [False, True])
+def test_sing_whole_notes_equal_streamed_ones(tiny_model, tiny_instruments, bank):
+    if bank:  # a harmonic bank (issue #25): its phases run on past the sustain freeze in both
+        with torch.no_grad():
+            tiny_model.decoder.add_bank(12, 4, start_db=-10.0)
+            tiny_model.decoder.bank.amp.weight.normal_(0, 0.3)
     vecs = tiny_model.instrument_table.detach().numpy()[[0, 1, 2]]
     pitches, velocities, sustain, lengths = [60, 40, 90], [100.0, 50.0, 127.0], [20, None, 5], [2560, 977, 9000]
     got = render_notes(tiny_model, vecs, pitches, velocities, sustain, lengths, workers=2)

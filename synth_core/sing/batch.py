@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from .model import SING
 
@@ -125,7 +124,5 @@ def _render_group(
     x = torch.cat([static[:, None].expand(-1, steps, -1), gen.time_condition(t)], 2)
     hidden, _ = gen.lstm(x)
     latents = gen.output(hidden).transpose(1, 2)  # [B, latent, T]
-    dec = model.decoder
-    frames = dec.layers(latents)  # [B, C, T - context + 1]
-    wav = F.conv_transpose1d(frames, dec.frame_weight(), dec.synthesis.bias, stride=c.hop)[:, 0]
+    wav = model.decoder(latents, pitches)
     return wav[:, c.trim :].float().cpu().numpy()
