@@ -66,6 +66,7 @@ class HarmonicBank(nn.Module):
             if layer is not None:
                 nn.init.normal_(layer.weight, std=1e-3)
                 nn.init.constant_(layer.bias, self._logit_for(start_db))
+        self._basis_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
         self.register_buffer("scale", torch.ones(()))  # the output level: training gain and calibration fold in
         self.register_buffer("window", window.clone(), persistent=False)
         if noise_bands:
@@ -81,15 +82,27 @@ class HarmonicBank(nn.Module):
         return math.log(s / (1 - s))
 
     def basis(self, pitch: torch.Tensor) -> torch.Tensor:
-        """[B, 2K, frame]: cos then sin of each harmonic over one frame (harmonics at or above Nyquist are 0)."""
+        """[B, 2K, frame]: cos then sin of each harmonic over one frame (harmonics at or above Nyquist are 0).
+
+        Kept per MIDI pitch once computed (0.5 MB each for 64 harmonics): a note-on copies its pitch's rows."""
+        device = self.window.device
+        keys = [int(p) for p in pitch.reshape(-1).tolist()]
+        missing = sorted({k for k in keys if (k, device) not in self._basis_cache})
+        if missing:
+            fresh = self._compute_basis(torch.tensor(missing, device=device))
+            for k, rows in zip(missing, fresh, strict=True):
+                self._basis_cache[(k, device)] = rows
+        return torch.stack([self._basis_cache[(k, device)] for k in keys])
+
+    def _compute_basis(self, pitch: torch.Tensor) -> torch.Tensor:
         f0 = midi_hz(pitch.to(self.window.device))
         k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=f0.device)
         freq = f0[:, None] * k[None]  # [B, K]
         n = torch.arange(self.frame, dtype=torch.float64, device=f0.device)
         cycles = torch.frac(freq[:, :, None] / self.sample_rate * n[None, None])
-        audible = (freq < 0.5 * self.sample_rate).to(torch.float64)[:, :, None]
-        angle = 2 * math.pi * cycles
-        return (torch.cat([angle.cos(), angle.sin()], 1) * audible.repeat(1, 2, 1)).float()
+        audible = (freq < 0.5 * self.sample_rate).float()[:, :, None]
+        angle = (2 * math.pi * cycles).float()  # (in [0, 2 pi): float32 keeps 1e-6 rad)
+        return torch.cat([angle.cos(), angle.sin()], 1) * audible.repeat(1, 2, 1)
 
     def frames(
         self,

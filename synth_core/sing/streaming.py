@@ -84,18 +84,21 @@ class StreamWeights:
         basis: torch.Tensor | None = None,
         rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """Decoded 1024-sample frames [B, frame] (float32) from latent windows [B, context, latent]; a harmonic
-        bank also needs each row's MIDI ``pitch`` [B], frame ``index`` [B] and, if kept, the ``basis`` (with the
-        ``rows`` of it these are; :meth:`.HarmonicBank.frames`)."""
-        x = hist.reshape(hist.shape[0], -1).to(self.dtype)
+        """Decoded 1024-sample frames [B, frame] or [B, J, frame] (float32) from latent windows [B, context, latent]
+        or [B, J, context, latent]; a harmonic bank also needs each note's MIDI ``pitch`` [B], each frame's
+        ``index`` [B] or [B, J] and, if kept, the ``basis`` (with the ``rows`` of it these are;
+        :meth:`.HarmonicBank.frames`)."""
+        shape = hist.shape[:-2]
+        x = hist.reshape(-1, hist.shape[-2] * hist.shape[-1]).to(self.dtype)
         x = torch.relu(torch.addmm(self.b0, x, self.w0))
         x = torch.relu(torch.addmm(self.b1, x, self.w1))
         x = torch.addmm(self.b2, x, self.w2)
         x = torch.relu(x) if self.slope is None else F.prelu(x, self.slope)
-        out = (x @ self.ws).float() if self.ws is not None else 0
+        out = (x @ self.ws).float().view(*shape, -1) if self.ws is not None else 0
         if self.bank is not None:
-            bank = self.bank.frames(x.float()[:, None], pitch, index[:, None], basis, rows)[:, 0]
-            out = out + bank
+            b = shape[0]
+            bank = self.bank.frames(x.float().view(b, -1, x.shape[1]), pitch, index.view(b, -1), basis, rows)
+            out = out + bank.view(*shape, -1)
         return out
 
 
@@ -233,13 +236,12 @@ class SingStreamer:
         # overlapping output sample 0, from ``first_frame`` on, are decoded), frame ``lead`` starts at output sample 0
         n_frames = self.lead + 1 - self._first_frame
         windows = latents.unfold(1, c.context, 1)[:, self._first_frame :].transpose(2, 3)  # [N, E, context, latent]
-        index = torch.arange(self._first_frame, self.lead + 1, device=static.device).repeat(n)
+        index = torch.arange(self._first_frame, self.lead + 1, device=static.device).expand(n, -1)
         pitch = basis = None
         if wts.bank is not None:
             pitch = self.pitch[idx] if idx is not None else torch.full((n,), 60, device=static.device)
             basis = self.basis[idx] if idx is not None else wts.bank.basis(pitch)
-            pitch, basis = pitch.repeat_interleave(n_frames), basis.repeat_interleave(n_frames, 0)
-        frames = wts.frame(windows.reshape(n * n_frames, -1), pitch, index, basis).view(n, n_frames, frame)
+        frames = wts.frame(windows, pitch, index, basis)  # [N, E, frame]
         span = (n_frames - 1) * hop + frame  # overlap-add of the frames; output sample 0 at ``zero``
         y = F.fold(frames.transpose(1, 2), (1, span), (1, frame), stride=(1, hop)).view(n, span)
         zero = (n_frames - 1) * hop
