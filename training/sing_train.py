@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--noise-bands", type=int, default=0, help="bands of filtered noise in the harmonic bank")
     p.add_argument("--no-atoms", action="store_true", help="with --harmonics: the bank alone, no frame atoms")
+    p.add_argument("--bank-lr", type=float, default=None, help="lr of the harmonic bank's layers (default --lr)")
     p.add_argument(
         "--bank-start-db", type=float, default=-60.0, help="a new bank's amplitudes, in dB below their maximum"
     )
@@ -670,13 +671,23 @@ class Trainer:
         return metrics
 
     def _param_groups(self, params: list[nn.Parameter]) -> list[dict[str, Any]]:
-        """One group at --lr; the signed synthesis slopes (which start at 0) in their own at --slope-lr."""
+        """One group at --lr; the signed synthesis slopes (which start at 0) in their own at --slope-lr, a harmonic
+        bank's layers (new on a trained decoder) at --bank-lr."""
+        special: list[tuple[list[nn.Parameter], float]] = []
         slope = self.model.decoder.last_slope()
-        rest = [p for p in params if p is not slope]
-        if slope is None or len(rest) == len(params):
-            return [{"params": params, "lr_scale": 1.0}]
-        scale = self.args.slope_lr / self.args.lr
-        return [{"params": rest, "lr_scale": 1.0}, {"params": [slope], "lr": self.args.slope_lr, "lr_scale": scale}]
+        if slope is not None:
+            special.append(([slope], self.args.slope_lr))
+        bank = self.model.decoder.bank
+        if bank is not None and self.args.bank_lr is not None:
+            special.append((list(bank.parameters()), self.args.bank_lr))
+        groups, taken = [], set()
+        for group, lr in special:
+            group = [p for p in group if any(p is q for q in params)]
+            if group:
+                groups.append({"params": group, "lr": lr, "lr_scale": lr / self.args.lr})
+                taken.update(id(p) for p in group)
+        rest = [p for p in params if id(p) not in taken]
+        return [{"params": rest, "lr_scale": 1.0}, *groups]
 
     def _set_lr(self, optimizer: torch.optim.Optimizer) -> None:
         """Linear decay from --lr to --lr-final over the stage's --max-steps (constant without them); each group at

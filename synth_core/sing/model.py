@@ -225,13 +225,11 @@ class Decoder(nn.Module):
         With a harmonic bank the notes' MIDI ``pitch`` [B] is needed, and ``first_frame`` (an int or [B]) numbers
         the first frame from the note's start (a crop's), which sets the harmonics' phases."""
         c = self.config
-        hidden = self.layers(latents)
         if self.bank is None:
+            hidden = self.layers(latents)
             wav = F.conv_transpose1d(hidden, self.frame_weight(), self.synthesis.bias, stride=c.hop)
             return wav[:, 0]
-        frames = self._bank_frames(hidden, pitch, first_frame)
-        if c.atoms:
-            frames = frames + hidden.transpose(1, 2) @ self.frame_weight()[:, 0]
+        frames = self.frames(latents, pitch, first_frame)
         n = frames.shape[1]
         span = (n - 1) * c.hop + c.frame
         wav = F.fold(frames.transpose(1, 2), (1, span), (1, c.frame), stride=(1, c.hop)).view(-1, span)
@@ -255,10 +253,14 @@ class Decoder(nn.Module):
         Overlap-adding the frames (hop apart) plus ``synthesis.bias`` once per sample
         gives :meth:`forward`.
         """
-        hidden = self.layers(latents)
-        out = hidden.transpose(1, 2) @ self.frame_weight()[:, 0] if self.config.atoms else 0
-        if self.bank is not None:
-            out = out + self._bank_frames(hidden, pitch, first_frame)
+        if self.bank is None:
+            return self.layers(latents).transpose(1, 2) @ self.frame_weight()[:, 0]
+        # the bank reads the last layer before its activation: dense and signed (the ReLU's outputs the atoms take
+        # are sparse, a few % of channels non-zero, which a new bank learns from slowly)
+        pre = self.layers[:-1](latents)
+        out = self._bank_frames(pre, pitch, first_frame)
+        if self.config.atoms:
+            out = out + self.layers[-1](pre).transpose(1, 2) @ self.frame_weight()[:, 0]
         return out
 
 

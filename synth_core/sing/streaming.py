@@ -92,12 +92,14 @@ class StreamWeights:
         x = hist.reshape(-1, hist.shape[-2] * hist.shape[-1]).to(self.dtype)
         x = torch.relu(torch.addmm(self.b0, x, self.w0))
         x = torch.relu(torch.addmm(self.b1, x, self.w1))
-        x = torch.addmm(self.b2, x, self.w2)
-        x = torch.relu(x) if self.slope is None else F.prelu(x, self.slope)
-        out = (x @ self.ws).float().view(*shape, -1) if self.ws is not None else 0
-        if self.bank is not None:
+        pre = torch.addmm(self.b2, x, self.w2)
+        out = 0
+        if self.ws is not None:
+            x = torch.relu(pre) if self.slope is None else F.prelu(pre, self.slope)
+            out = (x @ self.ws).float().view(*shape, -1)
+        if self.bank is not None:  # (it reads the last layer before its activation: Decoder.frames)
             b = shape[0]
-            bank = self.bank.frames(x.float().view(b, -1, x.shape[1]), pitch, index.view(b, -1), basis, rows)
+            bank = self.bank.frames(pre.float().view(b, -1, pre.shape[1]), pitch, index.view(b, -1), basis, rows)
             out = out + bank.view(*shape, -1)
         return out
 
