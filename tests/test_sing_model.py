@@ -224,6 +224,26 @@ def test_training_loss_adds_longer_ffts():
     torch.testing.assert_close(training_loss(out, target, LossConfig(extra_ffts=(2048,))), expected)
 
 
+def test_the_convergence_term_pulls_a_quiet_output_where_the_log_loss_is_flat():
+    """The silence plateau (issue #25): for an output far below its target, the pull of log(1 + |X|^2) toward the
+    target fades with the output's level, while the spectral convergence's stays."""
+    from synth_core.sing.loss import LossConfig, training_loss
+
+    target = _harmonic_tone(220.0)
+
+    def pull(level: float, config: LossConfig) -> float:  # d loss / d level along the target (< 0: grow)
+        quiet = (level * target).requires_grad_(True)
+        training_loss(quiet, target, config).backward()
+        return float((quiet.grad * target).sum())
+
+    plain = [pull(level, LossConfig()) for level in (1e-7, 1e-8)]  # |X| ~ 0.01 and 0.001 at the harmonics
+    converging = [pull(level, LossConfig(convergence_weight=1.0)) - p for level, p in zip((1e-7, 1e-8), plain)]
+    assert plain[1] / plain[0] < 0.2 and converging[1] / converging[0] > 0.9 and converging[1] < 0
+    assert float(training_loss(target, target, LossConfig(convergence_weight=1.0))) < 1e-4
+    half = training_loss(0.5 * target, target, LossConfig(convergence_weight=1.0))
+    assert abs(float(half - training_loss(0.5 * target, target)) - 0.5) < 0.01  # half the magnitudes: 0.5
+
+
 def _harmonic_tone(f0: float, n: int = 8192, sr: int = 16000) -> torch.Tensor:
     t = torch.arange(n) / sr
     return sum(torch.sin(2 * math.pi * f0 * h * t + h) / h for h in range(1, 40) if f0 * h < sr / 2)[None] * 100

@@ -125,6 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="ae/e2e: add this times the L1 between compressed complex STFTs (magnitude^0.3 with the phase; "
         "--phase-fft points), a term that sees phase (use with --signed-synthesis)",
     )
+    p.add_argument(
+        "--convergence-weight",
+        type=float,
+        default=0.0,
+        help="times the spectral convergence (linear magnitudes) at 1024 points and each --extra-fft; keeps a "
+        "quiet model pulled toward its targets where the log loss goes flat",
+    )
     p.add_argument("--phase-fft", type=int, default=512, help="STFT size of the --phase-weight term (hop / 4)")
     p.add_argument("--lr-final", type=float, default=None, help="decay the lr linearly to this by --max-steps")
     p.add_argument("--eval-every", type=int, default=0, help="evaluate every N steps instead of every epoch")
@@ -431,6 +438,7 @@ class Trainer:
             "low_band_hz": self.args.low_band_hz,
             "phase_weight": self.args.phase_weight,
             "phase_fft": self.args.phase_fft,
+            "convergence_weight": self.args.convergence_weight,
             "velocities": sorted({int(r.velocity) for r in self.data.records}),
             "rng": torch.get_rng_state(),
             "adversary": self._adversary_dict(),
@@ -588,6 +596,7 @@ class Trainer:
             low_band_hz=a.low_band_hz,
             phase_weight=a.phase_weight,
             phase_fft=a.phase_fft,
+            convergence_weight=a.convergence_weight,
             sample_rate=self.model.config.sample_rate,
         )
 

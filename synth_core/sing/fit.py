@@ -262,6 +262,7 @@ def loss_config_of(ckpt) -> LossConfig:
         low_band_hz=float(tr.get("low_band_hz") or 1000.0),
         phase_weight=float(tr.get("phase_weight") or 0.0),
         phase_fft=int(tr.get("phase_fft") or 512),
+        convergence_weight=float(tr.get("convergence_weight") or 0.0),
         sample_rate=ckpt.config.sample_rate,
     )
 

@@ -60,6 +60,9 @@ class HarmonicBank(nn.Module):
     ):
         super().__init__()
         self.harmonics, self.frame, self.hop, self.sample_rate = harmonics, frame, hop, sample_rate
+        # normalised input: the decoder's activations scale with the audio (x128 in training), and an unnormalised
+        # bank starts saturated, loud or silent, where exp_sigmoid's gradient vanishes and training cannot move it
+        self.norm = nn.LayerNorm(channels)
         self.amp = nn.Linear(channels, harmonics)
         self.noise = nn.Linear(channels, noise_bands) if noise_bands else None
         for layer in (self.amp, self.noise):
@@ -122,7 +125,8 @@ class HarmonicBank(nn.Module):
         k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=hidden.device)
         start = torch.frac(f0[:, None] * self.hop / self.sample_rate * index.double())  # cycles at frame start
         angle = 2 * math.pi * torch.frac(start[:, :, None] * k)  # [B, J, K]
-        amp = exp_sigmoid(self.amp(hidden).float(), MAX_HARMONIC) * self.scale
+        hidden = self.norm(hidden.float())
+        amp = exp_sigmoid(self.amp(hidden), MAX_HARMONIC) * self.scale
         # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the frame's start and b within the frame
         coef = torch.cat([amp * angle.sin().float(), amp * angle.cos().float()], 2)
         if rows is None:
@@ -132,7 +136,7 @@ class HarmonicBank(nn.Module):
             every[rows] = coef
             out = torch.bmm(every, basis)[rows]
         if self.noise is not None:
-            gains = exp_sigmoid(self.noise(hidden).float(), MAX_NOISE) * self.scale
+            gains = exp_sigmoid(self.noise(hidden), MAX_NOISE) * self.scale
             rows = (index + pitch.to(index.device).long()[:, None] * 37) % NOISE_ROWS
             spectrum = self.noise_table[rows] * (gains @ self.bands)
             out = out + torch.fft.irfft(spectrum, n=self.frame, norm="ortho")

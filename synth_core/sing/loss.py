@@ -46,6 +46,9 @@ class LossConfig:
     ``level_weight``: times the L1 between log(1 + frame energy) of output and target (the loudness envelope).
     ``extra_ffts``: spectral L1 at each of these STFT sizes (hop size / 4), a multi-resolution term.
     ``low_band_weight``: times the spectral L1 of the bins below ``low_band_hz`` at ``low_band_fft`` points.
+    ``convergence_weight``: times the spectral convergence (:func:`spectral_convergence`) at 1024 points and at
+    each of ``extra_ffts``: a linear-magnitude term (Parallel WaveGAN) whose pull toward a loud target bin does not
+    fade as the output gets quiet, where log(1 + |X|^2) goes flat (the silence plateau).
     ``phase_weight``: times :func:`compressed_complex_l1` at ``phase_fft`` points, the one term that sees phase:
     the magnitude terms cannot tell frames that overlap-add in phase from frames that spread energy between
     the harmonics (the floor of issue #25).
@@ -61,6 +64,7 @@ class LossConfig:
     low_band_fft: int = 2048
     phase_weight: float = 0.0
     phase_fft: int = 512
+    convergence_weight: float = 0.0
     sample_rate: int = 16000
 
 
@@ -86,6 +90,13 @@ def compressed_complex_l1(output: torch.Tensor, target: torch.Tensor, n_fft: int
     return (compressed_complex(output, n_fft, hop) - compressed_complex(target, n_fft, hop)).abs().mean()
 
 
+def spectral_convergence(output_power: torch.Tensor, target_power: torch.Tensor) -> torch.Tensor:
+    """|| |Y| - |X| ||_F / || |X| ||_F per note, averaged: from power spectrograms [B, bins, frames]."""
+    out, tgt = (output_power + 1e-12).sqrt(), target_power.sqrt()
+    diff = (out - tgt).flatten(1).norm(dim=1)
+    return (diff / (tgt.flatten(1).norm(dim=1) + 1e-6)).mean()
+
+
 def training_loss(
     output: torch.Tensor,
     target: torch.Tensor,
@@ -98,8 +109,13 @@ def training_loss(
     loss = (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
     if config.level_weight:
         loss = loss + config.level_weight * (torch.log1p(out.sum(1)) - torch.log1p(tgt.sum(1))).abs().mean()
+    if config.convergence_weight:
+        loss = loss + config.convergence_weight * spectral_convergence(out, tgt)
     for size in config.extra_ffts:
         loss = loss + spectral_l1(output, target, size, size // 4)
+        if config.convergence_weight:
+            extra = power_spectrogram(output, size, size // 4), power_spectrogram(target, size, size // 4)
+            loss = loss + config.convergence_weight * spectral_convergence(*extra)
     if config.low_band_weight:
         low = low_band_l1(output, target, config.low_band_fft, config.low_band_hz, config.sample_rate)
         loss = loss + config.low_band_weight * low
