@@ -236,8 +236,9 @@ def test_the_convergence_term_pulls_a_quiet_output_where_the_log_loss_is_flat():
         training_loss(quiet, target, config).backward()
         return float((quiet.grad * target).sum())
 
-    plain = [pull(level, LossConfig()) for level in (1e-7, 1e-8)]  # |X| ~ 0.01 and 0.001 at the harmonics
-    converging = [pull(level, LossConfig(convergence_weight=1.0)) - p for level, p in zip((1e-7, 1e-8), plain)]
+    levels = (1e-7, 1e-8)  # |X| ~ 0.01 and 0.001 at the harmonics
+    plain = [pull(level, LossConfig()) for level in levels]
+    converging = [pull(level, LossConfig(convergence_weight=1.0)) - p for level, p in zip(levels, plain, strict=True)]
     assert plain[1] / plain[0] < 0.2 and converging[1] / converging[0] > 0.9 and converging[1] < 0
     assert float(training_loss(target, target, LossConfig(convergence_weight=1.0))) < 1e-4
     half = training_loss(0.5 * target, target, LossConfig(convergence_weight=1.0))
