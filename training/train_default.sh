@@ -18,7 +18,6 @@ AE_STEPS=${AE_STEPS:-8000}
 LSTM_STEPS=${LSTM_STEPS:-2000}
 E2E_STEPS=${E2E_STEPS:-20000}
 LOW_STEPS=${LOW_STEPS:-16000}
-BANK_STEPS=${BANK_STEPS:-8000}
 # --max-steps ends each stage (and sets its lr decay); --epochs only has to be large enough
 COMMON=(--data "$PACK" --threads "$THREADS" --no-progress --eval-notes 48 --log-every 50 --epochs 1000)
 
@@ -50,20 +49,7 @@ stage e2e e2e "$RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 --lr 3e-
 stage e2e_low e2e "$RUN/e2e/stage_e2e.pt" --crop-steps 16 --batch-size 16 --lr 2e-4 --lr-final 5e-5 \
     --max-steps "$LOW_STEPS" --eval-every 2000 --low-band-weight 3
 
-# 6. the harmonic bank (issue #25): the frame atoms give way to 64 oscillators at the note's pitch and 32 bands of
-#    noise, read from the decoder's last layer; forked (--init: instrument rows kept) from the calibrated export
-#    of stage 5, the bank's layers at 10x the lr
-[ -f "$RUN/e2e_low.pt" ] || python -m training.export "$RUN/e2e_low/stage_e2e.pt" -o "$RUN/e2e_low.pt" \
-    --calibrate "$PACK"
-if [ ! -f "$RUN/bank/stage_e2e.pt" ]; then
-    start=(--init "$RUN/e2e_low.pt" --harmonics 64 --noise-bands 32 --no-atoms --bank-start-db -20)
-    [ -f "$RUN/bank/checkpoint.pt" ] && start=(--resume)
-    python -m training.sing_train "${COMMON[@]}" --out "$RUN/bank" --stage e2e "${start[@]}" --crop-steps 16 \
-        --batch-size 16 --low-band-weight 3 --lr 3e-4 --lr-final 1e-4 --bank-lr 3e-3 --max-steps "$BANK_STEPS" \
-        --eval-every 1000 BANK_EXTRA
-fi
-
-# 7. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
-python -m training.export "$RUN/bank/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
+# 6. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
+python -m training.export "$RUN/e2e_low/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
 python -m training.evaluate assets/sing_default.pt --data "$PACK" --max-notes 496 --threads "$THREADS" \
     --out "$RUN/eval"
