@@ -231,6 +231,10 @@ def load_data(args: argparse.Namespace, vocab: InstrumentVocab, config: SINGConf
 
 def _read(args: argparse.Namespace, vocab: InstrumentVocab, kw: dict) -> NoteDataset:
     if args.pack is not None:
+        if (Path(args.pack) / "examples.json").is_file():  # read as WAVs it would be one instrument, "audio"
+            raise SystemExit(
+                f"sing-train: {args.pack} is an NSynth-format pack (examples.json + audio/): pass it with --data"
+            )
         ds = load_pack(args.pack, cache=True, vocab=vocab, instrument=getattr(args, "name", None), **kw)
     elif args.data is not None:
         pr = None
