@@ -88,14 +88,19 @@ class HarmonicBank(nn.Module):
         """[B, 2K, frame]: cos then sin of each harmonic over one frame (harmonics at or above Nyquist are 0).
 
         Kept per MIDI pitch once computed (0.5 MB each for 64 harmonics): a note-on copies its pitch's rows."""
-        device = self.window.device
         keys = [int(p) for p in pitch.reshape(-1).tolist()]
-        missing = sorted({k for k in keys if (k, device) not in self._basis_cache})
+        self.keep(keys)
+        device = self.window.device
+        return torch.stack([self._basis_cache[(k, device)] for k in keys])
+
+    def keep(self, pitches: list[int] | tuple[int, ...]) -> None:
+        """Compute and keep the :meth:`basis` rows of these MIDI pitches (those not kept yet)."""
+        device = self.window.device
+        missing = sorted({int(k) for k in pitches if (int(k), device) not in self._basis_cache})
         if missing:
             fresh = self._compute_basis(torch.tensor(missing, device=device))
             for k, rows in zip(missing, fresh, strict=True):
                 self._basis_cache[(k, device)] = rows
-        return torch.stack([self._basis_cache[(k, device)] for k in keys])
 
     def _compute_basis(self, pitch: torch.Tensor) -> torch.Tensor:
         f0 = midi_hz(pitch.to(self.window.device))

@@ -19,6 +19,8 @@ from torch import nn
 
 from .model import SING
 
+PRIMED_PITCHES = tuple(range(21, 109))  # MIDI A0..C8: the pitches whose harmonic bank rows prime() computes
+
 
 class LSTMCellStack:
     """Stacked LSTM cells sharing the weights of an ``nn.LSTM`` (gate order i, f, g, o)."""
@@ -255,8 +257,11 @@ class SingStreamer:
     def prime(self, batch: int) -> None:
         """Run a warm-up of ``batch`` silent notes without touching any slot: the first warm-up of each batch size
         creates its oneDNN kernels (1-2 ms more than the next ones); priming the sizes a chord can have keeps that
-        out of note-on latency."""
+        out of note-on latency. With a harmonic bank it also computes the oscillator rows of the piano's 88 keys
+        (:data:`PRIMED_PITCHES`; 0.5 MB each at 64 harmonics), which a note-on then copies."""
         c = self.config
+        if self.basis is not None:
+            self.model.decoder.bank.keep(PRIMED_PITCHES)
         static = torch.zeros(batch, c.input_dim - c.time_dim, device=self.device)
         self._warm_batch(static, torch.full((batch,), 1 << 30, dtype=torch.long, device=self.device))
 
