@@ -92,6 +92,8 @@ def _convs(seq: nn.Sequential) -> list[int]:
 def widen_model(model: SING, channels: int, encoder: Encoder | None = None) -> None:
     """Widen ``model``'s decoder (and ``encoder``, which shares the size) to ``channels`` in place."""
     dec = model.decoder
+    if dec.bank is not None:
+        raise ValueError("widening a decoder with a harmonic bank is not supported (its layers read the channels)")
     idx = _convs(dec.layers)
     wide = widen_chain([dec.layers[k] for k in idx] + [dec.synthesis], channels)
     for k, layer in zip(idx, wide[:-1], strict=True):
@@ -125,7 +127,10 @@ def main(argv: list[str] | None = None) -> None:
     before, old_channels = ck.model.num_parameters(), ck.config.decoder_channels
     if args.decoder_channels < ck.config.decoder_channels:
         parser.error(f"the decoder has {ck.config.decoder_channels} channels; it can only grow")
-    widen_model(ck.model, args.decoder_channels, ck.encoder)
+    try:
+        widen_model(ck.model, args.decoder_channels, ck.encoder)
+    except ValueError as exc:
+        parser.error(str(exc))
     training = dict(ck.training or {})
     training["widened_from"] = {"checkpoint": str(args.checkpoint), "decoder_channels": old_channels}
     save_checkpoint(args.out, ck.model, ck.instruments, ck.encoder, training, ck.metadata)
