@@ -131,7 +131,7 @@ class HarmonicBank(nn.Module):
         start = torch.frac(f0[:, None] * self.hop / self.sample_rate * index.double())  # cycles at frame start
         angle = 2 * math.pi * torch.frac(start[:, :, None] * k)  # [B, J, K]
         hidden = self.norm(hidden.float())
-        amp = exp_sigmoid(self.amp(hidden), MAX_HARMONIC) * self.scale
+        amp = self.amplitudes(hidden, normed=True)
         # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the frame's start and b within the frame
         coef = torch.cat([amp * angle.sin().float(), amp * angle.cos().float()], 2)
         if rows is None:
@@ -141,8 +141,40 @@ class HarmonicBank(nn.Module):
             every[rows] = coef
             out = torch.bmm(every, basis)[rows]
         if self.noise is not None:
-            gains = exp_sigmoid(self.noise(hidden), MAX_NOISE) * self.scale
-            rows = (index + pitch.to(index.device).long()[:, None] * 37) % NOISE_ROWS
-            spectrum = self.noise_table[rows] * (gains @ self.bands)
-            out = out + torch.fft.irfft(spectrum, n=self.frame, norm="ortho")
+            out = out + self._noise(hidden, pitch, index)
         return out * self.window
+
+    def amplitudes(self, hidden: torch.Tensor, normed: bool = False) -> torch.Tensor:
+        """Harmonic amplitudes [..., K] of hidden frames [..., C]."""
+        if not normed:
+            hidden = self.norm(hidden.float())
+        return exp_sigmoid(self.amp(hidden), MAX_HARMONIC) * self.scale
+
+    def _noise(self, hidden: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        gains = exp_sigmoid(self.noise(hidden), MAX_NOISE) * self.scale
+        rows = (index + pitch.to(index.device).long()[:, None] * 37) % NOISE_ROWS
+        spectrum = self.noise_table[rows] * (gains @ self.bands)
+        return torch.fft.irfft(spectrum, n=self.frame, norm="ortho")
+
+    def noise_frames(self, hidden: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The noise part of :meth:`frames` alone (zeros without noise bands): [B, J, frame]."""
+        if self.noise is None:
+            return hidden.new_zeros(*hidden.shape[:2], self.frame)
+        return self._noise(self.norm(hidden.float()), pitch, index) * self.window
+
+    def harmonic_hop(self, amps: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """The harmonics' share of one overlap-added hop [B, hop], computed sample by sample instead of frame by
+        frame (what a streamer emits each step): ``amps`` [B, frame // hop, K] are the amplitudes of the frames
+        overlapping the hop, the newest (frame ``index`` [B], whose first hop this is) first. The same samples as
+        overlap-adding :meth:`frames`: a harmonic's phase depends only on the sample's place in the note, so the
+        frames' windows only interpolate its amplitude."""
+        hop, quarters = self.hop, amps.shape[1]
+        w = self.window.view(-1, hop)[:quarters]  # [Q, hop]: the window's part over this hop, newest frame first
+        env = torch.einsum("bqk,qn->bkn", amps, w)  # [B, K, hop]
+        f0 = midi_hz(pitch.to(amps.device))
+        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=amps.device)
+        n = torch.arange(hop, dtype=torch.float64, device=amps.device)
+        cycles = torch.frac(f0[:, None] / self.sample_rate * (index.double()[:, None] * hop + n[None]))  # [B, hop]
+        angle = (2 * math.pi * torch.frac(cycles[:, None, :] * k[None, :, None])).float()  # [B, K, hop]
+        audible = (f0[:, None] * k[None] < 0.5 * self.sample_rate).float()[:, :, None]
+        return (env * audible * angle.sin()).sum(1)

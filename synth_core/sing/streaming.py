@@ -91,19 +91,34 @@ class StreamWeights:
         ``index`` [B] or [B, J] and, if kept, the ``basis`` (with the ``rows`` of it these are;
         :meth:`.HarmonicBank.frames`)."""
         shape = hist.shape[:-2]
-        x = hist.reshape(-1, hist.shape[-2] * hist.shape[-1]).to(self.dtype)
-        x = torch.relu(torch.addmm(self.b0, x, self.w0))
-        x = torch.relu(torch.addmm(self.b1, x, self.w1))
-        pre = torch.addmm(self.b2, x, self.w2)
-        out = 0
-        if self.ws is not None:
-            x = torch.relu(pre) if self.slope is None else F.prelu(pre, self.slope)
-            out = (x @ self.ws).float().view(*shape, -1)
+        pre = self._pre(hist)
+        out = self._atoms(pre, shape)
         if self.bank is not None:  # (it reads the last layer before its activation: Decoder.frames)
             b = shape[0]
             bank = self.bank.frames(pre.float().view(b, -1, pre.shape[1]), pitch, index.view(b, -1), basis, rows)
             out = out + bank.view(*shape, -1)
         return out
+
+    def _pre(self, hist: torch.Tensor) -> torch.Tensor:
+        x = hist.reshape(-1, hist.shape[-2] * hist.shape[-1]).to(self.dtype)
+        x = torch.relu(torch.addmm(self.b0, x, self.w0))
+        x = torch.relu(torch.addmm(self.b1, x, self.w1))
+        return torch.addmm(self.b2, x, self.w2)
+
+    def _atoms(self, pre: torch.Tensor, shape: torch.Size) -> torch.Tensor | int:
+        if self.ws is None:
+            return 0
+        x = torch.relu(pre) if self.slope is None else F.prelu(pre, self.slope)
+        return (x @ self.ws).float().view(*shape, -1)
+
+    def parts(
+        self, hist: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor
+    ) -> tuple[torch.Tensor | int, torch.Tensor]:
+        """For a streamer's step with a harmonic bank: the frames [B, frame] without the harmonics (atoms and
+        noise) and the harmonics' amplitudes [B, K], which :meth:`.HarmonicBank.harmonic_hop` turns into samples."""
+        pre = self._pre(hist).float()
+        out = self._atoms(pre, hist.shape[:-2]) + self.bank.noise_frames(pre[:, None], pitch, index[:, None])[:, 0]
+        return out, self.bank.amplitudes(pre)
 
 
 class SingStreamer:
@@ -141,8 +156,10 @@ class SingStreamer:
         self.t = torch.zeros(S, dtype=torch.long, device=dev)
         self.pitch = torch.zeros(S, dtype=torch.long, device=dev)
         bank = model.decoder.bank
-        # a harmonic bank's oscillators over one frame, per slot (computed once per note)
-        self.basis = None if bank is None else torch.zeros(S, 2 * bank.harmonics, c.frame, device=dev)
+        # a harmonic bank's amplitudes of the last frames but one, newest first: a step adds the harmonics of the
+        # frames overlapping its hop sample by sample (HarmonicBank.harmonic_hop); the warm-up's are in ``ola``
+        quarters = c.frame // c.hop - 1
+        self.amp_hist = None if bank is None else torch.zeros(S, quarters, bank.harmonics, device=dev)
         self.time_limit = torch.full((S,), 1 << 30, dtype=torch.long, device=dev)
         self.first = torch.zeros(S, c.hop, device=dev)  # a new note's first hop, computed by its warm-up
         self.pending: set[int] = set()  # slots whose next step returns ``first``
@@ -188,8 +205,6 @@ class SingStreamer:
         )
         self.static[idx] = static
         self.pitch[idx] = torch.as_tensor(list(pitches), dtype=torch.long, device=self.device)
-        if self.basis is not None:
-            self.basis[idx] = self.model.decoder.bank.basis(self.pitch[idx])
         limits = [(1 << 30) if s is None else int(s) for s in (sustain_steps or [None] * len(idx))]
         self.time_limit[idx] = torch.as_tensor(limits, dtype=torch.long, device=self.device)
         self._warm_up(idx)
@@ -213,6 +228,8 @@ class SingStreamer:
         self.history[idx] = history
         self.ola[idx] = ola
         self.t[idx] = self.config.context + self.lead
+        if self.amp_hist is not None:
+            self.amp_hist[idx] = 0.0
         self.first[idx] = first
 
     @torch.no_grad()
@@ -244,7 +261,7 @@ class SingStreamer:
         pitch = basis = None
         if wts.bank is not None:
             pitch = self.pitch[idx] if idx is not None else torch.full((n,), 60, device=static.device)
-            basis = self.basis[idx] if idx is not None else wts.bank.basis(pitch)
+            basis = wts.bank.basis(pitch)
         frames = wts.frame(windows, pitch, index, basis)  # [N, E, frame]
         span = (n_frames - 1) * hop + frame  # overlap-add of the frames; output sample 0 at ``zero``
         y = F.fold(frames.transpose(1, 2), (1, span), (1, frame), stride=(1, hop)).view(n, span)
@@ -260,7 +277,7 @@ class SingStreamer:
         out of note-on latency. With a harmonic bank it also computes the oscillator rows of the piano's 88 keys
         (:data:`PRIMED_PITCHES`; 0.5 MB each at 64 harmonics), which a note-on then copies."""
         c = self.config
-        if self.basis is not None:
+        if self.amp_hist is not None:
             self.model.decoder.bank.keep(PRIMED_PITCHES)
         static = torch.zeros(batch, c.input_dim - c.time_dim, device=self.device)
         self._warm_batch(static, torch.full((batch,), 1 << 30, dtype=torch.long, device=self.device))
@@ -314,11 +331,14 @@ class SingStreamer:
         hist = self._advance(idx, emit_frame=True)
         if between is not None:
             between()
-        index = self.t[idx] - self.config.context
-        basis, rows = self.basis, idx
-        if basis is not None and 2 * len(slots) <= self.max_voices:  # few notes: their rows cost less than all
-            basis, rows = basis[idx], None
-        return self._emit_hop(idx, self.weights.frame(hist, self.pitch[idx], index, basis, rows))
+        if self.amp_hist is None:
+            return self._emit_hop(idx, self.weights.frame(hist))
+        index, pitch = self.t[idx] - self.config.context, self.pitch[idx]
+        frames, amps = self.weights.parts(hist, pitch, index)
+        overlapping = torch.cat([amps[:, None], self.amp_hist[idx]], 1)  # [B, frame // hop, K], newest first
+        self.amp_hist[idx] = overlapping[:, :-1]
+        harmonics = self.model.decoder.bank.harmonic_hop(overlapping, pitch, index)
+        return self._emit_hop(idx, frames) + harmonics
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
         """Overlap-add the next ``frames`` of ``idx`` and take their finished hop out of the buffer."""
