@@ -13,16 +13,14 @@ from synth_core.level import MAX_GAIN_DB, level_db, match_level, nearest_row, re
 from tests.engine_helpers import live, on, play, rms
 
 DEFAULT = Path(__file__).resolve().parents[1] / "assets" / "sing_default.pt"
-# instruments fitted (sing-train's embed fit, 25 s each) to FluidR3 GM notes at pitches 48-72, velocity 100, for the
-# default weights: GM 1 bright piano (6.5 dB quieter than its nearest instrument on the check notes), GM 74 recorder
-# (5.6 dB), GM 70 bassoon (3.7 dB)
+# instruments fitted (sing-train's embed fit, ~110 s each) to FluidR3 GM notes at pitches 48-72, velocity 100, for the
+# default weights (the harmonic-bank model of 2026-12-04): GM 74 recorder (+2.1 dB against its nearest instrument on
+# the check notes), GM 70 bassoon (-1.4 dB). (The previous default's fitted instruments played 3.7-6.5 dB too quiet.)
 FITTED = {
-    1: [-0.2575, 2.912, -1.2992, 0.2556, 0.7985, -1.1074, -1.5884, 0.1917, 1.9433, -0.7654, -2.377, -1.3759, 0.7476,
-        0.5411, 0.8286, -0.239],
-    74: [0.5829, 1.1223, 0.6926, -1.1357, -1.0755, -1.0364, -1.1463, -1.4021, -0.0295, 1.4026, -0.3274, 2.3941,
-         -0.014, -1.8805, 0.7522, -1.1025],
-    70: [0.6877, -1.3411, -0.7858, -0.5617, 2.3805, -1.3971, -1.5528, 0.6769, 1.5689, 1.5317, 0.9314, -0.6415, -0.3345,
-         -0.0287, 2.3242, 1.8393],
+    74: [-0.7764, -0.8071, 0.3757, 0.0318, 1.3076, 0.606, 0.4731, 0.7578, -0.7871, 1.3867, -0.8599, 0.2498, 2.0938,
+         2.5137, -0.6943, -2.8223],
+    70: [0.5327, 1.1484, -0.1942, 0.6841, 0.7056, -0.2598, 0.2375, 1.2471, -1.335, -1.2363, -0.5723, -0.6211, 0.2625,
+         2.1016, -1.0068, -0.5537],
 }  # fmt: skip
 CHECK = {"pitches": (50, 57, 64, 69), "velocities": (80, 127)}  # other notes than the measurement's
 
@@ -86,5 +84,5 @@ def test_fitted_instruments_play_within_3_db_of_their_nearest_instrument(program
 
     before = check_db(vec) - check_db(near)
     after = check_db(vec, m.gain) - check_db(near)
-    assert before < -3.0  # quieter than its neighbour as fitted
-    assert abs(after) < 3.0, (m, before, after)
+    assert abs(before) > 1.0  # louder or quieter than its neighbour as fitted
+    assert abs(after) < min(3.0, abs(before)), (m, before, after)

@@ -14,10 +14,9 @@ RUN=${RUN:-runs/default}
 PACK=${PACK:-data/gm_pack}
 THREADS=${THREADS:-1}
 SOUNDFONT=${SOUNDFONT:-/usr/share/sounds/sf2/FluidR3_GM.sf2}
-AE_STEPS=${AE_STEPS:-8000}
+AE_STEPS=${AE_STEPS:-5000}
 LSTM_STEPS=${LSTM_STEPS:-2000}
-E2E_STEPS=${E2E_STEPS:-20000}
-LOW_STEPS=${LOW_STEPS:-16000}
+E2E_STEPS=${E2E_STEPS:-5000}
 # --max-steps ends each stage (and sets its lr decay); --epochs only has to be large enough
 COMMON=(--data "$PACK" --threads "$THREADS" --no-progress --eval-notes 48 --log-every 50 --epochs 1000)
 
@@ -34,22 +33,19 @@ stage() {  # stage DIR KIND FROM ARGS...: run (or resume) a KIND stage into $RUN
     python -m training.sing_train "${COMMON[@]}" --out "$out" --stage "$kind" "${start[@]}" "$@"
 }
 
-# 2. autoencoder: spectral loss on 16-hop crops of the sounding part, audio x128 (off the silence plateau)
+# 2. autoencoder: the decoder's harmonic bank alone (64 oscillators at the note's pitch + 32 bands of noise, no
+#    frame atoms), spectral loss on 16-hop crops of the sounding part, audio x128
+BANK=(--harmonics 64 --noise-bands 32 --no-atoms --bank-start-db -40)
 stage ae ae "" --lstm-hidden 256 --decoder-channels 512 --gain 128 --crop-steps 16 --batch-size 32 \
-    --lr 1e-3 --lr-final 2e-4 --max-steps "$AE_STEPS" --eval-every 1000
+    --lr 1e-3 --lr-final 2e-4 --max-steps "$AE_STEPS" --eval-every 1000 "${BANK[@]}"
 # 3. LSTM to the frozen encoder's latents (MSE, truncated BPTT 32), whole notes
 stage lstm lstm "$RUN/ae/stage_ae.pt" --batch-size 16 --lr 1e-3 --lr-final 3e-4 --max-steps "$LSTM_STEPS" \
     --eval-every 500
-# 4. end to end: LSTM + decoder with the spectral loss on 16-hop crops
+# 4. end to end: LSTM + decoder, the spectral loss plus 3 x its bins below 1 kHz at 2048 points, on 16-hop crops
 stage e2e e2e "$RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 --lr 3e-4 --lr-final 5e-5 \
-    --max-steps "$E2E_STEPS" --eval-every 1000
+    --max-steps "$E2E_STEPS" --eval-every 1000 --low-band-weight 3
 
-# 5. low notes: the same with the spectral L1 below 1 kHz at 2048 points added (--low-band-weight), which tells
-#    the harmonics of MIDI 36-47 from the decoder's hop-rate comb
-stage e2e_low e2e "$RUN/e2e/stage_e2e.pt" --crop-steps 16 --batch-size 16 --lr 2e-4 --lr-final 5e-5 \
-    --max-steps "$LOW_STEPS" --eval-every 2000 --low-band-weight 3
-
-# 6. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
-python -m training.export "$RUN/e2e_low/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
+# 5. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics
+python -m training.export "$RUN/e2e/stage_e2e.pt" -o assets/sing_default.pt --calibrate "$PACK"
 python -m training.evaluate assets/sing_default.pt --data "$PACK" --max-notes 496 --threads "$THREADS" \
     --out "$RUN/eval"
