@@ -70,6 +70,7 @@ class HarmonicBank(nn.Module):
                 nn.init.normal_(layer.weight, std=1e-3)
                 nn.init.constant_(layer.bias, self._logit_for(start_db))
         self._basis_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
+        self._hop_consts: tuple[torch.Tensor, ...] | None = None
         self.register_buffer("scale", torch.ones(()))  # the output level: training gain and calibration fold in
         self.register_buffer("window", window.clone(), persistent=False)
         if noise_bands:
@@ -166,15 +167,18 @@ class HarmonicBank(nn.Module):
         """The harmonics' share of one overlap-added hop [B, hop], computed sample by sample instead of frame by
         frame (what a streamer emits each step): ``amps`` [B, frame // hop, K] are the amplitudes of the frames
         overlapping the hop, the newest (frame ``index`` [B], whose first hop this is) first. The same samples as
-        overlap-adding :meth:`frames`: a harmonic's phase depends only on the sample's place in the note, so the
-        frames' windows only interpolate its amplitude."""
-        hop, quarters = self.hop, amps.shape[1]
-        w = self.window.view(-1, hop)[:quarters]  # [Q, hop]: the window's part over this hop, newest frame first
-        env = torch.einsum("bqk,qn->bkn", amps, w)  # [B, K, hop]
-        f0 = midi_hz(pitch.to(amps.device))
-        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=amps.device)
-        n = torch.arange(hop, dtype=torch.float64, device=amps.device)
-        cycles = torch.frac(f0[:, None] / self.sample_rate * (index.double()[:, None] * hop + n[None]))  # [B, hop]
-        angle = (2 * math.pi * torch.frac(cycles[:, None, :] * k[None, :, None])).float()  # [B, K, hop]
-        audible = (f0[:, None] * k[None] < 0.5 * self.sample_rate).float()[:, :, None]
-        return (env * audible * angle.sin()).sum(1)
+        overlap-adding :meth:`frames` (to float32 rounding of the phases, about -90 dB): a harmonic's phase depends
+        only on the sample's place in the note, so the frames' windows only interpolate its amplitude. Few, large
+        operations: this runs in the engine's worker for every step."""
+        hop, quarters, dev = self.hop, amps.shape[1], amps.device
+        f0 = midi_hz(pitch.to(dev))
+        if self._hop_consts is None or self._hop_consts[0].device != dev:
+            k = torch.arange(1, self.harmonics + 1, dtype=torch.float32, device=dev)
+            n = torch.arange(hop, dtype=torch.float64, device=dev)
+            self._hop_consts = (k, n, self.window.view(-1, hop)[:quarters].contiguous())
+        k, n, w = self._hop_consts
+        audible = f0[:, None].float() * k[None] < 0.5 * self.sample_rate  # [B, K]
+        env = torch.einsum("bqk,qn->bkn", amps * audible[:, None], w)  # [B, K, hop]
+        cycles = torch.frac(f0[:, None] / self.sample_rate * (index.double()[:, None] * hop + n[None])).float()
+        angle = torch.frac(cycles[:, None, :] * k[None, :, None]).mul_(2 * math.pi).sin_()  # [B, K, hop]
+        return torch.einsum("bkn,bkn->bn", env, angle)
