@@ -15,6 +15,8 @@ import math
 import torch
 from torch import nn
 
+from ..dsp import midi_to_hz
+
 MAX_HARMONIC = 64.0  # largest amplitude of one harmonic at the training gain (128: about half of full scale)
 MAX_NOISE = 8.0  # largest gain of one noise band (unit-variance white noise at 1)
 NOISE_ROWS = 509  # frames of fixed noise spectra, cycled (a prime, so voices at other pitches stay apart)
@@ -22,7 +24,7 @@ NOISE_ROWS = 509  # frames of fixed noise spectra, cycled (a prime, so voices at
 
 def midi_hz(pitch: torch.Tensor) -> torch.Tensor:
     """Equal-tempered frequency (float64) of MIDI pitches."""
-    return 440.0 * torch.pow(2.0, (pitch.double() - 69.0) / 12.0)
+    return midi_to_hz(pitch.double())
 
 
 def exp_sigmoid(x: torch.Tensor, max_value: float) -> torch.Tensor:
@@ -118,15 +120,10 @@ class HarmonicBank(nn.Module):
         hidden: torch.Tensor,
         pitch: torch.Tensor,
         index: torch.Tensor,
-        basis: torch.Tensor | None = None,
-        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Frames [B, J, frame] for hidden [B, J, C] of notes at MIDI ``pitch`` [B]; ``index`` [B, J] is each
-        frame's number from the note's first (its phase); ``basis`` is :meth:`basis` of the pitches, if kept, or
-        of more notes, of which these are ``rows`` [B] (a streamer's slots: picking rows out of the basis would
-        copy it)."""
-        if basis is None:
-            basis = self.basis(pitch)
+        frame's number from the note's first (its phase)."""
+        basis = self.basis(pitch)
         f0 = midi_hz(pitch.to(hidden.device))
         k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=hidden.device)
         start = torch.frac(f0[:, None] * self.hop / self.sample_rate * index.double())  # cycles at frame start
@@ -135,12 +132,7 @@ class HarmonicBank(nn.Module):
         amp = self.amplitudes(hidden, normed=True)
         # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the frame's start and b within the frame
         coef = torch.cat([amp * angle.sin().float(), amp * angle.cos().float()], 2)
-        if rows is None:
-            out = torch.bmm(coef, basis)
-        else:
-            every = coef.new_zeros(basis.shape[0], *coef.shape[1:])
-            every[rows] = coef
-            out = torch.bmm(every, basis)[rows]
+        out = torch.bmm(coef, basis)
         if self.noise is not None:
             out = out + self._noise(hidden, pitch, index)
         return out * self.window
@@ -157,11 +149,15 @@ class HarmonicBank(nn.Module):
         spectrum = self.noise_table[rows] * (gains @ self.bands)
         return torch.fft.irfft(spectrum, n=self.frame, norm="ortho")
 
-    def noise_frames(self, hidden: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    def noise_frames(
+        self, hidden: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor, normed: bool = False
+    ) -> torch.Tensor:
         """The noise part of :meth:`frames` alone (zeros without noise bands): [B, J, frame]."""
         if self.noise is None:
             return hidden.new_zeros(*hidden.shape[:2], self.frame)
-        return self._noise(self.norm(hidden.float()), pitch, index) * self.window
+        if not normed:
+            hidden = self.norm(hidden.float())
+        return self._noise(hidden, pitch, index) * self.window
 
     def harmonic_hop(self, amps: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
         """The harmonics' share of one overlap-added hop [B, hop], computed sample by sample instead of frame by

@@ -83,19 +83,16 @@ class StreamWeights:
         hist: torch.Tensor,
         pitch: torch.Tensor | None = None,
         index: torch.Tensor | None = None,
-        basis: torch.Tensor | None = None,
-        rows: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Decoded 1024-sample frames [B, frame] or [B, J, frame] (float32) from latent windows [B, context, latent]
-        or [B, J, context, latent]; a harmonic bank also needs each note's MIDI ``pitch`` [B], each frame's
-        ``index`` [B] or [B, J] and, if kept, the ``basis`` (with the ``rows`` of it these are;
-        :meth:`.HarmonicBank.frames`)."""
+        or [B, J, context, latent]; a harmonic bank also needs each note's MIDI ``pitch`` [B] and each frame's
+        ``index`` [B] or [B, J] (:meth:`.HarmonicBank.frames`)."""
         shape = hist.shape[:-2]
         pre = self._pre(hist)
         out = self._atoms(pre, shape)
         if self.bank is not None:  # (it reads the last layer before its activation: Decoder.frames)
             b = shape[0]
-            bank = self.bank.frames(pre.float().view(b, -1, pre.shape[1]), pitch, index.view(b, -1), basis, rows)
+            bank = self.bank.frames(pre.float().view(b, -1, pre.shape[1]), pitch, index.view(b, -1))
             out = out + bank.view(*shape, -1)
         return out
 
@@ -117,8 +114,9 @@ class StreamWeights:
         """For a streamer's step with a harmonic bank: the frames [B, frame] without the harmonics (atoms and
         noise) and the harmonics' amplitudes [B, K], which :meth:`.HarmonicBank.harmonic_hop` turns into samples."""
         pre = self._pre(hist).float()
-        out = self._atoms(pre, hist.shape[:-2]) + self.bank.noise_frames(pre[:, None], pitch, index[:, None])[:, 0]
-        return out, self.bank.amplitudes(pre)
+        normed = self.bank.norm(pre)
+        noise = self.bank.noise_frames(normed[:, None], pitch, index[:, None], normed=True)[:, 0]
+        return self._atoms(pre, hist.shape[:-2]) + noise, self.bank.amplitudes(normed, normed=True)
 
 
 class SingStreamer:
@@ -236,8 +234,8 @@ class SingStreamer:
     def _warm_batch(
         self, static: torch.Tensor, time_limit: torch.Tensor, idx: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, ...]:
-        """The warm-up of new notes (static condition [N, D], time limit [N], slots ``idx`` whose pitch and basis
-        a harmonic bank reads; without them MIDI 60) from silence: their LSTM state
+        """The warm-up of new notes (static condition [N, D], time limit [N], slots ``idx`` whose pitch a
+        harmonic bank reads; without them MIDI 60) from silence: their LSTM state
         (h, c), latent history, overlap-add buffer and first hop, after ``context + lead`` latent steps.
 
         Equal to stepping them one by one (as :meth:`_advance` and :meth:`step` do), but the LSTM runs the whole
@@ -258,11 +256,10 @@ class SingStreamer:
         n_frames = self.lead + 1 - self._first_frame
         windows = latents.unfold(1, c.context, 1)[:, self._first_frame :].transpose(2, 3)  # [N, E, context, latent]
         index = torch.arange(self._first_frame, self.lead + 1, device=static.device).expand(n, -1)
-        pitch = basis = None
+        pitch = None
         if wts.bank is not None:
             pitch = self.pitch[idx] if idx is not None else torch.full((n,), 60, device=static.device)
-            basis = wts.bank.basis(pitch)
-        frames = wts.frame(windows, pitch, index, basis)  # [N, E, frame]
+        frames = wts.frame(windows, pitch, index)  # [N, E, frame]
         span = (n_frames - 1) * hop + frame  # overlap-add of the frames; output sample 0 at ``zero``
         y = F.fold(frames.transpose(1, 2), (1, span), (1, frame), stride=(1, hop)).view(n, span)
         zero = (n_frames - 1) * hop
