@@ -72,7 +72,7 @@ class HarmonicBank(nn.Module):
                 nn.init.normal_(layer.weight, std=1e-3)
                 nn.init.constant_(layer.bias, self._logit_for(start_db))
         self._basis_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
-        self._hop_consts: tuple[torch.Tensor, ...] | None = None
+        self._hop_cache: dict[tuple[int, torch.device], torch.Tensor] = {}
         self.register_buffer("scale", torch.ones(()))  # the output level: training gain and calibration fold in
         self.register_buffer("window", window.clone(), persistent=False)
         if noise_bands:
@@ -90,26 +90,31 @@ class HarmonicBank(nn.Module):
     def basis(self, pitch: torch.Tensor) -> torch.Tensor:
         """[B, 2K, frame]: cos then sin of each harmonic over one frame (harmonics at or above Nyquist are 0).
 
-        Kept per MIDI pitch once computed (0.5 MB each for 64 harmonics): a note-on copies its pitch's rows."""
+        Kept per MIDI pitch once computed (0.5 MB each for 64 harmonics)."""
+        return self._rows(pitch, self.frame, self._basis_cache)
+
+    def hop_rows(self, pitch: torch.Tensor) -> torch.Tensor:
+        """[B, 2K, hop]: the first hop of :meth:`basis` (what :meth:`harmonic_hop` needs), kept per MIDI pitch
+        apart from it (128 kB each for 64 harmonics)."""
+        return self._rows(pitch, self.hop, self._hop_cache)
+
+    def _rows(
+        self, pitch: torch.Tensor, length: int, cache: dict[tuple[int, torch.device], torch.Tensor]
+    ) -> torch.Tensor:
         keys = [int(p) for p in pitch.reshape(-1).tolist()]
-        self.keep(keys)
         device = self.window.device
-        return torch.stack([self._basis_cache[(k, device)] for k in keys])
-
-    def keep(self, pitches: list[int] | tuple[int, ...]) -> None:
-        """Compute and keep the :meth:`basis` rows of these MIDI pitches (those not kept yet)."""
-        device = self.window.device
-        missing = sorted({int(k) for k in pitches if (int(k), device) not in self._basis_cache})
+        missing = sorted({k for k in keys if (k, device) not in cache})
         if missing:
-            fresh = self._compute_basis(torch.tensor(missing, device=device))
+            fresh = self._compute_rows(torch.tensor(missing, device=device), length)
             for k, rows in zip(missing, fresh, strict=True):
-                self._basis_cache[(k, device)] = rows
+                cache[(k, device)] = rows
+        return torch.stack([cache[(k, device)] for k in keys])
 
-    def _compute_basis(self, pitch: torch.Tensor) -> torch.Tensor:
+    def _compute_rows(self, pitch: torch.Tensor, length: int) -> torch.Tensor:
         f0 = midi_hz(pitch.to(self.window.device))
         k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=f0.device)
         freq = f0[:, None] * k[None]  # [B, K]
-        n = torch.arange(self.frame, dtype=torch.float64, device=f0.device)
+        n = torch.arange(length, dtype=torch.float64, device=f0.device)
         cycles = torch.frac(freq[:, :, None] / self.sample_rate * n[None, None])
         audible = (freq < 0.5 * self.sample_rate).float()[:, :, None]
         angle = (2 * math.pi * cycles).float()  # (in [0, 2 pi): float32 keeps 1e-6 rad)
@@ -159,22 +164,25 @@ class HarmonicBank(nn.Module):
             hidden = self.norm(hidden.float())
         return self._noise(hidden, pitch, index) * self.window
 
-    def harmonic_hop(self, amps: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-        """The harmonics' share of one overlap-added hop [B, hop], computed sample by sample instead of frame by
-        frame (what a streamer emits each step): ``amps`` [B, frame // hop, K] are the amplitudes of the frames
-        overlapping the hop, the newest (frame ``index`` [B], whose first hop this is) first. The same samples as
-        overlap-adding :meth:`frames` (to float32 rounding of the phases, about -90 dB): a harmonic's phase depends
-        only on the sample's place in the note, so the frames' windows only interpolate its amplitude. Few, large
-        operations: this runs in the engine's worker for every step."""
-        hop, quarters, dev = self.hop, amps.shape[1], amps.device
-        f0 = midi_hz(pitch.to(dev))
-        if self._hop_consts is None or self._hop_consts[0].device != dev:
-            k = torch.arange(1, self.harmonics + 1, dtype=torch.float32, device=dev)
-            n = torch.arange(hop, dtype=torch.float64, device=dev)
-            self._hop_consts = (k, n, self.window.view(-1, hop)[:quarters].contiguous())
-        k, n, w = self._hop_consts
-        audible = f0[:, None].float() * k[None] < 0.5 * self.sample_rate  # [B, K]
-        env = torch.einsum("bqk,qn->bkn", amps * audible[:, None], w)  # [B, K, hop]
-        cycles = torch.frac(f0[:, None] / self.sample_rate * (index.double()[:, None] * hop + n[None])).float()
-        angle = torch.frac(cycles[:, None, :] * k[None, :, None]).mul_(2 * math.pi).sin_()  # [B, K, hop]
-        return torch.einsum("bkn,bkn->bn", env, angle)
+    def harmonic_hop(
+        self, amps: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """The harmonics' share of one overlap-added hop [B, hop] (what a streamer emits each step): ``amps``
+        [B, frame // hop, K] are the amplitudes of the frames overlapping the hop, the newest (frame ``index`` [B],
+        whose first hop this is) first; ``rows`` are the notes' :meth:`hop_rows` (looked up when not given).
+
+        The same samples as overlap-adding :meth:`frames`: a harmonic's phase depends only on the sample's place in
+        the note, so each frame's share is its amplitudes times the hop's oscillators (the rows, turned to the
+        hop's starting phase) under its quarter of the window. One small batched matmul: this runs in the
+        engine's worker for every step."""
+        quarters = amps.shape[1]
+        if rows is None:
+            rows = self.hop_rows(pitch)
+        f0 = midi_hz(pitch.to(amps.device))
+        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=amps.device)
+        start = torch.frac(f0 * self.hop / self.sample_rate * index.double())  # cycles at the hop's start
+        angle = (2 * math.pi * torch.frac(start[:, None] * k)).float()  # [B, K]
+        # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the hop's start and b within the hop
+        coef = torch.cat([amps * angle.sin()[:, None], amps * angle.cos()[:, None]], 2)  # [B, quarters, 2K]
+        w = self.window.view(-1, self.hop)[:quarters]
+        return torch.einsum("bqn,qn->bn", torch.bmm(coef, rows), w)

@@ -163,7 +163,7 @@ def probe_speed(
             out: list[torch.Tensor] = []
             warmup_ms["bf16"] = _time_ms(
                 "warmup bf16",
-                lambda: out.append(s._warm_batch(static, limit)[-1]),
+                lambda: out.append(s._warm_batch(static, limit).first),
                 give_up_ms=GIVE_UP * warmup_ms["fp32"],
             )
             chosen_dtype = choose_warmup(warmup_ms["fp32"], warmup_ms["bf16"])

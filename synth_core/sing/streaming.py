@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Sequence
+from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from .model import SING
-
-PRIMED_PITCHES = tuple(range(21, 109))  # MIDI A0..C8: the pitches whose harmonic bank rows prime() computes
 
 
 class LSTMCellStack:
@@ -111,12 +110,29 @@ class StreamWeights:
     def parts(
         self, hist: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor
     ) -> tuple[torch.Tensor | int, torch.Tensor]:
-        """For a streamer's step with a harmonic bank: the frames [B, frame] without the harmonics (atoms and
-        noise) and the harmonics' amplitudes [B, K], which :meth:`.HarmonicBank.harmonic_hop` turns into samples."""
+        """With a harmonic bank, what :meth:`frame` computes less the harmonics: the frames [B, frame] or
+        [B, J, frame] of atoms and noise, and the harmonics' amplitudes [B, K] or [B, J, K], which
+        :meth:`.HarmonicBank.harmonic_hop` turns into samples (``hist``, ``pitch`` and ``index`` as for
+        :meth:`frame`)."""
+        shape = hist.shape[:-2]
+        b = shape[0]
         pre = self._pre(hist).float()
-        normed = self.bank.norm(pre)
-        noise = self.bank.noise_frames(normed[:, None], pitch, index[:, None], normed=True)[:, 0]
-        return self._atoms(pre, hist.shape[:-2]) + noise, self.bank.amplitudes(normed, normed=True)
+        normed = self.bank.norm(pre).view(b, -1, pre.shape[1])
+        noise = self.bank.noise_frames(normed, pitch, index.view(b, -1), normed=True)
+        amps = self.bank.amplitudes(normed, normed=True)
+        return self._atoms(pre, shape) + noise.view(*shape, -1), amps.view(*shape, -1)
+
+
+class WarmUp(NamedTuple):
+    """New notes' state after their warm-up (:meth:`SingStreamer._warm_batch`)."""
+
+    h: torch.Tensor  # LSTM state [L, N, H]
+    c: torch.Tensor
+    history: torch.Tensor  # the last ``context`` latents [N, context, latent]
+    ola: torch.Tensor  # overlap-add buffer [N, frame]
+    first: torch.Tensor  # the first hop of output [N, hop]
+    amp_hist: torch.Tensor | None  # with a harmonic bank: the frames' amplitudes a step needs [N, quarters - 1, K]
+    hop_rows: torch.Tensor | None  # and the notes' HarmonicBank.hop_rows [N, 2K, hop]
 
 
 class SingStreamer:
@@ -154,10 +170,12 @@ class SingStreamer:
         self.t = torch.zeros(S, dtype=torch.long, device=dev)
         self.pitch = torch.zeros(S, dtype=torch.long, device=dev)
         bank = model.decoder.bank
-        # a harmonic bank's amplitudes of the last frames but one, newest first: a step adds the harmonics of the
-        # frames overlapping its hop sample by sample (HarmonicBank.harmonic_hop); the warm-up's are in ``ola``
+        # a harmonic bank's amplitudes of the last frames but one, newest first: the warm-up and each step add the
+        # harmonics of the frames overlapping their hop sample by sample (HarmonicBank.harmonic_hop)
         quarters = c.frame // c.hop - 1
         self.amp_hist = None if bank is None else torch.zeros(S, quarters, bank.harmonics, device=dev)
+        # and each slot's oscillators over one hop (HarmonicBank.hop_rows, copied at note-on; 128 kB a slot)
+        self.hop_rows = None if bank is None else torch.zeros(S, 2 * bank.harmonics, c.hop, device=dev)
         self.time_limit = torch.full((S,), 1 << 30, dtype=torch.long, device=dev)
         self.first = torch.zeros(S, c.hop, device=dev)  # a new note's first hop, computed by its warm-up
         self.pending: set[int] = set()  # slots whose next step returns ``first``
@@ -220,20 +238,19 @@ class SingStreamer:
     def _warm_up(self, idx: torch.Tensor) -> None:
         """Run the first ``context + lead`` latent steps of the notes in ``idx`` and put their first hop (output
         samples 0..hop-1) in ``first`` (see :meth:`_warm_batch`)."""
-        h, cc, history, ola, first = self._warm_batch(self.static[idx], self.time_limit[idx], idx)
-        self.h[:, idx] = h
-        self.c[:, idx] = cc
-        self.history[idx] = history
-        self.ola[idx] = ola
+        warm = self._warm_batch(self.static[idx], self.time_limit[idx], idx)
+        self.h[:, idx] = warm.h
+        self.c[:, idx] = warm.c
+        self.history[idx] = warm.history
+        self.ola[idx] = warm.ola
         self.t[idx] = self.config.context + self.lead
-        if self.amp_hist is not None:
-            self.amp_hist[idx] = 0.0
-        self.first[idx] = first
+        if warm.amp_hist is not None:
+            self.amp_hist[idx] = warm.amp_hist
+            self.hop_rows[idx] = warm.hop_rows
+        self.first[idx] = warm.first
 
     @torch.no_grad()
-    def _warm_batch(
-        self, static: torch.Tensor, time_limit: torch.Tensor, idx: torch.Tensor | None = None
-    ) -> tuple[torch.Tensor, ...]:
+    def _warm_batch(self, static: torch.Tensor, time_limit: torch.Tensor, idx: torch.Tensor | None = None) -> WarmUp:
         """The warm-up of new notes (static condition [N, D], time limit [N], slots ``idx`` whose pitch a
         harmonic bank reads; without them MIDI 60) from silence: their LSTM state
         (h, c), latent history, overlap-add buffer and first hop, after ``context + lead`` latent steps.
@@ -256,26 +273,35 @@ class SingStreamer:
         n_frames = self.lead + 1 - self._first_frame
         windows = latents.unfold(1, c.context, 1)[:, self._first_frame :].transpose(2, 3)  # [N, E, context, latent]
         index = torch.arange(self._first_frame, self.lead + 1, device=static.device).expand(n, -1)
-        pitch = None
-        if wts.bank is not None:
+        amp_hist = rows = None
+        if wts.bank is None:
+            frames = wts.frame(windows)  # [N, E, frame]
+        else:  # the harmonics sample by sample, as a step adds them (no oscillator rows to copy per note)
             pitch = self.pitch[idx] if idx is not None else torch.full((n,), 60, device=static.device)
-        frames = wts.frame(windows, pitch, index)  # [N, E, frame]
+            frames, amps = wts.parts(windows, pitch, index)
+            quarters = frame // hop
+            newest = F.pad(amps.flip(1), (0, 0, 0, quarters - n_frames))  # [N, quarters, K], frame ``lead`` first
+            rows = wts.bank.hop_rows(pitch)
+            harmonics = wts.bank.harmonic_hop(newest, pitch, index[:, -1], rows)
+            amp_hist = newest[:, : quarters - 1]
         span = (n_frames - 1) * hop + frame  # overlap-add of the frames; output sample 0 at ``zero``
         y = F.fold(frames.transpose(1, 2), (1, span), (1, frame), stride=(1, hop)).view(n, span)
         zero = (n_frames - 1) * hop
         first = y[:, zero : zero + hop] + self.weights.bs.float()  # (the synthesis bias: once per sample)
+        if amp_hist is not None:
+            first = first + harmonics
         ola = F.pad(y[:, zero + hop :], (0, hop))  # what the next hops add their frames to
-        return h.float(), cc.float(), latents[:, steps - c.context :], ola, first
+        return WarmUp(h.float(), cc.float(), latents[:, steps - c.context :], ola, first, amp_hist, rows)
 
     @torch.no_grad()
     def prime(self, batch: int) -> None:
         """Run a warm-up of ``batch`` silent notes without touching any slot: the first warm-up of each batch size
         creates its oneDNN kernels (1-2 ms more than the next ones); priming the sizes a chord can have keeps that
         out of note-on latency. With a harmonic bank it also computes the oscillator rows of the piano's 88 keys
-        (:data:`PRIMED_PITCHES`; 0.5 MB each at 64 harmonics), which a note-on then copies."""
+        (:meth:`.HarmonicBank.hop_rows`, 128 kB each at 64 harmonics), which a note-on then copies."""
         c = self.config
-        if self.amp_hist is not None:
-            self.model.decoder.bank.keep(PRIMED_PITCHES)
+        if self.hop_rows is not None:
+            self.model.decoder.bank.hop_rows(torch.arange(21, 109, device=self.device))
         static = torch.zeros(batch, c.input_dim - c.time_dim, device=self.device)
         self._warm_batch(static, torch.full((batch,), 1 << 30, dtype=torch.long, device=self.device))
 
@@ -334,7 +360,7 @@ class SingStreamer:
         frames, amps = self.weights.parts(hist, pitch, index)
         overlapping = torch.cat([amps[:, None], self.amp_hist[idx]], 1)  # [B, frame // hop, K], newest first
         self.amp_hist[idx] = overlapping[:, :-1]
-        harmonics = self.model.decoder.bank.harmonic_hop(overlapping, pitch, index)
+        harmonics = self.model.decoder.bank.harmonic_hop(overlapping, pitch, index, self.hop_rows[idx])
         return self._emit_hop(idx, frames) + harmonics
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
