@@ -31,6 +31,38 @@ def run_event_loop(seconds: float) -> None:
     loop.exec()
 
 
+class DropoutTimeline:
+    """When the dropouts came: the output's counters sampled every 100 ms by a Qt timer (GUI thread), each rise
+    kept as ``[seconds since t0, kind, count]`` (kind: "late" blocks or device "underflows")."""
+
+    def __init__(self, audio, t0: float):
+        from PyQt6.QtCore import QTimer
+
+        self.events: list[list] = []
+        self._audio, self._t0 = audio, t0
+        self._last = audio.counters() if audio is not None else None
+        self._timer = QTimer()
+        self._timer.timeout.connect(self._sample)
+        self._timer.start(100)
+
+    def _sample(self) -> None:
+        if self._last is None:
+            return
+        now = self._audio.counters()
+        t = round(time.monotonic() - self._t0, 1)
+        for kind, new, old in (
+            ("late", now.late_blocks, self._last.late_blocks),
+            ("underflows", now.device_underflows, self._last.device_underflows),
+        ):
+            if new > old:
+                self.events.append([t, kind, new - old])
+        self._last = now
+
+    def stop(self) -> None:
+        self._sample()
+        self._timer.stop()
+
+
 def app_soak(
     seconds: float,
     voices: int,
@@ -89,6 +121,7 @@ def app_soak(
             callback = win.audio.callback if win.audio is not None else None
             xruns0, steal0 = jack.xruns(), cpu_steal_s()
             t0 = time.monotonic()
+            timeline = DropoutTimeline(win.audio, t0)
             k, peak, keys = 0, -120.0, None
             if notes in ("midi", "keyboard"):
                 where = ["--port", KEYBOARD, "--virtual"] if notes == "keyboard" else []
@@ -130,6 +163,7 @@ def app_soak(
                 notes_sent = k * voices
             played = time.monotonic() - t0
             run_event_loop(0.5)
+            timeline.stop()
             c = win.audio.counters() if win.audio is not None else None
             xruns = jack.xruns() - xruns0
             steal = None if steal0 is None else cpu_steal_s() - steal0
@@ -163,6 +197,7 @@ def app_soak(
         "host_steal_s": steal,
         "peak_db": peak,
         "status": label,
+        "dropouts_at_s": timeline.events,
     }
 
 

@@ -30,7 +30,8 @@ ANCHORS = {
 SIZES: dict[str, dict] = {
     "reference": {},
     "small": {"lstm_hidden": 512, "decoder_channels": 1024},
-    "shipped": {"lstm_hidden": 256, "decoder_channels": 512},  # assets/sing_default.pt (checked by its test)
+    # assets/sing_default.pt (checked by its test): its sizes and its decoder, a harmonic bank without atoms
+    "shipped": {"lstm_hidden": 256, "decoder_channels": 512, "harmonics": 64, "noise_bands": 32, "atoms": False},
 }
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
 

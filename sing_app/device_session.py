@@ -97,9 +97,10 @@ class DeviceSession(QObject):
 
     def start(self) -> None:
         """Open the audio output and the MIDI input the settings ask for; rescan MIDI from now on."""
-        self.open_audio()
+        # MIDI first: a JACK client activating beside a running stream made the stream's first blocks late
         self.open_midi()
         self.midi.open_app_ports()  # "NeuroSynth:midi_in" for a DAW or a patchbay to connect to
+        self.open_audio()
         self.hotplug_timer.start()
 
     # ---------------------------------------------------------------- audio

@@ -127,12 +127,12 @@ class MainWindow(QMainWindow):
         self.piano.setFocus()
 
         self.engine.start()
-        self.devices.start()
         if self.instruments:
             self.instrument_list.select(0)
         for key in SYNTHS:
             if key != self.synth:
                 self._load_synth(key)
+        self.devices.start()  # last: loading the other synths beside a running stream made its first blocks late
         self.display_timer.start()
 
     def fit_to_screen(self, screen: QScreen | None = None) -> None:

@@ -194,11 +194,9 @@ class AudioOutput:
                     self.callback = "python"
             if self.callback == "python":
                 self.stream = sd.OutputStream(**self._stream_settings(channels), callback=self._callback)
-            if self.feeder is not None:
-                self.feeder.fill()  # the first blocks are ready before the device asks
+            if self.feeder is not None:  # the first blocks are ready, and the feeder awake, before the device asks:
+                self.feeder.start()  # (the device calls back before stream.start() returns, which takes a while)
             self.stream.start()
-            if self.feeder is not None:
-                self.feeder.start()
         except Exception as exc:
             self._close()
             raise AudioDeviceError(f"cannot open audio output {info['name']!r}: {exc}") from exc
