@@ -15,6 +15,7 @@ import argparse
 import json
 import time
 
+import numpy as np
 import torch
 
 from bench.common import DTYPES, SIZES, anchor, build_models, machine_info
@@ -22,6 +23,9 @@ from bench.common import sync as _sync
 from synth_core.device import select_device
 from synth_core.engine.sources import SingSource
 from synth_core.sing import SING
+
+
+CHORDS = (8, 32)  # cold chord sizes timed (issue #22's note-on goals)
 
 
 def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: list[int], hops: int) -> dict:
@@ -67,6 +71,7 @@ def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: l
         source.step([0])
         _sync(device)
         cold.append(time.perf_counter() - t0)
+    chords = {str(n): cold_chord_ms(source, n) for n in CHORDS}
     state = source.save_state(0)
     warm = []
     for _ in range(3):
@@ -81,7 +86,27 @@ def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: l
         "max_realtime_polyphony": max(realtime, default=0),
         "max_polyphony_50pct_load": max(headroom, default=0),
         "note_on_latency_ms": {"cold": min(cold) * 1e3, "cached": min(warm) * 1e3, **anchor("note_on_target_ms")},
+        "cold_chord_note_on_ms": chords,
     }
+
+
+def cold_chord_ms(source: SingSource, n: int, repeats: int = 20) -> dict:
+    """A chord of ``n`` new notes at random pitches (MIDI 36-84), warmed up together and stepped once, as the
+    engine's worker does for a cold chord (its batch size primed first): p50 / p95 over ``repeats`` chords."""
+    source.prepare(n)
+    source.prime(n)
+    gen = torch.Generator().manual_seed(n)
+    vecs = source.instrument_table[:1].repeat(n, 0)
+    slots = list(range(n))
+    times = []
+    for _ in range(repeats):
+        pitches = torch.randint(36, 85, (n,), generator=gen).tolist()
+        t0 = time.perf_counter()
+        source.start_many(slots, vecs, pitches, [100.0] * n)
+        source.step(slots)
+        times.append((time.perf_counter() - t0) * 1e3)
+    p50, p95 = np.percentile(times, [50, 95])
+    return {"p50": float(p50), "p95": float(p95), "chords": repeats}
 
 
 def bench_engine(model: SING, dtype: torch.dtype, voices: list[int], seconds: float) -> dict:

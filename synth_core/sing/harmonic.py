@@ -165,11 +165,17 @@ class HarmonicBank(nn.Module):
         return self._noise(hidden, pitch, index) * self.window
 
     def harmonic_hop(
-        self, amps: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor, rows: torch.Tensor | None = None
+        self,
+        amps: torch.Tensor,
+        pitch: torch.Tensor,
+        index: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        row_of: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """The harmonics' share of one overlap-added hop [B, hop] (what a streamer emits each step): ``amps``
         [B, frame // hop, K] are the amplitudes of the frames overlapping the hop, the newest (frame ``index`` [B],
-        whose first hop this is) first; ``rows`` are the notes' :meth:`hop_rows` (looked up when not given).
+        whose first hop this is) first; ``rows`` are the notes' :meth:`hop_rows` (looked up when not given), or
+        with ``row_of`` [B] rows [R, 2K, hop] of which note b uses ``row_of[b]`` (a streamer's slots: no copy).
 
         The same samples as overlap-adding :meth:`frames`: a harmonic's phase depends only on the sample's place in
         the note, so each frame's share is its amplitudes times the hop's oscillators (the rows, turned to the
@@ -185,4 +191,8 @@ class HarmonicBank(nn.Module):
         # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the hop's start and b within the hop
         coef = torch.cat([amps * angle.sin()[:, None], amps * angle.cos()[:, None]], 2)  # [B, quarters, 2K]
         w = self.window.view(-1, self.hop)[:quarters]
-        return torch.einsum("bqn,qn->bn", torch.bmm(coef, rows), w)
+        if row_of is None:
+            return torch.einsum("bqn,qn->bn", torch.bmm(coef, rows), w)
+        spread = coef.new_zeros(rows.shape[0], *coef.shape[1:])
+        spread[row_of] = coef
+        return torch.einsum("bqn,qn->bn", torch.bmm(spread, rows)[row_of], w)

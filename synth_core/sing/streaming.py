@@ -360,7 +360,8 @@ class SingStreamer:
         frames, amps = self.weights.parts(hist, pitch, index)
         overlapping = torch.cat([amps[:, None], self.amp_hist[idx]], 1)  # [B, frame // hop, K], newest first
         self.amp_hist[idx] = overlapping[:, :-1]
-        harmonics = self.model.decoder.bank.harmonic_hop(overlapping, pitch, index, self.hop_rows[idx])
+        lo, hi = min(slots), max(slots) + 1  # the slots' oscillator rows as a view (copying them cost a third)
+        harmonics = self.model.decoder.bank.harmonic_hop(overlapping, pitch, index, self.hop_rows[lo:hi], idx - lo)
         return self._emit_hop(idx, frames) + harmonics
 
     def _emit_hop(self, idx: torch.Tensor, frames: torch.Tensor) -> torch.Tensor:
