@@ -24,7 +24,6 @@ from synth_core.device import select_device
 from synth_core.engine.sources import SingSource
 from synth_core.sing import SING
 
-
 CHORDS = (8, 32)  # cold chord sizes timed (issue #22's note-on goals)
 
 
