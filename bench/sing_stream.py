@@ -70,7 +70,13 @@ def bench_model(model: SING, device: torch.device, dtype: torch.dtype, voices: l
         source.step([0])
         _sync(device)
         cold.append(time.perf_counter() - t0)
-    chords = {str(n): cold_chord_ms(source, n) for n in CHORDS}
+    chords = {}
+    for name, warm in (("fp32", None), ("bf16", torch.bfloat16)):  # the warm-up precisions the app chooses from
+        chord_source = source if warm is None else SingSource(model, dtype=dtype, warmup_dtype=warm)
+        try:
+            chords[f"{name}_warmup"] = {str(n): cold_chord_ms(chord_source, n) for n in CHORDS}
+        except RuntimeError as exc:  # (bf16 not supported here)
+            chords[f"{name}_warmup"] = str(exc)
     state = source.save_state(0)
     warm = []
     for _ in range(3):
