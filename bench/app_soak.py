@@ -8,6 +8,7 @@ baseline on the same server). A fresh process, as a musician starts the app.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import faulthandler
 import functools
 import json
@@ -33,7 +34,8 @@ def run_event_loop(seconds: float) -> None:
 
 class DropoutTimeline:
     """When the dropouts came: the output's counters sampled every 100 ms by a Qt timer (GUI thread), each rise
-    kept as ``[seconds since t0, kind, count]`` (kind: "late" blocks or device "underflows")."""
+    kept as ``[seconds since t0, kind, count]`` (kind: "late" blocks or device "underflows"); ``before``: the
+    counters at t0, what the window's and the stream's start left (the report's totals include them)."""
 
     def __init__(self, audio, t0: float):
         from PyQt6.QtCore import QTimer
@@ -41,6 +43,7 @@ class DropoutTimeline:
         self.events: list[list] = []
         self._audio, self._t0 = audio, t0
         self._last = audio.counters() if audio is not None else None
+        self.before = None if self._last is None else dataclasses.asdict(self._last)
         self._timer = QTimer()
         self._timer.timeout.connect(self._sample)
         self._timer.start(100)
@@ -59,8 +62,9 @@ class DropoutTimeline:
         self._last = now
 
     def stop(self) -> None:
-        self._sample()
-        self._timer.stop()
+        if self._timer.isActive():
+            self._sample()
+            self._timer.stop()
 
 
 def app_soak(
@@ -117,6 +121,7 @@ def app_soak(
         received: list = []  # the messages that reached the engine through MIDI (the copy the GUI gets of each)
         win.devices.midiMessage.connect(received.append)
         run_event_loop(0.5)
+        timeline = None
         try:
             callback = win.audio.callback if win.audio is not None else None
             xruns0, steal0 = jack.xruns(), cpu_steal_s()
@@ -172,6 +177,8 @@ def app_soak(
             win.update_status()
             label = win.lbl_underruns.text()
         finally:
+            if timeline is not None:
+                timeline.stop()
             win.dispose()
             app.processEvents()
             del win
@@ -198,6 +205,7 @@ def app_soak(
         "peak_db": peak,
         "status": label,
         "dropouts_at_s": timeline.events,
+        "before_playing": timeline.before,
     }
 
 

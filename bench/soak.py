@@ -2,11 +2,11 @@
 
 The app's default settings, nothing tuned for the test: 48 kHz output, 256-frame blocks (5.3 ms),
 ``EngineConfig`` defaults (16 voices, the worker renders 0.25 s ahead of playback, note cache on),
-fp32 model of the shipped size (LSTM 3 x 256, decoder 512; ``--size small``: 3 x 512, 1024) with random
-weights (speed does not depend on them) or ``--checkpoint``. ``--voices`` notes are held at a time; every
-``--period`` seconds they are released and the next chord starts (the released voices are stolen, so up to
-twice as many slots run for a moment). Reports engine underruns, device underflows, jackd xruns, the
-render worker's step time per hop (budget 16 ms), its load, the process CPU use, silent stretches, stuck
+fp32 model of the shipped size (LSTM 3 x 256, decoder 512, a harmonic bank; ``--size small``: 3 x 512,
+1024, frame atoms) with random weights (speed does not depend on them) or ``--checkpoint``. ``--voices`` notes
+are held at a time; every ``--period`` seconds they are released and the next chord starts (the released voices
+are stolen, so up to twice as many slots run for a moment). Reports engine underruns, device underflows, jackd
+xruns, the render worker's step time per hop (budget 16 ms), its load, the process CPU use, silent stretches, stuck
 voices at the end, and note-on latencies (p50 / p95 / max of every note played, cold and cached): until the
 first sample is ready for the audio side (``note_on_latency_ms``) and until the audio block that starts playing
 it (``note_on_to_block_ms``; the device's output latency comes on top). ``--no-cache`` makes every note cold.

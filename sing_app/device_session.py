@@ -96,7 +96,7 @@ class DeviceSession(QObject):
         self.hotplug_timer.timeout.connect(self.hotplug)
 
     def start(self) -> None:
-        """Open the audio output and the MIDI input the settings ask for; rescan MIDI from now on."""
+        """Open the MIDI input and then the audio output the settings ask for; rescan MIDI from now on."""
         # MIDI first: a JACK client activating beside a running stream made the stream's first blocks late
         self.open_midi()
         self.midi.open_app_ports()  # "NeuroSynth:midi_in" for a DAW or a patchbay to connect to

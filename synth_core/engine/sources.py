@@ -232,9 +232,7 @@ class SingSource:
             self.warmup_dtype = self.speed.warmup_dtype
         self.device_name = f"{describe(cpu)} - GPU failed"
         self.streamer = self._streamer(old.max_voices)
-        for name in (*self._STATE, "h", "c", "first"):
-            setattr(self.streamer, name, getattr(old, name).cpu())
-        self.streamer.pending = set(old.pending)
+        self.streamer.take_over(old)
         return True
 
     def sustain_step(self, seconds: float | None) -> int | None:
@@ -244,29 +242,11 @@ class SingSource:
         c = self.config
         return max(c.context, int((seconds * c.sample_rate + c.pad - c.frame // 2) / c.hop))
 
-    _STATE = ("static", "time_limit", "t", "history", "ola")
-
     def save_state(self, slot: int) -> Any:
-        s = self.streamer
-        return (
-            {k: getattr(s, k)[slot].clone() for k in self._STATE},
-            s.h[:, slot].clone(),
-            s.c[:, slot].clone(),
-            s.first[slot].clone() if slot in s.pending else None,  # a first hop not yet stepped out
-        )
+        return self.streamer.save_slot(slot)
 
     def load_state(self, slot: int, state: Any) -> None:
-        s = self.streamer
-        per_slot, h, c, first = state
-        for k, v in per_slot.items():
-            getattr(s, k)[slot] = v
-        s.h[:, slot] = h
-        s.c[:, slot] = c
-        if first is None:
-            s.pending.discard(slot)
-        else:
-            s.first[slot] = first
-            s.pending.add(slot)
+        self.streamer.load_slot(slot, state)
 
 
 def load_default_source(

@@ -177,12 +177,15 @@ class HarmonicBank(nn.Module):
         whose first hop this is) first; ``rows`` are the notes' :meth:`hop_rows` (looked up when not given), or
         with ``row_of`` [B] rows [R, 2K, hop] of which note b uses ``row_of[b]`` (a streamer's slots: no copy).
 
-        The same samples as overlap-adding :meth:`frames`: a harmonic's phase depends only on the sample's place in
+        The same samples as overlap-adding :meth:`frames` (to float32 rounding of the phases, about -90 dB): a
+        harmonic's phase depends only on the sample's place in
         the note, so each frame's share is its amplitudes times the hop's oscillators (the rows, turned to the
         hop's starting phase) under its quarter of the window. One small batched matmul: this runs in the
         engine's worker for every step."""
         quarters = amps.shape[1]
         if rows is None:
+            if row_of is not None:
+                raise ValueError("row_of needs the rows it indexes")
             rows = self.hop_rows(pitch)
         f0 = midi_hz(pitch.to(amps.device))
         k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=amps.device)

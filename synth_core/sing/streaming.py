@@ -131,7 +131,7 @@ class WarmUp(NamedTuple):
     history: torch.Tensor  # the last ``context`` latents [N, context, latent]
     ola: torch.Tensor  # overlap-add buffer [N, frame]
     first: torch.Tensor  # the first hop of output [N, hop]
-    amp_hist: torch.Tensor | None  # with a harmonic bank: the frames' amplitudes a step needs [N, quarters - 1, K]
+    amp_hist: torch.Tensor | None  # with a harmonic bank: the frames' amplitudes a step needs [N, frame/hop - 1, K]
     hop_rows: torch.Tensor | None  # and the notes' HarmonicBank.hop_rows [N, 2K, hop]
 
 
@@ -171,9 +171,9 @@ class SingStreamer:
         self.pitch = torch.zeros(S, dtype=torch.long, device=dev)
         bank = model.decoder.bank
         # a harmonic bank's amplitudes of the last frames but one, newest first: the warm-up and each step add the
-        # harmonics of the frames overlapping their hop sample by sample (HarmonicBank.harmonic_hop)
-        quarters = c.frame // c.hop - 1
-        self.amp_hist = None if bank is None else torch.zeros(S, quarters, bank.harmonics, device=dev)
+        # harmonics of the frames overlapping their hop from each slot's oscillators over one hop (hop_rows)
+        older = c.frame // c.hop - 1  # frames overlapping a hop besides its newest
+        self.amp_hist = None if bank is None else torch.zeros(S, older, bank.harmonics, device=dev)
         # and each slot's oscillators over one hop (HarmonicBank.hop_rows, copied at note-on; 128 kB a slot)
         self.hop_rows = None if bank is None else torch.zeros(S, 2 * bank.harmonics, c.hop, device=dev)
         self.time_limit = torch.full((S,), 1 << 30, dtype=torch.long, device=dev)
@@ -276,7 +276,7 @@ class SingStreamer:
         amp_hist = rows = None
         if wts.bank is None:
             frames = wts.frame(windows)  # [N, E, frame]
-        else:  # the harmonics sample by sample, as a step adds them (no oscillator rows to copy per note)
+        else:  # the harmonics as a step adds them: one hop of oscillator rows per note (128 kB, not 0.5 MB)
             pitch = self.pitch[idx] if idx is not None else torch.full((n,), 60, device=static.device)
             frames, amps = wts.parts(windows, pitch, index)
             quarters = frame // hop
@@ -292,6 +292,40 @@ class SingStreamer:
             first = first + harmonics
         ola = F.pad(y[:, zero + hop :], (0, hop))  # what the next hops add their frames to
         return WarmUp(h.float(), cc.float(), latents[:, steps - c.context :], ola, first, amp_hist, rows)
+
+    #: per-slot tensors (slot first) that make up a sounding note, with ``h`` / ``c`` (slot second), the pending
+    #: first hop and a bank's amplitude history; a bank's ``hop_rows`` follow from ``pitch``
+    SLOT_STATE = ("static", "time_limit", "t", "pitch", "history", "ola")
+
+    def save_slot(self, slot: int) -> dict[str, torch.Tensor | None]:
+        """What :meth:`load_slot` needs to continue the note in ``slot`` in any slot (copies)."""
+        state: dict[str, torch.Tensor | None] = {k: getattr(self, k)[slot].clone() for k in self.SLOT_STATE}
+        state["h"], state["c"] = self.h[:, slot].clone(), self.c[:, slot].clone()
+        state["first"] = self.first[slot].clone() if slot in self.pending else None  # a first hop not stepped out
+        if self.amp_hist is not None:
+            state["amp_hist"] = self.amp_hist[slot].clone()
+        return state
+
+    def load_slot(self, slot: int, state: dict[str, torch.Tensor | None]) -> None:
+        """Continue a note saved by :meth:`save_slot` (possibly from another slot) in ``slot``."""
+        for k in self.SLOT_STATE:
+            getattr(self, k)[slot] = state[k]
+        self.h[:, slot], self.c[:, slot] = state["h"], state["c"]
+        if self.amp_hist is not None:
+            self.amp_hist[slot] = state["amp_hist"]
+            self.hop_rows[slot] = self.model.decoder.bank.hop_rows(self.pitch[slot : slot + 1])[0]
+        if state["first"] is None:
+            self.pending.discard(slot)
+        else:
+            self.first[slot] = state["first"]
+            self.pending.add(slot)
+
+    def take_over(self, other: SingStreamer) -> None:
+        """Continue every slot of ``other`` (same model, same slot count; e.g. on another device)."""
+        for k in (*self.SLOT_STATE, "h", "c", "first", "amp_hist", "hop_rows"):
+            if getattr(other, k) is not None:
+                setattr(self, k, getattr(other, k).to(self.device))
+        self.pending = set(other.pending)
 
     @torch.no_grad()
     def prime(self, batch: int) -> None:
