@@ -97,3 +97,19 @@ def test_note_cache_keeps_the_most_recent_entries():
     off_ = NoteCache(max_entries=0)
     off_.put("a", entry(1))
     assert len(off_) == 0 and off_.get("a") is None
+
+
+def test_a_cached_bank_note_in_a_chord_equals_the_uncached_chord():
+    """A harmonic-bank note restored from the cache into whatever slot is free goes on at its own pitch and phase
+    after its cached start (the slot's previous note leaves nothing behind): the chord sounds as without cache."""
+    from tests.test_harmonic_bank import bank_model
+
+    model = bank_model(atoms=False)
+    e = Engine(SingSource(model), EngineConfig(cache_prefix_s=0.1))
+    e.render_offline([(0, on(67)), (0, on(60)), (SR // 4, off(67)), (SR // 4, off(60))], SR // 2)  # both cached
+    chord = [(0, on(72)), (0, on(64)), (400, on(60)), (800, on(67)), (SR // 2, off(60)), (SR // 2, off(67))]
+    got = e.render_offline(chord, SR)
+    assert e.stats().cache_hits == 2
+    ref = Engine(SingSource(model), EngineConfig(cache_entries=0)).render_offline(chord, SR)
+    assert np.max(np.abs(ref)) > 0.01
+    assert np.linalg.norm(got - ref) < 1e-4 * np.linalg.norm(ref)  # (float32: warm-ups batched otherwise)
