@@ -266,6 +266,22 @@ def test_low_band_term_tells_a_hop_rate_comb_from_a_low_note():
     torch.testing.assert_close(training_loss(comb, note, cfg), expected)
 
 
+def test_high_band_term_weighs_the_missing_upper_partials():
+    """A note with its partials above 3.8 kHz removed: the whole-band loss puts it close to the note (a tenth of
+    the way to silence), the high-band term as far as silence; 0 for the note itself."""
+    from synth_core.sing.loss import LossConfig, training_loss
+
+    note = _harmonic_tone(110.0)
+    dull = torch.fft.irfft(torch.fft.rfft(note) * (torch.fft.rfftfreq(note.shape[1], 1 / 16000) < 3800), note.shape[1])
+    cfg = LossConfig(high_band_weight=1.0)
+    extra = float(training_loss(dull, note, cfg) - training_loss(dull, note))
+    silent_extra = float(training_loss(torch.zeros_like(note), note, cfg) - training_loss(torch.zeros_like(note), note))
+    silence = float(training_loss(torch.zeros_like(note), note))
+    assert float(training_loss(dull, note)) < 0.2 * silence
+    assert extra > 0.9 * silent_extra > 0
+    assert float(training_loss(note, note, cfg)) == 0.0
+
+
 def test_phase_term_sees_what_the_magnitude_loss_cannot():
     """The same tone with its harmonics' phases shifted: the magnitude loss barely tells it from the note, the
     compressed complex term as well as it tells a 30 dB noise floor; the term is 0 for the note itself."""

@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--low-band-hz", type=float, default=1000.0, help="upper edge of the --low-band-weight term")
     p.add_argument(
+        "--high-band-weight",
+        type=float,
+        default=0.0,
+        help="ae/e2e: add this times the spectral L1 of the bins from --high-band-hz up (the upper partials)",
+    )
+    p.add_argument("--high-band-hz", type=float, default=4000.0, help="lower edge of the --high-band-weight term")
+    p.add_argument(
         "--phase-weight",
         type=float,
         default=0.0,
@@ -440,6 +447,8 @@ class Trainer:
             "extra_fft": self.args.extra_fft,
             "low_band_weight": self.args.low_band_weight,
             "low_band_hz": self.args.low_band_hz,
+            "high_band_weight": self.args.high_band_weight,
+            "high_band_hz": self.args.high_band_hz,
             "phase_weight": self.args.phase_weight,
             "phase_fft": self.args.phase_fft,
             "convergence_weight": self.args.convergence_weight,
@@ -598,6 +607,8 @@ class Trainer:
             extra_ffts=tuple(int(t) for t in _csv(a.extra_fft) or ()),
             low_band_weight=a.low_band_weight,
             low_band_hz=a.low_band_hz,
+            high_band_weight=a.high_band_weight,
+            high_band_hz=a.high_band_hz,
             phase_weight=a.phase_weight,
             phase_fft=a.phase_fft,
             convergence_weight=a.convergence_weight,

@@ -260,6 +260,8 @@ def loss_config_of(ckpt) -> LossConfig:
         extra_ffts=ffts,
         low_band_weight=float(tr.get("low_band_weight") or 0.0),
         low_band_hz=float(tr.get("low_band_hz") or 1000.0),
+        high_band_weight=float(tr.get("high_band_weight") or 0.0),
+        high_band_hz=float(tr.get("high_band_hz") or 4000.0),
         phase_weight=float(tr.get("phase_weight") or 0.0),
         phase_fft=int(tr.get("phase_fft") or 512),
         convergence_weight=float(tr.get("convergence_weight") or 0.0),

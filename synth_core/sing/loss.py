@@ -46,6 +46,8 @@ class LossConfig:
     ``level_weight``: times the L1 between log(1 + frame energy) of output and target (the loudness envelope).
     ``extra_ffts``: spectral L1 at each of these STFT sizes (hop size / 4), a multi-resolution term.
     ``low_band_weight``: times the spectral L1 of the bins below ``low_band_hz`` at ``low_band_fft`` points.
+    ``high_band_weight``: times the spectral L1 of the bins from ``high_band_hz`` up (at 1024 points): the upper
+    partials, which a log loss at the training gain leaves too weak (issue #25: 5-7 dB at 4-8 kHz).
     ``convergence_weight``: times the spectral convergence (:func:`spectral_convergence`) at 1024 points and at
     each of ``extra_ffts``: a linear-magnitude term (Parallel WaveGAN) whose pull toward a loud target bin does not
     fade as the output gets quiet, where log(1 + |X|^2) goes flat (the silence plateau).
@@ -62,6 +64,8 @@ class LossConfig:
     low_band_weight: float = 0.0
     low_band_hz: float = 1000.0
     low_band_fft: int = 2048
+    high_band_weight: float = 0.0
+    high_band_hz: float = 4000.0
     phase_weight: float = 0.0
     phase_fft: int = 512
     convergence_weight: float = 0.0
@@ -119,6 +123,10 @@ def training_loss(
     if config.low_band_weight:
         low = low_band_l1(output, target, config.low_band_fft, config.low_band_hz, config.sample_rate)
         loss = loss + config.low_band_weight * low
+    if config.high_band_weight:
+        first = int(config.high_band_hz * n_fft / config.sample_rate)
+        high = (torch.log1p(out[:, first:]) - torch.log1p(tgt[:, first:])).abs().mean()
+        loss = loss + config.high_band_weight * high
     if config.phase_weight:
         loss = loss + config.phase_weight * compressed_complex_l1(output, target, config.phase_fft)
     return loss
