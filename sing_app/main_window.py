@@ -132,7 +132,7 @@ class MainWindow(QMainWindow):
         for key in SYNTHS:
             if key != self.synth:
                 self._load_synth(key)
-        self.devices.start()  # last: loading the other synths beside a running stream made its first blocks late
+        self.devices.start()  # last: the other synths load before the stream runs, not beside its first blocks
         self.display_timer.start()
 
     def fit_to_screen(self, screen: QScreen | None = None) -> None:

@@ -129,10 +129,7 @@ class HarmonicBank(nn.Module):
         """Frames [B, J, frame] for hidden [B, J, C] of notes at MIDI ``pitch`` [B]; ``index`` [B, J] is each
         frame's number from the note's first (its phase)."""
         basis = self.basis(pitch)
-        f0 = midi_hz(pitch.to(hidden.device))
-        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=hidden.device)
-        start = torch.frac(f0[:, None] * self.hop / self.sample_rate * index.double())  # cycles at frame start
-        angle = 2 * math.pi * torch.frac(start[:, :, None] * k)  # [B, J, K]
+        angle = self._start_phase(pitch, index)  # [B, J, K]
         hidden = self.norm(hidden.float())
         amp = self.amplitudes(hidden, normed=True)
         # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the frame's start and b within the frame
@@ -141,6 +138,14 @@ class HarmonicBank(nn.Module):
         if self.noise is not None:
             out = out + self._noise(hidden, pitch, index)
         return out * self.window
+
+    def _start_phase(self, pitch: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+        """Each harmonic's phase (radians, float64) at the start of frame / hop ``index`` ([B] or [B, J]) of notes
+        at MIDI ``pitch`` [B]: [*index.shape, K]."""
+        f0 = midi_hz(pitch.to(index.device)).view(-1, *[1] * (index.dim() - 1))
+        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=index.device)
+        start = torch.frac(f0 * self.hop / self.sample_rate * index.double())  # cycles at the start
+        return 2 * math.pi * torch.frac(start[..., None] * k)
 
     def amplitudes(self, hidden: torch.Tensor, normed: bool = False) -> torch.Tensor:
         """Harmonic amplitudes [..., K] of hidden frames [..., C]."""
@@ -178,19 +183,15 @@ class HarmonicBank(nn.Module):
         with ``row_of`` [B] rows [R, 2K, hop] of which note b uses ``row_of[b]`` (a streamer's slots: no copy).
 
         The same samples as overlap-adding :meth:`frames` (to float32 rounding of the phases, about -90 dB): a
-        harmonic's phase depends only on the sample's place in
-        the note, so each frame's share is its amplitudes times the hop's oscillators (the rows, turned to the
-        hop's starting phase) under its quarter of the window. One small batched matmul: this runs in the
-        engine's worker for every step."""
+        harmonic's phase depends only on the sample's place in the note, so each frame's share is its amplitudes
+        times the hop's oscillators (the rows, turned to the hop's starting phase) under its quarter of the window.
+        One small batched matmul: this runs in the engine's worker for every step."""
         quarters = amps.shape[1]
         if rows is None:
             if row_of is not None:
                 raise ValueError("row_of needs the rows it indexes")
             rows = self.hop_rows(pitch)
-        f0 = midi_hz(pitch.to(amps.device))
-        k = torch.arange(1, self.harmonics + 1, dtype=torch.float64, device=amps.device)
-        start = torch.frac(f0 * self.hop / self.sample_rate * index.double())  # cycles at the hop's start
-        angle = (2 * math.pi * torch.frac(start[:, None] * k)).float()  # [B, K]
+        angle = self._start_phase(pitch, index.to(amps.device)).float()  # [B, K]
         # sin(a + b) = sin a cos b + cos a sin b, with a the phase at the hop's start and b within the hop
         coef = torch.cat([amps * angle.sin()[:, None], amps * angle.cos()[:, None]], 2)  # [B, quarters, 2K]
         w = self.window.view(-1, self.hop)[:quarters]

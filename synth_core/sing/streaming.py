@@ -77,23 +77,12 @@ class StreamWeights:
         self.bs = model.decoder.synthesis.bias.detach().to(dtype)
         self.bank = model.decoder.bank  # (float32 whatever ``dtype``: its phases need the precision)
 
-    def frame(
-        self,
-        hist: torch.Tensor,
-        pitch: torch.Tensor | None = None,
-        index: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def frame(self, hist: torch.Tensor) -> torch.Tensor:
         """Decoded 1024-sample frames [B, frame] or [B, J, frame] (float32) from latent windows [B, context, latent]
-        or [B, J, context, latent]; a harmonic bank also needs each note's MIDI ``pitch`` [B] and each frame's
-        ``index`` [B] or [B, J] (:meth:`.HarmonicBank.frames`)."""
-        shape = hist.shape[:-2]
-        pre = self._pre(hist)
-        out = self._atoms(pre, shape)
-        if self.bank is not None:  # (it reads the last layer before its activation: Decoder.frames)
-            b = shape[0]
-            bank = self.bank.frames(pre.float().view(b, -1, pre.shape[1]), pitch, index.view(b, -1))
-            out = out + bank.view(*shape, -1)
-        return out
+        or [B, J, context, latent] of a decoder without a harmonic bank (with one: :meth:`parts`)."""
+        if self.bank is not None:
+            raise ValueError("a harmonic bank's frames stream through parts() and HarmonicBank.harmonic_hop")
+        return self._atoms(self._pre(hist), hist.shape[:-2])
 
     def _pre(self, hist: torch.Tensor) -> torch.Tensor:
         x = hist.reshape(-1, hist.shape[-2] * hist.shape[-1]).to(self.dtype)
@@ -110,10 +99,10 @@ class StreamWeights:
     def parts(
         self, hist: torch.Tensor, pitch: torch.Tensor, index: torch.Tensor
     ) -> tuple[torch.Tensor | int, torch.Tensor]:
-        """With a harmonic bank, what :meth:`frame` computes less the harmonics: the frames [B, frame] or
-        [B, J, frame] of atoms and noise, and the harmonics' amplitudes [B, K] or [B, J, K], which
-        :meth:`.HarmonicBank.harmonic_hop` turns into samples (``hist``, ``pitch`` and ``index`` as for
-        :meth:`frame`)."""
+        """With a harmonic bank: the frames [B, frame] or [B, J, frame] of atoms and noise from latent windows
+        ``hist`` (as for :meth:`frame`) of notes at MIDI ``pitch`` [B], frame ``index`` [B] or [B, J], and the
+        harmonics' amplitudes [B, K] or [B, J, K], which :meth:`.HarmonicBank.harmonic_hop` turns into samples
+        (the bank reads the last layer before its activation, as Decoder.frames)."""
         shape = hist.shape[:-2]
         b = shape[0]
         pre = self._pre(hist).float()
