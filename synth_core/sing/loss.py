@@ -110,7 +110,8 @@ def training_loss(
 ) -> torch.Tensor:
     """SING's spectral L1 plus the terms of ``config`` (see :class:`LossConfig`)."""
     out, tgt = power_spectrogram(output, n_fft, hop), power_spectrogram(target, n_fft, hop)
-    loss = (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
+    per_bin = (torch.log1p(out) - torch.log1p(tgt)).abs()
+    loss = per_bin.mean()
     if config.level_weight:
         loss = loss + config.level_weight * (torch.log1p(out.sum(1)) - torch.log1p(tgt.sum(1))).abs().mean()
     if config.convergence_weight:
@@ -125,8 +126,7 @@ def training_loss(
         loss = loss + config.low_band_weight * low
     if config.high_band_weight:
         first = int(config.high_band_hz * n_fft / config.sample_rate)
-        high = (torch.log1p(out[:, first:]) - torch.log1p(tgt[:, first:])).abs().mean()
-        loss = loss + config.high_band_weight * high
+        loss = loss + config.high_band_weight * per_bin[:, first:].mean()
     if config.phase_weight:
         loss = loss + config.phase_weight * compressed_complex_l1(output, target, config.phase_fft)
     return loss
