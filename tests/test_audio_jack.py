@@ -29,6 +29,9 @@ def test_jack_stream_plays_midi_notes(jack_server, tmp_path):
     try:
         audio.start()
         assert audio.latency_s > 0 and engine.stats().output_latency_s == audio.latency_s
+        # the server runs --no-realtime: the output raised the callback's thread itself, or says why it could not
+        sched = audio.callback_scheduling
+        assert sched.realtime or "permission" in sched.reason, sched
         port = next(p for p in list_midi_ports(JACK_MIDI) if "neurosynth-keys" in p)
         midi.open(port)
         assert midi.port_name == port

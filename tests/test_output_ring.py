@@ -46,6 +46,25 @@ def test_the_callback_copies_blocks_to_every_channel_and_counts_what_went_wrong(
         ring.close()
 
 
+def test_the_callback_notes_the_thread_it_runs_in():
+    ring = OutputRing(1024)
+    seen: list[int] = []
+
+    def device_thread() -> None:
+        seen.append(threading.get_native_id())
+        device_block(ring, 256, 1)
+        device_block(ring, 256, 1)
+
+    try:
+        assert ring.callback_thread == 0
+        t = threading.Thread(target=device_thread)
+        t.start()
+        t.join()
+        assert ring.callback_thread == seen[0] != threading.get_native_id()
+    finally:
+        ring.close()
+
+
 def test_the_feeder_keeps_the_ring_ahead_and_the_engine_plays_through_it():
     engine = Engine(SineSource(), EngineConfig(sample_rate=48000))
     engine.synchronous = True

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -10,11 +12,13 @@ import numpy as np
 
 from .feeder import BlockFeeder
 from .output_ring import OutputRing
+from .thread_priority import ThreadScheduling, make_realtime, thread_scheduling
 
 log = logging.getLogger(__name__)
 
 DEFAULT_AHEAD_BLOCKS = 3  # blocks the feeder mixes ahead of the device (bench/RESULTS.md: "The audio path")
 RING_FRAMES = 8192  # room in the output ring beyond the blocks ahead
+FIRST_CALLBACK_S = 1.0  # how long start() waits for the device's first call (to learn its thread)
 
 
 class AudioDeviceError(RuntimeError):
@@ -84,6 +88,9 @@ class AudioOutput:
     no Python runs in the callback, so nothing that holds the GIL can make it late. ``"python"``: the callback runs
     ``engine.render`` itself (no added latency, but it waits for the GIL behind the GUI and the model worker); used
     when numba cannot build the native one, and by the benchmarks to compare.
+
+    ``realtime``: once the device calls back, its thread gets real-time scheduling where the OS allows and it has
+    none (:mod:`.thread_priority`); :attr:`callback_scheduling` says what it got, and why not.
     """
 
     def __init__(
@@ -94,6 +101,7 @@ class AudioOutput:
         block_size: int = 256,
         callback: str = "native",
         ahead_blocks: int = DEFAULT_AHEAD_BLOCKS,
+        realtime: bool = True,
     ):
         if callback not in ("native", "python"):
             raise ValueError(f"callback must be 'native' or 'python', not {callback!r}")
@@ -103,6 +111,8 @@ class AudioOutput:
         self.block_size = int(block_size)
         self.callback = callback
         self.ahead_blocks = max(1, int(ahead_blocks))
+        self.realtime = bool(realtime)
+        self.callback_scheduling = ThreadScheduling("unknown", reason="not started")
         self.stream = None
         self.latency_s = 0.0  # the device's output latency plus the ring's (native path)
         self.device_latency_s = 0.0
@@ -111,6 +121,7 @@ class AudioOutput:
         self._mono = np.zeros(8192, np.float32)
         self._py_underflows = 0
         self._py_callbacks = 0
+        self._py_thread = 0
         self._error: BaseException | None = None  # first exception raised by engine.render in the python callback
 
     @property
@@ -127,6 +138,8 @@ class AudioOutput:
         return OutputCounters(self._py_underflows, 0, self._py_callbacks)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
+        if not self._py_thread:
+            self._py_thread = threading.get_native_id()
         self._py_callbacks += 1
         if status.output_underflow:
             self._py_underflows += 1
@@ -204,6 +217,22 @@ class AudioOutput:
         ring_s = self.ahead_blocks * self.block_size / self.sample_rate if self.feeder is not None else 0.0
         self.latency_s = self.device_latency_s + ring_s
         self.engine.set_output_latency(self.latency_s, self.block_size)
+        self.callback_scheduling = self._schedule_callback_thread()
+
+    def _callback_thread(self) -> int:
+        """The native id of the thread the device calls back from (0 before its first call)."""
+        return self._ring.callback_thread if self._ring is not None else self._py_thread
+
+    def _schedule_callback_thread(self) -> ThreadScheduling:
+        deadline = time.monotonic() + FIRST_CALLBACK_S
+        while not self._callback_thread() and time.monotonic() < deadline:
+            time.sleep(0.005)
+        tid = self._callback_thread()
+        if not tid:
+            return ThreadScheduling("unknown", reason=f"the device did not call back within {FIRST_CALLBACK_S} s")
+        scheduling = make_realtime(tid) if self.realtime else thread_scheduling(tid)
+        log.info("audio callback thread: %s", scheduling.describe())
+        return scheduling
 
     def _close(self) -> None:
         try:

@@ -1,10 +1,10 @@
 """The audio callback, compiled: PortAudio calls it directly, without Python and without the GIL.
 
 It does one small bounded thing: copy the next block of the :class:`~.output_ring.OutputRing` to the device (mono
-to every channel), fill what is missing with silence and count it, count the device's underflow flag, and wake
-the feeder through the ring's pipe. Nothing a Python thread does (the GUI's repaint, the model worker) can delay
-it. numba compiles it when this module is first imported (a few seconds, cached on disk after that): import it
-lazily, through :func:`callback_address`.
+to every channel), fill what is missing with silence and count it, count the device's underflow flag, note its
+thread's id once (for :mod:`.thread_priority`), and wake the feeder through the ring's pipe. Nothing a Python
+thread does (the GUI's repaint, the model worker) can delay it. numba compiles it when this module is first
+imported (a few seconds, cached on disk after that): import it lazily, through :func:`callback_address`.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .output_ring import (
     LATE,
     LATE_FRAMES,
     READ,
+    THREAD,
     UNDERFLOWS,
     WAKE_BYTE,
     WAKE_FD,
@@ -32,6 +33,7 @@ PA_CONTINUE = 0
 
 # the C library's write(fd, buf, n), the buffer's address passed as an integer (the same calling convention)
 _c_write = types.ExternalFunction("write", types.int64(types.int32, types.uint64, types.uint64))
+_c_gettid = types.ExternalFunction("gettid", types.int32())  # glibc >= 2.30
 _SIGNATURE = types.int32(types.voidptr, types.voidptr, types.uint64, types.voidptr, types.uint64, types.voidptr)
 
 
@@ -56,5 +58,7 @@ def pa_callback(input_, output, frames, time_info, status, user):  # noqa: ARG00
     if status & PA_OUTPUT_UNDERFLOW:
         header[UNDERFLOWS] += 1
     header[CALLBACKS] += 1
+    if header[THREAD] == 0:  # once: the thread the device calls from, for the output to make real-time
+        header[THREAD] = _c_gettid()
     _c_write(header[WAKE_FD], header[WAKE_BYTE], 1)
     return PA_CONTINUE

@@ -5,7 +5,8 @@ PortAudio's single ``userData`` pointer. Single producer (the feeder, Python) / 
 compiled, never takes the GIL): the producer writes samples, then publishes ``write``; the consumer reads
 ``write``, copies, then publishes ``read``. Both positions only grow.
 
-The header also holds what the callback counts (device underflows, late blocks, calls) and the pipe through which
+The header also holds what the callback counts (device underflows, late blocks, calls), the id of the thread it
+runs in, and the pipe through which
 it wakes the feeder after each block (a non-blocking one-byte write: the callback never waits).
 """
 
@@ -19,7 +20,7 @@ import numpy as np
 
 HEADER_WORDS = 16
 # header words (int64)
-WRITE, READ, CAPACITY, CHANNELS, UNDERFLOWS, LATE, CALLBACKS, WAKE_FD, WAKE_BYTE, LATE_FRAMES = range(10)
+WRITE, READ, CAPACITY, CHANNELS, UNDERFLOWS, LATE, CALLBACKS, WAKE_FD, WAKE_BYTE, LATE_FRAMES, THREAD = range(11)
 DATA = 2 * HEADER_WORDS  # first sample (float32 index)
 
 
@@ -95,6 +96,11 @@ class OutputRing:
     @property
     def callbacks(self) -> int:
         return int(self.header[CALLBACKS])
+
+    @property
+    def callback_thread(self) -> int:
+        """The native id of the thread the callback runs in (0 until its first call)."""
+        return int(self.header[THREAD])
 
     def close(self) -> None:
         """Close the wake pipe (only once the stream is closed)."""

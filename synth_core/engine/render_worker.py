@@ -14,11 +14,9 @@ first-sample-ready latency log.
 
 from __future__ import annotations
 
-import contextlib
 import gc
 import logging
 import math
-import os
 import sys
 import threading
 import time
@@ -33,6 +31,7 @@ from .config import EngineConfig, EngineStats
 from .events import BeginNote, EndNote, NoteVector
 from .note_ticket import LatencyLog, NoteTicket
 from .ring import SampleRing
+from .thread_priority import lower_thread_priority
 
 log = logging.getLogger(__name__)
 
@@ -41,12 +40,6 @@ STEP_CHUNK = 16  # voices stepped per source call (between calls the worker look
 
 
 WORKER_NICE = 10  # the worker yields the CPU to the audio threads: it has 0.25 s of slack, the callback one block
-
-
-def lower_thread_priority(nice: int) -> None:
-    """Make the calling thread ``nice`` (Linux: per thread); where the OS has no such thing, nothing happens."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
 
 
 class RenderWorker:

@@ -1,0 +1,70 @@
+"""Thread scheduling: the audio callback's thread made real-time where the OS allows, the worker made nice.
+
+A JACK server started without real-time scheduling (``jackd --no-realtime``), or a driver that does not raise its
+own thread, leaves PortAudio's callback thread at the default policy beside every other thread of the machine: a
+busy GUI thread or a model step then delays it past the block and the device reports an underflow (a click).
+Where the process may (root, or the ``rtprio`` limit of the audio group), the callback's thread gets
+``SCHED_FIFO`` at a modest priority, as audio servers grant it; the callback is short and bounded, so nothing else
+starves. Linux only; elsewhere nothing changes and the reason says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from dataclasses import dataclass
+
+AUDIO_RT_PRIORITY = 20  # SCHED_FIFO priority (rtkit's default ceiling; JACK's own threads run higher)
+_POLICIES = {getattr(os, n): n.removeprefix("SCHED_").lower() for n in ("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",
+             "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ThreadScheduling:
+    """How a thread is scheduled: ``policy`` ("fifo", "rr", "other", ..., "unknown"), its real-time ``priority``
+    (0 outside fifo / rr) and, when it is not real-time, ``reason``."""
+
+    policy: str
+    priority: int = 0
+    reason: str = ""
+
+    @property
+    def realtime(self) -> bool:
+        return self.policy in ("fifo", "rr")
+
+    def describe(self) -> str:
+        if self.realtime:
+            return f"real-time ({self.policy.upper()} {self.priority})"
+        return f"not real-time ({self.reason})" if self.reason else "not real-time"
+
+
+def thread_scheduling(tid: int) -> ThreadScheduling:
+    """The scheduling of thread ``tid`` (a native thread id)."""
+    try:
+        policy = os.sched_getscheduler(tid)
+        priority = os.sched_getparam(tid).sched_priority
+    except (AttributeError, OSError) as exc:
+        return ThreadScheduling("unknown", reason=f"cannot read it: {exc}")
+    return ThreadScheduling(_POLICIES.get(policy, str(policy)), priority)
+
+
+def make_realtime(tid: int, priority: int = AUDIO_RT_PRIORITY) -> ThreadScheduling:
+    """Give thread ``tid`` ``SCHED_FIFO`` at ``priority`` unless it is real-time already (a real-time JACK server
+    raises its clients' threads itself); returns what it has now, with the reason when it stays as it was."""
+    now = thread_scheduling(tid)
+    if now.realtime or now.policy == "unknown":
+        return now
+    try:
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+    except PermissionError:
+        return ThreadScheduling(now.policy, reason="no permission: raise the rtprio limit, e.g. join the audio group")
+    except (AttributeError, OSError) as exc:
+        return ThreadScheduling(now.policy, reason=str(exc))
+    return thread_scheduling(tid)
+
+
+def lower_thread_priority(nice: int) -> None:
+    """Make the calling thread ``nice`` (Linux: per thread); where the OS has no such thing, nothing happens."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), nice)
