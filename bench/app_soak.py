@@ -76,13 +76,15 @@ def app_soak(
     callback: str = "native",
     app_midi_port: bool = True,
     notes: str = "midi",
+    realtime: bool = True,
 ) -> dict:
     """``app_midi_port``: the app opens its own MIDI input (``NeuroSynth:midi_in``, one more JACK client), as
     sing-app does; False leaves it closed, to measure what that client costs. ``notes``: "midi" plays them from a
     JACK MIDI keyboard in another process (``bench/jack_keys.py``) into that port, as a musician's keyboard or a
     DAW does; "keyboard" from a JACK MIDI port of that process picked as the app's MIDI input (the Audio/MIDI
     dialog's way: the app connects to it); "direct" calls ``engine.note_on`` from the GUI thread (the on-screen
-    piano's way)."""
+    piano's way). ``realtime``: the output makes the callback's thread real-time where it may (as sing-app); False
+    leaves it as the driver made it, to measure what that does."""
     if notes == "midi" and not app_midi_port:
         raise ValueError("notes from JACK MIDI need the app's MIDI port")
     from PyQt6.QtWidgets import QApplication
@@ -102,7 +104,7 @@ def app_soak(
         MidiInput.open_app_ports = lambda self: []  # (this process only)
     app = QApplication.instance() or QApplication([])
     with jack_dummy_server(sample_rate=48000, period=256) as jack:
-        baseline = baseline_dropouts(jack, baseline_s)
+        baseline = baseline_dropouts(jack, baseline_s, realtime=realtime)
         source = SingSource.from_checkpoint(checkpoint, "cpu") if checkpoint else random_source("cpu")
         settings = AudioMidiSettings(
             audio_device=jack.device["index"],
@@ -115,7 +117,7 @@ def app_soak(
             settings,
             list_devices=lambda: [jack.device],
             list_ports=lambda: [],
-            audio_factory=functools.partial(AudioOutput, callback=callback),
+            audio_factory=functools.partial(AudioOutput, callback=callback, realtime=realtime),
         )
         win.show()
         received: list = []  # the messages that reached the engine through MIDI (the copy the GUI gets of each)
@@ -124,6 +126,7 @@ def app_soak(
         timeline = None
         try:
             callback = win.audio.callback if win.audio is not None else None
+            callback_thread = win.audio.callback_scheduling.describe() if win.audio is not None else None
             xruns0, steal0 = jack.xruns(), cpu_steal_s()
             t0 = time.monotonic()
             timeline = DropoutTimeline(win.audio, t0)
@@ -188,6 +191,7 @@ def app_soak(
         "voices": voices,
         "chords": k,
         "callback": callback,
+        "callback_thread": callback_thread,
         "app_midi_port": app_midi_port,
         "notes": notes,
         "notes_sent": notes_sent,
@@ -219,6 +223,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
     p.add_argument("--no-app-midi-port", action="store_true", help="leave the app's own MIDI input closed")
     p.add_argument(
+        "--no-realtime-thread", action="store_true", help="leave the callback's thread as the driver made it"
+    )
+    p.add_argument(
         "--notes",
         choices=["midi", "keyboard", "direct"],
         default="midi",
@@ -239,6 +246,7 @@ def main(argv: list[str] | None = None) -> None:
                 args.callback,
                 app_midi_port=not args.no_app_midi_port,
                 notes=args.notes,
+                realtime=not args.no_realtime_thread,
             ),
             indent=1,
         )

@@ -121,12 +121,15 @@ def allowed_dropouts(baseline: dict, key: str, seconds: float, margin: float, st
     return baseline[key] * seconds / baseline["seconds"] + margin + steal_allowance(steal_s)
 
 
-def baseline_dropouts(server: JackServer, seconds: float, sample_rate: int = 48000, block_size: int = 256) -> dict:
+def baseline_dropouts(
+    server: JackServer, seconds: float, sample_rate: int = 48000, block_size: int = 256, realtime: bool = True
+) -> dict:
     """Device underflows and jackd xruns of a stream playing silence through the native callback for ``seconds``:
-    what the machine and the server cost by themselves, to compare a real run with (``bench/soak.py``, the tests)."""
+    what the machine and the server cost by themselves, to compare a real run with (``bench/soak.py``, the tests).
+    ``realtime``: as :class:`~synth_core.engine.audio_output.AudioOutput`'s (the run's setting)."""
     from synth_core.engine.audio_output import AudioOutput
 
-    audio = AudioOutput(_Silence(), server.device["index"], sample_rate, block_size)
+    audio = AudioOutput(_Silence(), server.device["index"], sample_rate, block_size, realtime=realtime)
     xruns0 = server.xruns()
     audio.start()
     try:
@@ -134,4 +137,9 @@ def baseline_dropouts(server: JackServer, seconds: float, sample_rate: int = 480
     finally:
         audio.stop()
     c = audio.counters()
-    return {"seconds": seconds, "device_underflows": c.device_underflows, "jack_xruns": server.xruns() - xruns0}
+    return {
+        "seconds": seconds,
+        "device_underflows": c.device_underflows,
+        "jack_xruns": server.xruns() - xruns0,
+        "callback_thread": audio.callback_scheduling.describe(),
+    }

@@ -136,11 +136,12 @@ def run_soak(
     jack=None,
     callback: str = "native",
     ahead_blocks: int = DEFAULT_AHEAD_BLOCKS,
+    realtime: bool = True,
 ) -> dict:
     """Play ``voices``-note chords for ``seconds`` on ``audio_device``; returns the measurements.
 
-    ``jack``: a ``bench.jack_dummy.JackServer`` to read xruns from (optional). ``callback``, ``ahead_blocks``: the
-    audio path (:class:`~synth_core.engine.audio_output.AudioOutput`).
+    ``jack``: a ``bench.jack_dummy.JackServer`` to read xruns from (optional). ``callback``, ``ahead_blocks``,
+    ``realtime``: the audio path (:class:`~synth_core.engine.audio_output.AudioOutput`).
     """
     cfg = config or EngineConfig(sample_rate=48000, block_size=256)
     if voices > cfg.max_voices:
@@ -148,7 +149,13 @@ def run_soak(
     timed = TimedSource(source)
     engine = Engine(timed, cfg)
     audio = AudioOutput(
-        engine, audio_device, cfg.sample_rate, cfg.block_size, callback=callback, ahead_blocks=ahead_blocks
+        engine,
+        audio_device,
+        cfg.sample_rate,
+        cfg.block_size,
+        callback=callback,
+        ahead_blocks=ahead_blocks,
+        realtime=realtime,
     )
     callbacks = TimedRender(engine, int((seconds + 5) * cfg.sample_rate / cfg.block_size * 2) + 1000)
     xruns0 = jack.xruns() if jack is not None else None
@@ -212,7 +219,11 @@ def run_soak(
             "render_ahead_s": cfg.render_ahead_s,
             "output_latency_s": audio.latency_s,
         },
-        "audio_path": {"callback": audio.callback, "ahead_blocks": audio.ahead_blocks if audio.feeder else 0},
+        "audio_path": {
+            "callback": audio.callback,
+            "ahead_blocks": audio.ahead_blocks if audio.feeder else 0,
+            "callback_thread": audio.callback_scheduling.describe(),
+        },
         "underruns": st.underruns,
         "device_underflows": counters.device_underflows,
         "late_blocks": counters.late_blocks,
@@ -289,6 +300,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--callback", choices=["native", "python"], default="native", help="audio path (as sing-app)")
     p.add_argument("--ahead", type=int, default=DEFAULT_AHEAD_BLOCKS, help="blocks the feeder mixes ahead (native)")
     p.add_argument("--busy-core", action="store_true", help="keep one core busy in another process meanwhile")
+    p.add_argument(
+        "--no-realtime-thread", action="store_true", help="leave the callback's thread as the driver made it"
+    )
     args = p.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -314,6 +328,7 @@ def main(argv: list[str] | None = None) -> None:
             jack,
             args.callback,
             args.ahead,
+            not args.no_realtime_thread,
         )
     bf16 = source.warmup_dtype == torch.bfloat16
     settings = {"warmup_dtype": "bf16" if bf16 else "fp32", "note_cache": not args.no_cache}
