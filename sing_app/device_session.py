@@ -148,7 +148,8 @@ class DeviceSession(QObject):
 
     def audio_status(self) -> DeviceStatus:
         if self.audio is not None:
-            return DeviceStatus("Audio: on", f"Playing on {self._device_name()}", OK)
+            thread = self.audio.callback_scheduling.describe()
+            return DeviceStatus("Audio: on", f"Playing on {self._device_name()}\nAudio thread: {thread}", OK)
         return DeviceStatus("Audio: OFFLINE (silent)", f"No sound output: {self.audio_message}.\nThe meters, the "
                             "scope and recording still work. Pick a device in Audio/MIDI…", WARN)  # fmt: skip
 

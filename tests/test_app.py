@@ -18,6 +18,7 @@ from sing_app.presets import Preset, PresetError, load_preset, save_preset
 from sing_app.widgets.settings_dialog import AudioMidiSettings, SettingsDialog
 from synth_core.dsp import estimate_f0, midi_to_hz
 from synth_core.engine import SineSource
+from synth_core.engine.thread_priority import ThreadScheduling
 from tests.conftest import pull
 
 SR = 48000
@@ -292,6 +293,8 @@ def test_main_reports_missing_weights_when_the_voice_fails_too(tmp_path, capsys)
 
 class FakeAudio:
     """Stands in for AudioOutput: 'opens' unless the device is named 'broken'."""
+
+    callback_scheduling = ThreadScheduling("fifo", 20)
 
     def __init__(self, engine, device=None, sample_rate=48000, block_size=256):
         self.engine, self.device, self.sample_rate, self.block_size = engine, device, sample_rate, block_size

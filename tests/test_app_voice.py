@@ -13,6 +13,7 @@ from sing_app.widgets.settings_dialog import AudioMidiSettings
 from synth_core.dsp import estimate_f0, midi_to_hz
 from synth_core.engine import SineSource
 from synth_core.engine.sine_voice import SineVoiceSource
+from synth_core.engine.thread_priority import ThreadScheduling
 from tests.conftest import pull
 
 SR = 48000
@@ -22,6 +23,8 @@ class FakeAudio:
     """Stands in for AudioOutput: remembers how it was opened, never pulls audio itself."""
 
     opened: list = []
+
+    callback_scheduling = ThreadScheduling("fifo", 20)
 
     def __init__(self, engine, device=None, sample_rate=48000, block_size=256):
         self.engine, self.device, self.sample_rate, self.block_size = engine, device, sample_rate, block_size

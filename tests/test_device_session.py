@@ -9,10 +9,13 @@ from sing_app.device_session import DeviceSession
 from sing_app.widgets.settings_dialog import AudioMidiSettings
 from synth_core.engine import Engine, EngineConfig, SineSource
 from synth_core.engine.audio_output import AudioDeviceError, OutputCounters
+from synth_core.engine.thread_priority import ThreadScheduling
 
 
 class FakeAudio:
     opened: list[FakeAudio] = []
+
+    callback_scheduling = ThreadScheduling("fifo", 20)
 
     def __init__(self, engine, device=None, sample_rate=48000, block_size=256):
         self.engine, self.device, self.stopped = engine, device, False
@@ -68,6 +71,7 @@ def test_audio_opens_falls_back_offline_and_tears_down_once(qtbot):
     s.open_audio()
     assert s.audio is FakeAudio.opened[0] and not s.offline.running and s.audio_status().text == "Audio: on"
     assert s.counters().device_underflows == 2
+    assert "Audio thread: real-time (FIFO 20)" in s.audio_status().tooltip
     s.apply(AudioMidiSettings(audio_device="broken"))  # the old output stops, the new one fails: offline
     assert FakeAudio.opened[0].stopped and s.audio is None and s.offline.running
     status = s.audio_status()
