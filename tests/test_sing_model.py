@@ -282,6 +282,35 @@ def test_high_band_term_weighs_the_missing_upper_partials():
     assert float(training_loss(note, note, cfg)) == 0.0
 
 
+def test_mel_term_keeps_slightly_stretched_partials_at_their_level():
+    """Issue #25's dull upper bands: with the target's partials stretched a little (a piano's inharmonicity), the
+    per-bin log loss scores the exact harmonic series above the same series with its partials over 3 kHz 10 dB
+    weaker or gone, so it teaches the bank to turn them down; the mel-band term scores the right level best."""
+    from synth_core.sing.loss import LossConfig, mel_l1, power_spectrogram, training_loss
+
+    t = torch.arange(8192) / 16000
+
+    def tone(stretch: float = 0.0, high_db: float | None = 0.0) -> torch.Tensor:
+        x = torch.zeros_like(t)
+        for h in range(1, 37):
+            f = 220.0 * h * (1 + stretch * h * h)
+            if f > 3000 and high_db is None:
+                continue
+            x += torch.sin(2 * math.pi * f * t + h) / h * (10 ** (high_db / 20) if f > 3000 and high_db else 1)
+        return x[None] * 100
+
+    note = tone(stretch=5e-5)
+    exact, weaker, dull = tone(), tone(high_db=-10.0), tone(high_db=None)
+    assert float(spectral_l1(exact, note)) > max(float(spectral_l1(weaker, note)), float(spectral_l1(dull, note)))
+
+    def mel(x: torch.Tensor) -> float:
+        return float(mel_l1(power_spectrogram(x), power_spectrogram(note), 64, 16000))
+
+    assert 5 * mel(exact) < mel(weaker) < mel(dull) and mel(note) == 0.0
+    cfg = LossConfig(mel_weight=0.5)
+    torch.testing.assert_close(training_loss(exact, note, cfg), spectral_l1(exact, note) + 0.5 * mel(exact))
+
+
 def test_phase_term_sees_what_the_magnitude_loss_cannot():
     """The same tone with its harmonics' phases shifted: the magnitude loss barely tells it from the note, the
     compressed complex term as well as it tells a 30 dB noise floor; the term is 0 for the note itself."""

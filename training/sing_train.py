@@ -126,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--high-band-hz", type=float, default=4000.0, help="lower edge of the --high-band-weight term")
     p.add_argument(
+        "--mel-weight",
+        type=float,
+        default=0.0,
+        help="ae/e2e: add this times the L1 between log mel-band energies (--mel-bands bands at 1024 points): the "
+        "energy of each band, wherever in it the partials sit",
+    )
+    p.add_argument("--mel-bands", type=int, default=64, help="bands of the --mel-weight term")
+    p.add_argument(
         "--phase-weight",
         type=float,
         default=0.0,
@@ -449,6 +457,8 @@ class Trainer:
             "low_band_hz": self.args.low_band_hz,
             "high_band_weight": self.args.high_band_weight,
             "high_band_hz": self.args.high_band_hz,
+            "mel_weight": self.args.mel_weight,
+            "mel_bands": self.args.mel_bands,
             "phase_weight": self.args.phase_weight,
             "phase_fft": self.args.phase_fft,
             "convergence_weight": self.args.convergence_weight,
@@ -609,6 +619,8 @@ class Trainer:
             low_band_hz=a.low_band_hz,
             high_band_weight=a.high_band_weight,
             high_band_hz=a.high_band_hz,
+            mel_weight=a.mel_weight,
+            mel_bands=a.mel_bands,
             phase_weight=a.phase_weight,
             phase_fft=a.phase_fft,
             convergence_weight=a.convergence_weight,

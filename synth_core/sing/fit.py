@@ -262,6 +262,8 @@ def loss_config_of(ckpt) -> LossConfig:
         low_band_hz=float(tr.get("low_band_hz") or 1000.0),
         high_band_weight=float(tr.get("high_band_weight") or 0.0),
         high_band_hz=float(tr.get("high_band_hz") or 4000.0),
+        mel_weight=float(tr.get("mel_weight") or 0.0),
+        mel_bands=int(tr.get("mel_bands") or 64),
         phase_weight=float(tr.get("phase_weight") or 0.0),
         phase_fft=int(tr.get("phase_fft") or 512),
         convergence_weight=float(tr.get("convergence_weight") or 0.0),

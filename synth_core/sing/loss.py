@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 
 import torch
@@ -51,6 +53,10 @@ class LossConfig:
     ``convergence_weight``: times the spectral convergence (:func:`spectral_convergence`) at 1024 points and at
     each of ``extra_ffts``: a linear-magnitude term (Parallel WaveGAN) whose pull toward a loud target bin does not
     fade as the output gets quiet, where log(1 + |X|^2) goes flat (the silence plateau).
+    ``mel_weight``: times the L1 between log(1 + energy) of ``mel_bands`` mel bands (from the 1024-point power
+    spectrum; HiFi-GAN's mel loss): a term that asks for each band's energy without asking which bin holds it, so
+    an upper partial a few bins from the target's (vibrato, stretched or detuned partials) is not pushed down as
+    the per-bin log loss pushes it.
     ``phase_weight``: times :func:`compressed_complex_l1` at ``phase_fft`` points, the one term that sees phase:
     the magnitude terms cannot tell frames that overlap-add in phase from frames that spread energy between
     the harmonics (the floor of issue #25).
@@ -66,6 +72,8 @@ class LossConfig:
     low_band_fft: int = 2048
     high_band_weight: float = 0.0
     high_band_hz: float = 4000.0
+    mel_weight: float = 0.0
+    mel_bands: int = 64
     phase_weight: float = 0.0
     phase_fft: int = 512
     convergence_weight: float = 0.0
@@ -77,6 +85,31 @@ def low_band_l1(
 ) -> torch.Tensor:
     """Spectral L1 over the bins up to ``max_hz`` (hop n_fft / 4)."""
     return spectral_l1(output, target, n_fft, n_fft // 4, int(max_hz * n_fft / sample_rate) + 1)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(n_bins: int, n_bands: int, sample_rate: int) -> torch.Tensor:
+    """Triangular filters on the mel scale (HTK's formula) over ``n_bins`` bins from 0 Hz to Nyquist:
+    [n_bands, n_bins], each row summing the power of its band's bins (peak weight 1)."""
+
+    def mel(hz: float) -> float:
+        return 2595.0 * math.log10(1.0 + hz / 700.0)
+
+    edges_mel = torch.linspace(0.0, mel(sample_rate / 2), n_bands + 2, dtype=torch.float64)
+    edges = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
+    freqs = torch.linspace(0.0, sample_rate / 2, n_bins, dtype=torch.float64)
+    lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rise = (freqs - lo) / (mid - lo)
+    fall = (hi - freqs) / (hi - mid)
+    return rise.minimum(fall).clamp(min=0.0).float()
+
+
+def mel_l1(output_power: torch.Tensor, target_power: torch.Tensor, n_bands: int, sample_rate: int) -> torch.Tensor:
+    """Mean L1 between log(1 + mel band energy) of two power spectrograms [B, bins, frames]."""
+    fb = mel_filterbank(output_power.shape[1], n_bands, sample_rate).to(output_power.device, output_power.dtype)
+    out = torch.einsum("mb,nbf->nmf", fb, output_power)
+    tgt = torch.einsum("mb,nbf->nmf", fb, target_power)
+    return (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
 
 
 def compressed_complex(wav: torch.Tensor, n_fft: int, hop: int, power: float = 0.3) -> torch.Tensor:
@@ -127,6 +160,8 @@ def training_loss(
     if config.high_band_weight:
         first = int(config.high_band_hz * n_fft / config.sample_rate)
         loss = loss + config.high_band_weight * per_bin[:, first:].mean()
+    if config.mel_weight:
+        loss = loss + config.mel_weight * mel_l1(out, tgt, config.mel_bands, config.sample_rate)
     if config.phase_weight:
         loss = loss + config.phase_weight * compressed_complex_l1(output, target, config.phase_fft)
     return loss
