@@ -49,3 +49,27 @@ def test_an_unknown_thread_is_reported_not_raised():
     sched = thread_scheduling(2**22 + 12345)  # beyond pid_max's default: no such thread
     assert sched.policy == "unknown" and "cannot read" in sched.reason
     assert make_realtime(2**22 + 12345).policy == "unknown"
+
+
+@linux
+def test_below_the_callers_rtprio_limit_it_takes_the_limit(monkeypatch):
+    """A user whose rtprio limit (limits.conf, the audio group) is below our priority gets FIFO at that limit."""
+    import synth_core.engine.thread_priority as tp
+
+    calls = []
+    real = os.sched_setscheduler
+
+    def limited(tid, policy, param):
+        calls.append(param.sched_priority)
+        if param.sched_priority > 4:
+            raise PermissionError("rtprio limit 4")
+        real(tid, policy, param)
+
+    monkeypatch.setattr(tp.os, "sched_setscheduler", limited)
+    monkeypatch.setattr(tp, "_rtprio_limit", lambda: 4)
+    got = in_thread(lambda tid: make_realtime(tid, 20))
+    if not got.realtime:
+        pytest.skip("this process may not make threads real-time")
+    assert calls == [20, 4] and (got.policy, got.priority) == ("fifo", 4)
+    monkeypatch.setattr(tp, "_rtprio_limit", lambda: 0)  # no limit at all: the reason says what to change
+    assert "rtprio" in in_thread(lambda tid: make_realtime(tid, 20)).reason

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -89,8 +88,9 @@ class AudioOutput:
     ``engine.render`` itself (no added latency, but it waits for the GIL behind the GUI and the model worker); used
     when numba cannot build the native one, and by the benchmarks to compare.
 
-    ``realtime``: once the device calls back, its thread gets real-time scheduling where the OS allows and it has
-    none (:mod:`.thread_priority`); :attr:`callback_scheduling` says what it got, and why not.
+    ``realtime``: once the device first calls the compiled callback, its thread gets real-time scheduling where the
+    OS allows and it has none (:mod:`.thread_priority`); :attr:`callback_scheduling` says what it got at start,
+    and why not.
     """
 
     def __init__(
@@ -121,7 +121,6 @@ class AudioOutput:
         self._mono = np.zeros(8192, np.float32)
         self._py_underflows = 0
         self._py_callbacks = 0
-        self._py_thread = 0
         self._error: BaseException | None = None  # first exception raised by engine.render in the python callback
 
     @property
@@ -138,8 +137,6 @@ class AudioOutput:
         return OutputCounters(self._py_underflows, 0, self._py_callbacks)
 
     def _callback(self, outdata, frames, time_info, status) -> None:
-        if not self._py_thread:
-            self._py_thread = threading.get_native_id()
         self._py_callbacks += 1
         if status.output_underflow:
             self._py_underflows += 1
@@ -219,15 +216,17 @@ class AudioOutput:
         self.engine.set_output_latency(self.latency_s, self.block_size)
         self.callback_scheduling = self._schedule_callback_thread()
 
-    def _callback_thread(self) -> int:
-        """The native id of the thread the device calls back from (0 before its first call)."""
-        return self._ring.callback_thread if self._ring is not None else self._py_thread
-
     def _schedule_callback_thread(self) -> ThreadScheduling:
+        if self._ring is None:  # the Python callback holds the GIL while it renders: not a thread to make real-time
+            return ThreadScheduling("unknown", reason="the Python callback: only the compiled one is made real-time")
+        from .native_callback import NOTES_THREAD
+
+        if not NOTES_THREAD:
+            return ThreadScheduling("unknown", reason="the callback cannot tell its thread (no gettid here)")
         deadline = time.monotonic() + FIRST_CALLBACK_S
-        while not self._callback_thread() and time.monotonic() < deadline:
+        while not self._ring.callback_thread and time.monotonic() < deadline:
             time.sleep(0.005)
-        tid = self._callback_thread()
+        tid = self._ring.callback_thread
         if not tid:
             return ThreadScheduling("unknown", reason=f"the device did not call back within {FIRST_CALLBACK_S} s")
         scheduling = make_realtime(tid) if self.realtime else thread_scheduling(tid)

@@ -16,6 +16,7 @@ import threading
 from dataclasses import dataclass
 
 AUDIO_RT_PRIORITY = 20  # SCHED_FIFO priority (rtkit's default ceiling; JACK's own threads run higher)
+NO_PERMISSION = "no permission: raise the rtprio limit (e.g. join the audio group) or run a real-time JACK server"
 _POLICIES = {getattr(os, n): n.removeprefix("SCHED_").lower() for n in ("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",
              "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}  # fmt: skip
 
@@ -41,6 +42,8 @@ class ThreadScheduling:
 
 def thread_scheduling(tid: int) -> ThreadScheduling:
     """The scheduling of thread ``tid`` (a native thread id)."""
+    if not hasattr(os, "sched_getscheduler"):
+        return ThreadScheduling("unknown", reason="not supported on this OS")
     try:
         policy = os.sched_getscheduler(tid)
         priority = os.sched_getparam(tid).sched_priority
@@ -58,10 +61,25 @@ def make_realtime(tid: int, priority: int = AUDIO_RT_PRIORITY) -> ThreadScheduli
     try:
         os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
     except PermissionError:
-        return ThreadScheduling(now.policy, reason="no permission: raise the rtprio limit, e.g. join the audio group")
+        limit = _rtprio_limit()
+        if not 0 < limit < priority:
+            return ThreadScheduling(now.policy, reason=NO_PERMISSION)
+        try:  # the user's rtprio limit is below our priority: take what it allows
+            os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(limit))
+        except OSError:
+            return ThreadScheduling(now.policy, reason=NO_PERMISSION)
     except (AttributeError, OSError) as exc:
         return ThreadScheduling(now.policy, reason=str(exc))
     return thread_scheduling(tid)
+
+
+def _rtprio_limit() -> int:
+    try:
+        import resource
+
+        return int(resource.getrlimit(resource.RLIMIT_RTPRIO)[0])
+    except (ImportError, AttributeError, OSError, ValueError):
+        return 0
 
 
 def lower_thread_priority(nice: int) -> None:

@@ -54,9 +54,9 @@ class LossConfig:
     each of ``extra_ffts``: a linear-magnitude term (Parallel WaveGAN) whose pull toward a loud target bin does not
     fade as the output gets quiet, where log(1 + |X|^2) goes flat (the silence plateau).
     ``mel_weight``: times the L1 between log(1 + energy) of ``mel_bands`` mel bands (from the 1024-point power
-    spectrum; HiFi-GAN's mel loss): a term that asks for each band's energy without asking which bin holds it, so
-    an upper partial a few bins from the target's (vibrato, stretched or detuned partials) is not pushed down as
-    the per-bin log loss pushes it.
+    spectrum; in the spirit of HiFi-GAN's mel loss): a term that asks for each band's energy without asking which
+    bin holds it, so an upper partial a few bins from the target's (vibrato, stretched or detuned partials) is not
+    pushed down as the per-bin log loss pushes it.
     ``phase_weight``: times :func:`compressed_complex_l1` at ``phase_fft`` points, the one term that sees phase:
     the magnitude terms cannot tell frames that overlap-add in phase from frames that spread energy between
     the harmonics (the floor of issue #25).
@@ -87,10 +87,10 @@ def low_band_l1(
     return spectral_l1(output, target, n_fft, n_fft // 4, int(max_hz * n_fft / sample_rate) + 1)
 
 
-@functools.lru_cache(maxsize=8)
 def mel_filterbank(n_bins: int, n_bands: int, sample_rate: int) -> torch.Tensor:
     """Triangular filters on the mel scale (HTK's formula) over ``n_bins`` bins from 0 Hz to Nyquist:
-    [n_bands, n_bins], each row summing the power of its band's bins (peak weight 1)."""
+    [n_bands, n_bins], each row weighing its band's bins (1 at the band's centre frequency, less where no bin
+    falls on it; DC and Nyquist weigh 0). Raises ``ValueError`` when a band is too narrow to hold any bin."""
 
     def mel(hz: float) -> float:
         return 2595.0 * math.log10(1.0 + hz / 700.0)
@@ -99,14 +99,20 @@ def mel_filterbank(n_bins: int, n_bands: int, sample_rate: int) -> torch.Tensor:
     edges = 700.0 * (10.0 ** (edges_mel / 2595.0) - 1.0)
     freqs = torch.linspace(0.0, sample_rate / 2, n_bins, dtype=torch.float64)
     lo, mid, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rise = (freqs - lo) / (mid - lo)
-    fall = (hi - freqs) / (hi - mid)
-    return rise.minimum(fall).clamp(min=0.0).float()
+    bank = torch.minimum((freqs - lo) / (mid - lo), (hi - freqs) / (hi - mid)).clamp(min=0.0).float()
+    if not bool((bank.sum(1) > 0).all()):
+        raise ValueError(f"{n_bands} mel bands over {n_bins} bins leave some bands empty: use fewer bands")
+    return bank
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filterbank(n_bins: int, n_bands: int, sample_rate: int, device: torch.device, dtype: torch.dtype):
+    return mel_filterbank(n_bins, n_bands, sample_rate).to(device, dtype)  # shared: read only
 
 
 def mel_l1(output_power: torch.Tensor, target_power: torch.Tensor, n_bands: int, sample_rate: int) -> torch.Tensor:
     """Mean L1 between log(1 + mel band energy) of two power spectrograms [B, bins, frames]."""
-    fb = mel_filterbank(output_power.shape[1], n_bands, sample_rate).to(output_power.device, output_power.dtype)
+    fb = _mel_filterbank(output_power.shape[1], n_bands, sample_rate, output_power.device, output_power.dtype)
     out = torch.einsum("mb,nbf->nmf", fb, output_power)
     tgt = torch.einsum("mb,nbf->nmf", fb, target_power)
     return (torch.log1p(out) - torch.log1p(tgt)).abs().mean()
