@@ -46,6 +46,16 @@ def test_between_harmonics_energy_sees_a_noise_floor():
     assert floor > 10.0, floor  # the clean note holds almost nothing between its harmonics
 
 
+def test_upper_band_levels_see_a_dull_note():
+    t = np.arange(3 * SR) / SR
+    ref = (0.1 * sum(np.sin(2 * np.pi * 200.0 * k * t + k) / k for k in range(1, 40))).astype(np.float32)
+    assert perceptual.upper_bands_db(ref, ref, SR) == {"4-6 kHz": 0.0, "6-8 kHz": 0.0}
+    dull = perceptual.upper_bands_db(perceptual.low_passed(ref, SR, 3500.0), ref, SR)
+    assert dull["4-6 kHz"] < -20 and dull["6-8 kHz"] < -40, dull
+    brighter = perceptual.upper_bands_db(perceptual.with_noise(ref, 10.0), ref, SR)
+    assert brighter["6-8 kHz"] > 3, brighter
+
+
 def test_visqol_rate_and_length():
     up = perceptual.to_visqol_rate(np.zeros(4 * SR, np.float32), SR)
     assert len(up) == int(perceptual.VISQOL_SECONDS * perceptual.VISQOL_RATE)

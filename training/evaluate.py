@@ -245,8 +245,8 @@ def perceptual_report(
     sample_rate: int,
 ) -> dict:
     """ViSQOL of SING, the pitch-shift baseline and the two anchors (noise at 20 dB SNR, low-pass at 3.5 kHz)
-    against the real notes, per family and pitch band, with the envelope correlation, the level error and the
-    energy between harmonics (``training.perceptual``)."""
+    against the real notes, per family and pitch band, with the envelope correlation, the level error, the
+    energy between harmonics and the upper bands' levels (``training.perceptual``)."""
     rows = []
     for n, g, t, b in zip(notes, generated, targets, baselines, strict=True):
         if level_db(t, sample_rate) <= LEVEL_FLOOR_DB:
@@ -263,6 +263,7 @@ def perceptual_report(
             "baseline_envelope_corr": perceptual.envelope_correlation(b, t) if b is not None else None,
             "between_harmonics_db": perceptual.between_harmonics_db(g, t, n.pitch, sample_rate),
             "level_error_db": level_db(g, sample_rate) - level_db(t, sample_rate),
+            "upper_bands_db": perceptual.upper_bands_db(g, t, sample_rate),
         }
         rows.append(row)
 
@@ -291,6 +292,11 @@ def perceptual_report(
         "decaying_notes": len(decaying),
         "level_error_db_mean_abs": float(np.mean([abs(r["level_error_db"]) for r in rows])) if rows else None,
         "between_harmonics_db_mean": mean("between_harmonics_db", rows),
+        "upper_bands_db_median": {
+            band: float(np.median([r["upper_bands_db"][band] for r in rows])) for band in rows[0]["upper_bands_db"]
+        }
+        if rows
+        else {},
         "worst": {"note": worst["note"], "sing": worst["sing"]} if worst else None,
         "per_note": rows,
     }
@@ -303,6 +309,7 @@ def perceptual_table(report: dict) -> str:
         return "" if x is None else f"{x:.{digits}f}"
 
     v = report["visqol"]
+    bands = ", ".join(f"{k} {x:+.1f} dB" for k, x in report.get("upper_bands_db_median", {}).items())
     lines = [
         f"ViSQOL v3 (audio mode, 48 kHz, first {perceptual.VISQOL_SECONDS} s), {report['notes']} test notes: "
         f"SING **{f(v['sing'])}**, baseline {f(v['baseline'])}, noise at 20 dB SNR {f(v['noise_20db'])}, "
@@ -310,7 +317,8 @@ def perceptual_table(report: dict) -> str:
         f"{report['decaying_notes']} notes) SING {f(report['envelope_corr_decaying'])} / baseline "
         f"{f(report['baseline_envelope_corr_decaying'])}; level error (mean abs) "
         f"{f(report['level_error_db_mean_abs'], 1)} dB; energy between harmonics "
-        f"{f(report['between_harmonics_db_mean'], 1)} dB over the target's; worst note {report['worst']['note']} "
+        f"{f(report['between_harmonics_db_mean'], 1)} dB over the target's; upper bands against the target's "
+        f"(median) {bands or '-'}; worst note {report['worst']['note']} "
         f"{f(report['worst']['sing'])}.",
         "",
         "| group | notes | SING | baseline | noise 20 dB | low-pass 3.5 kHz |",

@@ -6,6 +6,8 @@
   frames where the target sounds (within ``ENVELOPE_RANGE_DB`` of its loudest frame).
 - Between-harmonics energy: the share of the held part's power that lies off the note's harmonics, in dB, minus
   the target's (0 dB: as clean as the target; SING's broadband floor shows as a positive figure).
+- Band levels: each band's share of the held part's power (4-6 and 6-8 kHz at 16 kHz), in dB, minus the
+  target's (< 0: duller than the target).
 - The two anchors of the ViSQOL scale the issue compares with: the real note plus white noise at 20 dB SNR, and the
   real note low-passed at 3.5 kHz.
 """
@@ -25,6 +27,7 @@ ENVELOPE_FRAME = 256  # samples per envelope frame (16 ms at 16 kHz)
 ENVELOPE_RANGE_DB = 50.0  # frames quieter than the target's loudest minus this are left out (noise, silence)
 HELD = (0.1, 2.5)  # seconds of the held part for the harmonic analysis
 HARMONIC_HALF_WIDTH_CENTS = 50.0  # a bin belongs to harmonic k when within this of k * f0
+UPPER_BANDS = ((4000.0, 6000.0), (6000.0, 8000.0))  # Hz: where the bank's notes were found too weak (issue #25)
 
 
 @lru_cache(maxsize=1)
@@ -101,6 +104,25 @@ def off_harmonic_db(audio: np.ndarray, pitch: int, sample_rate: int) -> float:
 def between_harmonics_db(generated: np.ndarray, target: np.ndarray, pitch: int, sample_rate: int) -> float:
     """The generated note's off-harmonic share minus the target's, in dB (> 0: a noise floor the target lacks)."""
     return off_harmonic_db(generated, pitch, sample_rate) - off_harmonic_db(target, pitch, sample_rate)
+
+
+def band_share_db(audio: np.ndarray, sample_rate: int, lo_hz: float, hi_hz: float) -> float:
+    """Share of the held part's power between ``lo_hz`` and ``hi_hz``, in dB."""
+    lo, hi = (int(s * sample_rate) for s in HELD)
+    x = np.asarray(audio[lo:hi], np.float64) * np.hanning(len(audio[lo:hi]))
+    power = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
+    return float(10 * np.log10(power[(freqs >= lo_hz) & (freqs < hi_hz)].sum() / (power.sum() + 1e-30) + 1e-12))
+
+
+def upper_bands_db(generated: np.ndarray, target: np.ndarray, sample_rate: int) -> dict[str, float]:
+    """Each of :data:`UPPER_BANDS`' share in the generated note minus the target's, in dB (< 0: duller)."""
+    return {
+        f"{lo / 1000:g}-{hi / 1000:g} kHz": band_share_db(generated, sample_rate, lo, hi)
+        - band_share_db(target, sample_rate, lo, hi)
+        for lo, hi in UPPER_BANDS
+        if hi <= sample_rate / 2
+    }
 
 
 def pitch_band(pitch: int) -> str:
