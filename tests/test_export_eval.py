@@ -182,3 +182,4 @@ def test_evaluate_perceptual_report_ranks_the_baseline_above_an_untrained_model(
         == sum(r["notes"] for r in report["by_band"].values())
     )
     assert "| MIDI " in perceptual_table(report) and "ViSQOL v3" in perceptual_table(report)
+    assert set(report["upper_bands_db_median"]) == {"4-6 kHz", "6-8 kHz"} and "6-8 kHz" in perceptual_table(report)
