@@ -30,7 +30,7 @@ def _open(port: str, virtual: bool, wait_s: float):
     if virtual:
         import jack
 
-        out = backend.open_output(port, virtual=True)
+        out = _realtime_client(lambda: backend.open_output(port, virtual=True))
         probe = jack.Client("jack-keys-probe", no_start_server=True)
         try:
             while True:
@@ -46,7 +46,20 @@ def _open(port: str, virtual: bool, wait_s: float):
         if time.monotonic() > deadline:
             raise SystemExit(f"MIDI port {port!r} did not appear; there are: {backend.get_output_names()}")
         time.sleep(0.1)
-    return backend.open_output(port)
+    return _realtime_client(lambda: backend.open_output(port))
+
+
+def _realtime_client(open_port):
+    """``open_port()`` with the JACK client threads it starts made real-time, as a real-time server (or a2jmidid
+    beside one) runs a hardware keyboard's client: under ``jackd --no-realtime`` a late keyboard client is an xrun
+    for every client, which is not the app's to answer for."""
+    from synth_core.engine.thread_priority import make_realtime, threads_started
+
+    with threads_started() as started:
+        out = open_port()
+    for tid in started:
+        make_realtime(tid)
+    return out
 
 
 def play(port: str, voices: int, period_s: float, seconds: float, wait_s: float = 20.0, virtual: bool = False) -> dict:

@@ -35,6 +35,9 @@ def test_jack_stream_plays_midi_notes(jack_server, tmp_path):
         port = next(p for p in list_midi_ports(JACK_MIDI) if "neurosynth-keys" in p)
         midi.open(port)
         assert midi.port_name == port
+        # its JACK client's threads (libjack's, the process thread among them) as real-time as the callback's
+        clients = midi.port.client_threads
+        assert clients and all(t.realtime == sched.realtime for t in clients), clients
         engine.start_recording(tmp_path / "jack.wav")
         time.sleep(0.2)
         keys.send(mido.Message("note_on", note=69, velocity=100))

@@ -17,6 +17,8 @@ from collections.abc import Callable
 
 import mido
 
+from .thread_priority import ThreadScheduling, make_realtime, threads_started
+
 log = logging.getLogger(__name__)
 
 POLL_S = 0.001  # 1 ms: below a 256-frame block (5.3 ms at 48 kHz), so a note still starts in the same block
@@ -46,19 +48,28 @@ class PolledInput:
         import rtmidi
 
         self.callback = callback
-        self._rt = rtmidi.MidiIn(_api(backend), name=client_name or "RtMidi Input Client", queue_size_limit=QUEUE_LIMIT)
-        try:
-            if virtual:
-                self._rt.open_virtual_port(name)
-            else:
-                ports = self._rt.get_ports()
-                if name not in ports:
-                    raise OSError(f"unknown MIDI port {name!r}")
-                self._rt.open_port(ports.index(name))
-            self._rt.ignore_types(sysex=False, timing=False, active_sense=True)  # as mido's ports
-        except Exception:
-            self._rt.delete()
-            raise
+        with threads_started() as started:  # under JACK: the client's threads (its process thread among them)
+            client = client_name or "RtMidi Input Client"
+            self._rt = rtmidi.MidiIn(_api(backend), name=client, queue_size_limit=QUEUE_LIMIT)
+            try:
+                if virtual:
+                    self._rt.open_virtual_port(name)
+                else:
+                    ports = self._rt.get_ports()
+                    if name not in ports:
+                        raise OSError(f"unknown MIDI port {name!r}")
+                    self._rt.open_port(ports.index(name))
+                self._rt.ignore_types(sysex=False, timing=False, active_sense=True)  # as mido's ports
+            except Exception:
+                self._rt.delete()
+                raise
+        #: the scheduling of the JACK client's threads (empty for other MIDI systems): real-time, as a real-time
+        #: server would make them, so that a cycle never waits for this client behind the GUI or the model
+        self.client_threads: list[ThreadScheduling] = (
+            [make_realtime(tid) for tid in started] if backend.endswith("UNIX_JACK") else []
+        )
+        if self.client_threads:
+            log.info("JACK MIDI client %r: %s", client, ", ".join(t.describe() for t in self.client_threads))
         self.name = name
         self.closed = False
         _poller().add(self)

@@ -1,11 +1,14 @@
-"""Thread scheduling: the audio callback's thread made real-time where the OS allows, the worker made nice.
+"""Thread scheduling: the audio callback's thread (and our JACK MIDI clients' threads) made real-time where the OS
+allows, the worker made nice.
 
 A JACK server started without real-time scheduling (``jackd --no-realtime``), or a driver that does not raise its
 own thread, leaves PortAudio's callback thread at the default policy beside every other thread of the machine: a
 busy GUI thread or a model step then delays it past the block and the device reports an underflow (a click).
 Where the process may (root, or the ``rtprio`` limit of the audio group), the callback's thread gets
 ``SCHED_FIFO`` at a modest priority, as audio servers grant it; the callback is short and bounded, so nothing else
-starves. Linux only; elsewhere nothing changes and the reason says so.
+starves. The same holds for the process threads of our JACK MIDI clients (RtMidi's, C only): in a server's cycle
+every client is waited for, and one that is late is an xrun for all (``jackd`` names it in its log). Linux only;
+elsewhere nothing changes and the reason says so.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 AUDIO_RT_PRIORITY = 20  # SCHED_FIFO priority (rtkit's default ceiling; JACK's own threads run higher)
@@ -80,6 +84,26 @@ def _rtprio_limit() -> int:
         return int(resource.getrlimit(resource.RLIMIT_RTPRIO)[0])
     except (ImportError, AttributeError, OSError, ValueError):
         return 0
+
+
+def native_thread_ids() -> set[int]:
+    """The native ids of this process's threads (Linux: ``/proc/self/task``; elsewhere empty)."""
+    try:
+        return {int(t) for t in os.listdir("/proc/self/task")}
+    except OSError:
+        return set()
+
+
+@contextlib.contextmanager
+def threads_started() -> Iterator[list[int]]:
+    """The native ids of the threads a C library starts inside the block (Python's own threads left out): the
+    list is filled when the block ends. Used for the JACK client threads RtMidi's libjack starts, which nothing
+    else names."""
+    before = native_thread_ids()
+    started: list[int] = []
+    yield started
+    python = {t.native_id for t in threading.enumerate()}
+    started.extend(sorted(native_thread_ids() - before - python))
 
 
 def lower_thread_priority(nice: int) -> None:
