@@ -15,7 +15,8 @@ from tests.engine_helpers import live, on, play, rms
 DEFAULT = Path(__file__).resolve().parents[1] / "assets" / "sing_default.pt"
 # instruments fitted (sing-train's embed fit, ~110 s each) to FluidR3 GM notes at pitches 48-72, velocity 100, for the
 # default weights (the harmonic-bank model of 2026-12-04): GM 74 recorder (+2.1 dB against its nearest instrument on
-# the check notes), GM 70 bassoon (-1.4 dB). (The previous default's fitted instruments played 3.7-6.5 dB too quiet.)
+# the check notes then), GM 70 bassoon (-1.4 dB then; -0.3 dB with the mel fine-tuned default of 2026-12-05).
+# (The previous default's fitted instruments played 3.7-6.5 dB too quiet.)
 FITTED = {
     74: [-0.7764, -0.8071, 0.3757, 0.0318, 1.3076, 0.606, 0.4731, 0.7578, -0.7871, 1.3867, -0.8599, 0.2498, 2.0938,
          2.5137, -0.6943, -2.8223],
@@ -84,5 +85,5 @@ def test_fitted_instruments_play_within_3_db_of_their_nearest_instrument(program
 
     before = check_db(vec) - check_db(near)
     after = check_db(vec, m.gain) - check_db(near)
-    assert abs(before) > 1.0  # louder or quieter than its neighbour as fitted
-    assert abs(after) < min(3.0, abs(before)), (m, before, after)
+    # within 3 dB of its neighbour, and never further from it than before (or than 1 dB, for one close already)
+    assert abs(after) < min(3.0, max(abs(before), 1.0)), (m, before, after)
