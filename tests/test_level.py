@@ -85,5 +85,8 @@ def test_fitted_instruments_play_within_3_db_of_their_nearest_instrument(program
 
     before = check_db(vec) - check_db(near)
     after = check_db(vec, m.gain) - check_db(near)
-    # within 3 dB of its neighbour, and never further from it than before (or than 1 dB, for one close already)
+    # within 3 dB of its neighbour and closer than before; one within 1 dB already stays within 1 dB (the match is
+    # measured on other notes than these). The recorder (+2 dB as fitted) is the case that must be corrected.
     assert abs(after) < min(3.0, max(abs(before), 1.0)), (m, before, after)
+    if program == 74:
+        assert abs(before) > 1.0 and abs(after) < abs(before)

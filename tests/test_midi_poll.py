@@ -22,6 +22,9 @@ class QueuedMidiIn:
     def get_ports(self):
         return ["Keys:0"]
 
+    def get_current_api(self):
+        return self.api
+
     def open_port(self, index):
         self.opened = ("port", index)
 

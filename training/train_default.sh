@@ -34,7 +34,7 @@ stage() {  # stage DIR KIND START ARGS...: run (or resume) a KIND stage into $RU
     local out="$RUN/$dir"
     [ -f "$out/stage_$kind.pt" ] && { echo "stage $dir: done"; return; }
     local start=()
-    if [ -f "$out/checkpoint.pt" ]; then start=(--resume); elif [ -n "$from" ]; then read -ra start <<< "$from"; fi
+    if [ -f "$out/checkpoint.pt" ]; then start=(--resume); elif [ -n "$from" ]; then start=("${from%% *}" "${from#* }"); fi
     python -m training.sing_train "${COMMON[@]}" --out "$out" --stage "$kind" "${start[@]}" "$@"
 }
 
@@ -53,8 +53,8 @@ stage e2e e2e "--from $RUN/lstm/stage_lstm.pt" --crop-steps 16 --batch-size 16 -
 # 5. the mel fine-tune: from the end-to-end model as exported (level calibrated), the same loss plus MEL_WEIGHT x
 #    the L1 of log mel-band energies, which asks each band for its energy wherever in it the partials sit (the
 #    per-bin loss alone turned the upper partials down: 5-7 dB too weak at 4-8 kHz)
-[ -f "$RUN/e2e/model.pt" ] || python -m training.export "$RUN/e2e/stage_e2e.pt" -o "$RUN/e2e/model.pt" --calibrate "$PACK"
-stage mel e2e "--init $RUN/e2e/model.pt" --crop-steps 16 --batch-size 16 --lr 2e-4 --lr-final 2e-5 \
+[ "$RUN/e2e/model.pt" -nt "$RUN/e2e/stage_e2e.pt" ] || python -m training.export "$RUN/e2e/stage_e2e.pt" -o "$RUN/e2e/model.pt" --calibrate "$PACK"
+stage mel e2e "--init $RUN/e2e/model.pt" --crop-steps 16 --batch-size 16 --lr 3e-4 --lr-final 2e-5 \
     --max-steps "$MEL_STEPS" --eval-every 1000 --low-band-weight 3 --mel-weight "$MEL_WEIGHT"
 
 # 6. ship: fp16 weights + JSON sidecar (the training gain folded back), then the model card's metrics

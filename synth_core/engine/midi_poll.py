@@ -66,7 +66,7 @@ class PolledInput:
         #: the scheduling of the JACK client's threads (empty for other MIDI systems): real-time, as a real-time
         #: server would make them, so that a cycle never waits for this client behind the GUI or the model
         self.client_threads: list[ThreadScheduling] = (
-            [make_realtime(tid) for tid in started] if backend.endswith("UNIX_JACK") else []
+            [make_realtime(tid) for tid in started] if self._rt.get_current_api() == rtmidi.API_UNIX_JACK else []
         )
         if self.client_threads:
             log.info("JACK MIDI client %r: %s", client, ", ".join(t.describe() for t in self.client_threads))

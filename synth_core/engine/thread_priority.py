@@ -14,12 +14,16 @@ elsewhere nothing changes and the reason says so.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+log = logging.getLogger(__name__)
+
 AUDIO_RT_PRIORITY = 20  # SCHED_FIFO priority (rtkit's default ceiling; JACK's own threads run higher)
+MAX_CLIENT_THREADS = 4  # threads a JACK client starts (libjack: about 2-3); more means others started some too
 NO_PERMISSION = "no permission: raise the rtprio limit (e.g. join the audio group) or run a real-time JACK server"
 _POLICIES = {getattr(os, n): n.removeprefix("SCHED_").lower() for n in ("SCHED_OTHER", "SCHED_FIFO", "SCHED_RR",
              "SCHED_BATCH", "SCHED_IDLE") if hasattr(os, n)}  # fmt: skip
@@ -97,13 +101,17 @@ def native_thread_ids() -> set[int]:
 @contextlib.contextmanager
 def threads_started() -> Iterator[list[int]]:
     """The native ids of the threads a C library starts inside the block (Python's own threads left out): the
-    list is filled when the block ends. Used for the JACK client threads RtMidi's libjack starts, which nothing
-    else names."""
+    list is filled when the block ends (best effort: empty when more than a client's few appeared). Used for the
+    JACK client threads RtMidi's libjack starts, which nothing else names."""
     before = native_thread_ids()
     started: list[int] = []
     yield started
     python = {t.native_id for t in threading.enumerate()}
-    started.extend(sorted(native_thread_ids() - before - python))
+    new = sorted(native_thread_ids() - before - python)
+    if len(new) <= MAX_CLIENT_THREADS:
+        started.extend(new)
+    else:  # others started threads meanwhile (a torch pool, Qt): which are the client's cannot be told, raise none
+        log.warning("%d threads started while a client opened: none made real-time", len(new))
 
 
 def lower_thread_priority(nice: int) -> None:
