@@ -90,10 +90,7 @@ def envelope_correlation(generated: np.ndarray, target: np.ndarray) -> float | N
 
 def off_harmonic_db(audio: np.ndarray, pitch: int, sample_rate: int) -> float:
     """Share of the held part's power that lies between the harmonics of ``pitch``, in dB."""
-    lo, hi = (int(s * sample_rate) for s in HELD)
-    x = np.asarray(audio[lo:hi], np.float64) * np.hanning(hi - lo)
-    power = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(hi - lo, 1.0 / sample_rate)
+    power, freqs = held_power(audio, sample_rate)
     f0 = midi_to_hz(pitch)
     k = np.maximum(np.round(freqs / f0), 1.0)
     on = np.abs(1200 * np.log2(np.maximum(freqs, 1e-6) / (k * f0))) < HARMONIC_HALF_WIDTH_CENTS
@@ -106,23 +103,26 @@ def between_harmonics_db(generated: np.ndarray, target: np.ndarray, pitch: int, 
     return off_harmonic_db(generated, pitch, sample_rate) - off_harmonic_db(target, pitch, sample_rate)
 
 
-def band_share_db(audio: np.ndarray, sample_rate: int, lo_hz: float, hi_hz: float) -> float:
-    """Share of the held part's power between ``lo_hz`` and ``hi_hz``, in dB."""
+def held_power(audio: np.ndarray, sample_rate: int) -> tuple[np.ndarray, np.ndarray]:
+    """The power spectrum of the held part (:data:`HELD`, Hann window) and its frequencies."""
     lo, hi = (int(s * sample_rate) for s in HELD)
-    x = np.asarray(audio[lo:hi], np.float64) * np.hanning(len(audio[lo:hi]))
-    power = np.abs(np.fft.rfft(x)) ** 2
-    freqs = np.fft.rfftfreq(len(x), 1.0 / sample_rate)
-    return float(10 * np.log10(power[(freqs >= lo_hz) & (freqs < hi_hz)].sum() / (power.sum() + 1e-30) + 1e-12))
+    x = np.asarray(audio[lo:hi], np.float64)
+    power = np.abs(np.fft.rfft(x * np.hanning(len(x)))) ** 2
+    return power, np.fft.rfftfreq(len(x), 1.0 / sample_rate)
+
+
+def band_shares_db(audio: np.ndarray, sample_rate: int, bands) -> list[float]:
+    """Each ``(lo_hz, hi_hz)`` band's share of the held part's power, in dB (one FFT for all)."""
+    power, freqs = held_power(audio, sample_rate)
+    total = power.sum() + 1e-30
+    return [float(10 * np.log10(power[(freqs >= lo) & (freqs < hi)].sum() / total + 1e-12)) for lo, hi in bands]
 
 
 def upper_bands_db(generated: np.ndarray, target: np.ndarray, sample_rate: int) -> dict[str, float]:
     """Each of :data:`UPPER_BANDS`' share in the generated note minus the target's, in dB (< 0: duller)."""
-    return {
-        f"{lo / 1000:g}-{hi / 1000:g} kHz": band_share_db(generated, sample_rate, lo, hi)
-        - band_share_db(target, sample_rate, lo, hi)
-        for lo, hi in UPPER_BANDS
-        if hi <= sample_rate / 2
-    }
+    bands = [(lo, hi) for lo, hi in UPPER_BANDS if hi <= sample_rate / 2]
+    gen, tgt = band_shares_db(generated, sample_rate, bands), band_shares_db(target, sample_rate, bands)
+    return {f"{lo / 1000:g}-{hi / 1000:g} kHz": g - t for (lo, hi), g, t in zip(bands, gen, tgt, strict=True)}
 
 
 def pitch_band(pitch: int) -> str:
